@@ -1,0 +1,35 @@
+"""Depth Anything V2: monocular depth, exact to the published model.
+
+Public API (imported lazily so `import depth_anything` stays fast):
+
+- `build_model(encoder, max_depth=None)`: the network with random weights, official key layout.
+- `load_model(name_or_path, device=None, dtype=None)`: a model with weights from a name, file or cache.
+- `Predictor`: batched inference over paths, arrays and PIL images of mixed sizes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "build_model": ("depth_anything.models", "build_model"),
+    "ModelConfig": ("depth_anything.models", "ModelConfig"),
+    "DepthAnything": ("depth_anything.models", "DepthAnything"),
+    "load_model": ("depth_anything.weights", "load_model"),
+    "Predictor": ("depth_anything.inference", "Predictor"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        module_name, attribute = _LAZY[name]
+        value = getattr(importlib.import_module(module_name), attribute)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'depth_anything' has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Command line: one module per subcommand; each only parses, calls the API and writes files."""

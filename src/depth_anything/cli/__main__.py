@@ -1,0 +1,44 @@
+"""`depth-anything SUBCOMMAND ...`: dispatch to the module of each subcommand.
+
+Each module in `SUBCOMMANDS` defines `add_arguments(parser)` and `run(args) -> int`, and its
+docstring's first line is the subcommand's help. Modules are imported only when listed for help or
+run, so `depth-anything synth` does not pay for importing the evaluation code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from ..errors import DepthAnythingError
+
+SUBCOMMANDS: dict[str, str] = {
+    "predict": "depth_anything.cli.predict",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The full parser with every subcommand."""
+    parser = argparse.ArgumentParser(prog="depth-anything", description="Depth Anything V2 toolkit.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, module_name in SUBCOMMANDS.items():
+        module = importlib.import_module(module_name)
+        help_line = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else None
+        module.add_arguments(sub.add_parser(name, help=help_line, description=module.__doc__))
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the `depth-anything` command."""
+    args = build_parser().parse_args(argv)
+    module = importlib.import_module(SUBCOMMANDS[args.command])
+    try:
+        return int(module.run(args) or 0)
+    except DepthAnythingError as exc:
+        print(f"depth-anything {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

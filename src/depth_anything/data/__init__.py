@@ -1,0 +1,1 @@
+"""Data: the synthetic renderer, readers for published dataset layouts, and augmentations."""

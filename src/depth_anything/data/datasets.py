@@ -1,0 +1,75 @@
+"""Readers for depth datasets: one `DepthSample` type and one registry for every layout.
+
+Training (`depth_anything.train`) and evaluation (`depth_anything.eval`) both read data through
+`open_dataset(name, root, split)`, so a layout is parsed in exactly one place. A reader is a sequence
+of samples: `len(reader)` and `reader[i]` (which loads from disk lazily, so memory stays flat).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DatasetError
+
+
+@dataclass
+class DepthSample:
+    """One image with optional ground truth.
+
+    `depth` is float32 metres (z-depth) unless `depth_kind` says "disparity"; invalid pixels are
+    marked by `valid == False` (their depth value is meaningless). `depth`/`valid` are None for
+    unlabeled images.
+    """
+
+    name: str
+    image: np.ndarray
+    depth: np.ndarray | None = None
+    valid: np.ndarray | None = None
+    intrinsics: np.ndarray | None = None
+    depth_kind: str = "depth"
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+class SampleReader:
+    """Base class: subclasses fill `self.items` in `__init__` and implement `load(item)`."""
+
+    def __init__(self, root: str | Path, split: str | None = None) -> None:
+        self.root = Path(root)
+        self.split = split
+        if not self.root.is_dir():
+            raise DatasetError(f"{type(self).__name__}: dataset folder {self.root} does not exist")
+        self.items: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> DepthSample:
+        return self.load(self.items[index])
+
+    def load(self, item: Any) -> DepthSample:
+        raise NotImplementedError
+
+
+DATASET_READERS: dict[str, Callable[..., SampleReader]] = {}
+
+
+def register_reader(name: str) -> Callable[[type[SampleReader]], type[SampleReader]]:
+    """Class decorator: make a reader available to `open_dataset` under `name`."""
+
+    def decorate(cls: type[SampleReader]) -> type[SampleReader]:
+        DATASET_READERS[name] = cls
+        return cls
+
+    return decorate
+
+
+def open_dataset(name: str, root: str | Path, split: str | None = None, **options: Any) -> SampleReader:
+    """Open the dataset layout `name` at `root` (e.g. "kitti", "nyu", "synthetic", "folder")."""
+    if name not in DATASET_READERS:
+        raise DatasetError(f"unknown dataset layout {name!r}; known: {', '.join(sorted(DATASET_READERS))}")
+    return DATASET_READERS[name](root, split=split, **options)

@@ -1,0 +1,244 @@
+"""Reading images from any source, writing files atomically, and turning depth into pictures.
+
+Every reader and writer of the package goes through here, so that error messages, colour handling and
+crash safety are the same everywhere (inference, labeling, synthetic data, evaluation).
+"""
+
+from __future__ import annotations
+
+import io as _io
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Union
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import ImageReadError
+
+PathLike = Union[str, os.PathLike]
+ImageSource = Union[PathLike, np.ndarray, Image.Image]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp")
+
+
+def is_image_file(path: PathLike) -> bool:
+    """True when the file name has one of the image suffixes this package reads."""
+    return Path(path).suffix.lower() in IMAGE_SUFFIXES
+
+
+def list_images(folder: PathLike) -> list[Path]:
+    """All image files below `folder`, sorted, so that runs are deterministic and resumable."""
+    root = Path(folder)
+    if not root.is_dir():
+        raise FileNotFoundError(f"image folder {root} does not exist or is not a folder")
+    return sorted(p for p in root.rglob("*") if p.is_file() and is_image_file(p))
+
+
+def _to_rgb_array(array: np.ndarray, name: str) -> np.ndarray:
+    """Bring a decoded array (gray, gray+alpha, RGB, RGBA; 8/16-bit or float) to H×W×3 RGB."""
+    if array.ndim == 2:
+        array = array[:, :, None]
+    if array.ndim != 3 or array.shape[2] not in (1, 2, 3, 4) or min(array.shape[:2]) < 1:
+        raise ImageReadError(f"{name}: expected an H×W, H×W×3 or H×W×4 image, got shape {array.shape}")
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8) * 255
+    if array.dtype not in (np.uint8, np.uint16, np.float32, np.float64):
+        if np.issubdtype(array.dtype, np.integer) and array.max(initial=0) <= 65535 and array.min(initial=0) >= 0:
+            array = array.astype(np.uint16)
+        else:
+            raise ImageReadError(f"{name}: unsupported pixel type {array.dtype}")
+    channels = array.shape[2]
+    if channels in (2, 4):  # drop alpha: depth is predicted from colour only
+        array = array[:, :, : channels - 1]
+    if array.shape[2] == 1:
+        array = np.repeat(array, 3, axis=2)
+    return np.ascontiguousarray(array)
+
+
+def load_image(source: ImageSource, name: str | None = None) -> np.ndarray:
+    """Read a path, numpy array (RGB) or PIL image into an H×W×3 RGB array.
+
+    8-bit images stay uint8 and 16-bit images stay uint16 (no precision lost); grayscale is repeated
+    to three channels and alpha is dropped. EXIF orientation is applied to files. Missing, truncated
+    or non-image files raise `ImageReadError` naming the file.
+    """
+    if isinstance(source, np.ndarray):
+        return _to_rgb_array(source, name or "array input")
+    if isinstance(source, Image.Image):
+        return _pil_to_rgb(source, name or "PIL input")
+    if not isinstance(source, (str, os.PathLike)):
+        raise ImageReadError(f"{name or 'input'}: expected a path, numpy array or PIL image, got {type(source).__name__}")
+    path = Path(source)
+    label = name or str(path)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ImageReadError(f"{label}: file not found") from None
+    except OSError as exc:
+        raise ImageReadError(f"{label}: cannot read file ({exc})") from None
+    return decode_image_bytes(data, label)
+
+
+def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
+    """Decode encoded image bytes to RGB; see `load_image`."""
+    try:
+        with Image.open(_io.BytesIO(data)) as pil:
+            pil.load()  # raises on truncated files
+            image_format = pil.format
+            mode = pil.mode
+            rgb = _pil_to_rgb(ImageOps.exif_transpose(pil), name)
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        raise ImageReadError(f"{name}: not a readable image ({exc})") from None
+    # Pillow reduces 16-bit colour PNG/TIFF to 8 bits; OpenCV keeps all 16.
+    if image_format in ("PNG", "TIFF") and mode in ("RGB", "RGBA"):
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if decoded is not None and decoded.dtype == np.uint16 and decoded.ndim == 3:
+            order = cv2.COLOR_BGRA2RGBA if decoded.shape[2] == 4 else cv2.COLOR_BGR2RGB
+            return _to_rgb_array(cv2.cvtColor(decoded, order), name)
+    return rgb
+
+
+def _pil_to_rgb(pil: Image.Image, name: str) -> np.ndarray:
+    if pil.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return _to_rgb_array(np.asarray(pil, dtype=np.uint16), name)
+    if pil.mode in ("I", "F"):
+        array = np.asarray(pil)
+        if pil.mode == "I" and array.min(initial=0) >= 0 and array.max(initial=0) <= 65535:
+            return _to_rgb_array(array.astype(np.uint16), name)
+        array = array.astype(np.float64)
+        span = array.max() - array.min()
+        return _to_rgb_array(((array - array.min()) / (span if span > 0 else 1.0)).astype(np.float32), name)
+    if pil.mode not in ("RGB", "L"):
+        pil = pil.convert("RGBA" if "A" in pil.mode or "transparency" in pil.info else "RGB")
+    return _to_rgb_array(np.asarray(pil), name)
+
+
+def to_unit_float(image: np.ndarray) -> np.ndarray:
+    """Scale an RGB array to float64 in [0, 1] according to its bit depth."""
+    if image.dtype == np.uint8:
+        return image / 255.0
+    if image.dtype == np.uint16:
+        return image / 65535.0
+    return image.astype(np.float64)
+
+
+# --------------------------------------------------------------------------------------- atomic writes
+def atomic_write(path: PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call `write(tmp_path)` then rename onto `path`, so a crash never leaves a half-written file.
+
+    The temporary file lives in the same folder (same filesystem, so the rename is atomic) and keeps
+    the final suffix, so writers that pick the format from the suffix still work.
+    """
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        write(tmp)
+        os.replace(tmp, target)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return target
+
+
+def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+    """Write bytes atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+def atomic_write_text(path: PathLike, text: str) -> Path:
+    """Write UTF-8 text atomically."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def save_image(path: PathLike, rgb: np.ndarray) -> Path:
+    """Write an RGB (uint8 or uint16) image atomically; the suffix picks the format."""
+    rgb = _to_rgb_array(rgb, str(path)) if rgb.ndim == 3 else rgb
+    ok, encoded = cv2.imencode(Path(path).suffix or ".png", rgb[..., ::-1] if rgb.ndim == 3 else rgb)
+    if not ok:
+        raise ValueError(f"{path}: OpenCV could not encode an image of shape {rgb.shape} and type {rgb.dtype}")
+    return atomic_write_bytes(path, encoded.tobytes())
+
+
+def save_npy(path: PathLike, array: np.ndarray) -> Path:
+    """Write a .npy file atomically."""
+    return atomic_write(path, lambda tmp: np.save(tmp, array))
+
+
+def save_depth_png16(path: PathLike, depth: np.ndarray, scale: float) -> Path:
+    """Store depth × `scale` as a 16-bit PNG (0 marks invalid); values beyond 65535/scale are clipped."""
+    depth = np.nan_to_num(np.asarray(depth, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    encoded = np.clip(np.round(depth * scale), 0, 65535).astype(np.uint16)
+    return save_image(path, encoded)
+
+
+def load_depth_png16(path: PathLike, scale: float) -> np.ndarray:
+    """Read a 16-bit depth PNG written with `scale`; returns float32 depth (0 where invalid)."""
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None:
+        raise ImageReadError(f"{path}: not a readable depth PNG")
+    if raw.dtype != np.uint16 or raw.ndim != 2:
+        raise ImageReadError(f"{path}: expected a single-channel 16-bit PNG, got {raw.dtype} with shape {raw.shape}")
+    return (raw.astype(np.float32) / np.float32(scale)).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------- depth pictures
+# Control points of a diverging red → yellow → blue palette; larger values (nearer, for relative
+# depth) are warm, as in the official demo.
+_SPECTRAL_POINTS = np.array(
+    [
+        [94, 79, 162], [50, 136, 189], [102, 194, 165], [171, 221, 164], [230, 245, 152],
+        [255, 255, 191], [254, 224, 139], [253, 174, 97], [244, 109, 67], [213, 62, 79], [158, 1, 66],
+    ],
+    dtype=np.float64,
+)
+
+
+def _build_lut(points: np.ndarray) -> np.ndarray:
+    positions = np.linspace(0.0, 1.0, len(points))
+    samples = np.linspace(0.0, 1.0, 256)
+    return np.stack([np.interp(samples, positions, points[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
+
+
+COLORMAPS = {
+    "spectral": _build_lut(_SPECTRAL_POINTS),
+    "gray": np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1),
+}
+
+
+def normalize_depth(depth: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
+    """Min–max normalise to [0, 1] over finite (and `valid`) pixels; others become 0."""
+    depth = np.asarray(depth, dtype=np.float64)
+    finite = np.isfinite(depth) if valid is None else (np.isfinite(depth) & valid)
+    out = np.zeros_like(depth)
+    if finite.any():
+        lo, hi = depth[finite].min(), depth[finite].max()
+        out[finite] = (depth[finite] - lo) / (hi - lo) if hi > lo else 0.0
+    return out
+
+
+def colorize_depth(
+    depth: np.ndarray, cmap: str = "spectral", valid: np.ndarray | None = None, invert: bool = False
+) -> np.ndarray:
+    """Map a depth or disparity map to an RGB uint8 picture (invalid pixels black).
+
+    Relative predictions are disparity-like (large = near) and colour as-is; pass `invert=True` for
+    metric depth so that near stays warm.
+    """
+    if cmap not in COLORMAPS:
+        raise ValueError(f"unknown colour map {cmap!r}; choose one of {sorted(COLORMAPS)}")
+    unit = normalize_depth(depth, valid)
+    if invert:
+        unit = 1.0 - unit
+    picture = COLORMAPS[cmap][np.round(unit * 255).astype(np.uint8)]
+    invalid = ~np.isfinite(np.asarray(depth, dtype=np.float64))
+    if valid is not None:
+        invalid |= ~valid
+    picture[invalid] = 0
+    return picture
