@@ -1,0 +1,106 @@
+"""DPT decoder head: reassemble ViT tokens at four scales, fuse them coarse-to-fine, regress depth."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+class ResidualConvUnit(nn.Module):
+    """Pre-activation residual unit: x + conv(relu(conv(relu(x))))."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(features, features, kernel_size=3, padding=1, bias=True)
+        self.conv2 = nn.Conv2d(features, features, kernel_size=3, padding=1, bias=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # Not in place: x is also the skip connection.
+        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+
+
+class FeatureFusionBlock(nn.Module):
+    """Add the lateral feature (through a residual unit), refine, upsample, then a 1×1 projection."""
+
+    def __init__(self, features: int) -> None:
+        super().__init__()
+        self.resConfUnit1 = ResidualConvUnit(features)
+        self.resConfUnit2 = ResidualConvUnit(features)
+        self.out_conv = nn.Conv2d(features, features, kernel_size=1, bias=True)
+
+    def forward(
+        self, x: torch.Tensor, lateral: torch.Tensor | None = None, size: Sequence[int] | None = None
+    ) -> torch.Tensor:
+        if lateral is not None:
+            x = x + self.resConfUnit1(lateral)
+        x = self.resConfUnit2(x)
+        if size is None:
+            x = F.interpolate(x, scale_factor=2.0, mode="bilinear", align_corners=True)
+        else:
+            x = F.interpolate(x, size=tuple(size), mode="bilinear", align_corners=True)
+        return self.out_conv(x)
+
+
+class Scratch(nn.Module):
+    """Container named as in the reference (`scratch.*`) so state-dict keys match."""
+
+    def __init__(self, out_channels: Sequence[int], features: int, metric: bool) -> None:
+        super().__init__()
+        self.layer1_rn = nn.Conv2d(out_channels[0], features, kernel_size=3, padding=1, bias=False)
+        self.layer2_rn = nn.Conv2d(out_channels[1], features, kernel_size=3, padding=1, bias=False)
+        self.layer3_rn = nn.Conv2d(out_channels[2], features, kernel_size=3, padding=1, bias=False)
+        self.layer4_rn = nn.Conv2d(out_channels[3], features, kernel_size=3, padding=1, bias=False)
+        self.refinenet1 = FeatureFusionBlock(features)
+        self.refinenet2 = FeatureFusionBlock(features)
+        self.refinenet3 = FeatureFusionBlock(features)
+        self.refinenet4 = FeatureFusionBlock(features)
+        head_features = features // 2
+        self.output_conv1 = nn.Conv2d(features, head_features, kernel_size=3, padding=1)
+        self.output_conv2 = nn.Sequential(
+            nn.Conv2d(head_features, 32, kernel_size=3, padding=1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(32, 1, kernel_size=1),
+            nn.Sigmoid() if metric else nn.ReLU(inplace=True),
+        )
+
+
+class DPTHead(nn.Module):
+    """Decoder reading four (tokens, cls) pairs; returns [B, 1, 14·h, 14·w] before the final activation scale."""
+
+    def __init__(
+        self, in_channels: int, features: int, out_channels: Sequence[int], metric: bool = False, patch_size: int = 14
+    ) -> None:
+        super().__init__()
+        if len(out_channels) != 4:
+            raise ValueError(f"out_channels needs 4 entries, got {list(out_channels)}")
+        self.patch_size = patch_size
+        self.projects = nn.ModuleList(nn.Conv2d(in_channels, c, kernel_size=1) for c in out_channels)
+        self.resize_layers = nn.ModuleList(
+            [
+                nn.ConvTranspose2d(out_channels[0], out_channels[0], kernel_size=4, stride=4),
+                nn.ConvTranspose2d(out_channels[1], out_channels[1], kernel_size=2, stride=2),
+                nn.Identity(),
+                nn.Conv2d(out_channels[3], out_channels[3], kernel_size=3, stride=2, padding=1),
+            ]
+        )
+        self.scratch = Scratch(out_channels, features, metric)
+
+    def forward(self, features: Sequence[tuple[torch.Tensor, torch.Tensor]], patch_h: int, patch_w: int) -> torch.Tensor:
+        maps = []
+        for i, (tokens, _cls) in enumerate(features):
+            x = tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[-1], patch_h, patch_w)
+            maps.append(self.resize_layers[i](self.projects[i](x)))
+        s = self.scratch
+        layer1, layer2, layer3, layer4 = s.layer1_rn(maps[0]), s.layer2_rn(maps[1]), s.layer3_rn(maps[2]), s.layer4_rn(maps[3])
+        path = s.refinenet4(layer4, size=layer3.shape[2:])
+        path = s.refinenet3(path, layer3, size=layer2.shape[2:])
+        path = s.refinenet2(path, layer2, size=layer1.shape[2:])
+        path = s.refinenet1(path, layer1)
+        out = s.output_conv1(path)
+        out = F.interpolate(
+            out, (patch_h * self.patch_size, patch_w * self.patch_size), mode="bilinear", align_corners=True
+        )
+        return s.output_conv2(out)
