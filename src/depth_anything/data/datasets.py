@@ -7,6 +7,7 @@ of samples: `len(reader)` and `reader[i]` (which loads from disk lazily, so memo
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +58,9 @@ class SampleReader:
 
 DATASET_READERS: dict[str, Callable[..., SampleReader]] = {}
 
+# Modules whose import registers their readers with `register_reader`.
+_READER_MODULES: tuple[str, ...] = ("depth_anything.data.layouts",)
+
 
 def register_reader(name: str) -> Callable[[type[SampleReader]], type[SampleReader]]:
     """Class decorator: make a reader available to `open_dataset` under `name`."""
@@ -70,6 +74,8 @@ def register_reader(name: str) -> Callable[[type[SampleReader]], type[SampleRead
 
 def open_dataset(name: str, root: str | Path, split: str | None = None, **options: Any) -> SampleReader:
     """Open the dataset layout `name` at `root` (e.g. "kitti", "nyu", "synthetic", "folder")."""
+    for module in _READER_MODULES:  # registration happens on import; done here so the import stays light
+        importlib.import_module(module)
     if name not in DATASET_READERS:
         raise DatasetError(f"unknown dataset layout {name!r}; known: {', '.join(sorted(DATASET_READERS))}")
     return DATASET_READERS[name](root, split=split, **options)
