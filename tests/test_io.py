@@ -1,0 +1,90 @@
+"""Image reading (formats, bit depths, EXIF, bad files) and atomic writing."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from depth_anything.errors import ImageReadError
+from depth_anything.io import (
+    atomic_write,
+    colorize_depth,
+    load_depth_png16,
+    load_image,
+    save_depth_png16,
+    save_image,
+)
+
+
+def test_reads_8_and_16_bit_gray_rgba(tmp_path):
+    rgb16 = (np.arange(4 * 5 * 3, dtype=np.uint16).reshape(4, 5, 3) * 1000)
+    cv2.imwrite(str(tmp_path / "rgb16.png"), rgb16[..., ::-1])
+    loaded = load_image(tmp_path / "rgb16.png")
+    assert loaded.dtype == np.uint16
+    np.testing.assert_array_equal(loaded, rgb16)
+
+    gray16 = np.full((3, 4), 40000, np.uint16)
+    Image.fromarray(gray16).save(tmp_path / "gray16.png")
+    assert load_image(tmp_path / "gray16.png").shape == (3, 4, 3)
+    assert load_image(tmp_path / "gray16.png").max() == 40000
+
+    rgba = np.zeros((3, 4, 4), np.uint8)
+    rgba[..., 0] = 200
+    Image.fromarray(rgba, "RGBA").save(tmp_path / "rgba.png")
+    out = load_image(tmp_path / "rgba.png")
+    assert out.shape == (3, 4, 3) and out[0, 0, 0] == 200
+
+    assert load_image(np.zeros((3, 4), np.uint8)).shape == (3, 4, 3)
+    assert load_image(Image.new("L", (4, 3))).shape == (3, 4, 3)
+    assert load_image(np.zeros((3, 4, 4), np.uint8)).shape == (3, 4, 3)
+
+
+def test_exif_orientation_is_applied(tmp_path):
+    image = Image.new("RGB", (6, 2), (10, 20, 30))
+    exif = Image.Exif()
+    exif[0x0112] = 6  # rotate 90° on display
+    image.save(tmp_path / "rotated.jpg", exif=exif)
+    assert load_image(tmp_path / "rotated.jpg").shape == (6, 2, 3)
+
+
+def test_bad_files_name_the_file(tmp_path):
+    good = tmp_path / "good.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(good)
+    truncated = tmp_path / "truncated.png"
+    truncated.write_bytes(good.read_bytes()[: len(good.read_bytes()) // 2])
+    text = tmp_path / "notes.jpg"
+    text.write_text("not an image")
+    for path in (truncated, text, tmp_path / "missing.png"):
+        with pytest.raises(ImageReadError, match=path.name):
+            load_image(path)
+    with pytest.raises(ImageReadError, match="shape"):
+        load_image(np.zeros((2, 3, 5), np.uint8))
+
+
+def test_atomic_write_leaves_nothing_behind_on_failure(tmp_path):
+    target = tmp_path / "out" / "depth.npy"
+    target.parent.mkdir()
+    target.write_bytes(b"old")
+
+    def failing(tmp):
+        tmp.write_bytes(b"half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        atomic_write(target, failing)
+    assert target.read_bytes() == b"old"
+    assert sorted(p.name for p in target.parent.iterdir()) == ["depth.npy"]
+
+
+def test_depth_png16_round_trip_and_colour(tmp_path):
+    depth = np.array([[0.0, 1.234], [65.535, np.nan]], np.float32)
+    save_depth_png16(tmp_path / "d.png", depth, scale=1000.0)
+    back = load_depth_png16(tmp_path / "d.png", scale=1000.0)
+    np.testing.assert_allclose(back, [[0, 1.234], [65.535, 0]], atol=1e-3)
+    picture = colorize_depth(np.array([[0.0, 1.0], [2.0, np.inf]]))
+    assert picture.shape == (2, 2, 3) and picture.dtype == np.uint8
+    assert (picture[1, 1] == 0).all() and not (picture[0, 0] == picture[1, 0]).all()
+    save_image(tmp_path / "c.png", picture)
+    np.testing.assert_array_equal(load_image(tmp_path / "c.png"), picture)
