@@ -15,6 +15,7 @@ from ..errors import DepthAnythingError
 
 SUBCOMMANDS: dict[str, str] = {
     "predict": "depth_anything.cli.predict",
+    "eval": "depth_anything.cli.eval",
 }
 
 

@@ -1,0 +1,113 @@
+"""Evaluate a model on a benchmark with the Depth Anything V2 protocol and print the paper's table.
+
+Relative models are scored with the zero-shot protocol (least-squares scale and shift on disparity,
+depth range and standard crop of the dataset); metric models with the metric protocol (no alignment,
+or --alignment median; NYU 10 m, KITTI 80 m caps). `--benchmark da2k` scores point-pair ordering.
+Samples that cannot be scored are listed with their reason and left out of the averages.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..errors import ConfigError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `depth-anything eval`."""
+    from ..eval.benchmarks import BENCHMARKS
+    from ..eval.protocols import ALIGNMENTS, CROPS
+
+    parser.add_argument("--benchmark", required=True, choices=[*BENCHMARKS, "da2k"], help="benchmark to run")
+    parser.add_argument("--data", required=True, type=Path, help="benchmark folder in its published layout")
+    parser.add_argument("--model", required=True, help="weights name (e.g. vits) or checkpoint path")
+    parser.add_argument("--input-size", type=int, default=518, help="network input size (multiple of 14)")
+    parser.add_argument("--out", type=Path, help="write the full report (averages, per-sample, exclusions) as JSON")
+    parser.add_argument("--save-predictions", type=Path, metavar="DIR",
+                        help="keep raw per-image predictions (.npy) here; a re-run reuses them instead of inferring")
+    parser.add_argument("--protocol", choices=["auto", "relative", "metric"], default="auto",
+                        help="auto: relative for relative models, metric for metric models")
+    parser.add_argument("--alignment", choices=ALIGNMENTS, help="override: affine (relative default), median, none")
+    parser.add_argument("--min-depth", type=float, help="override the dataset's minimum depth (m)")
+    parser.add_argument("--max-depth", type=float, help="override the dataset's depth cap (m)")
+    parser.add_argument("--crop", choices=[*CROPS, "none"], help="override the dataset's evaluation crop")
+    parser.add_argument("--split", help="dataset split (default: the benchmark's test split)")
+    parser.add_argument("--split-file", type=Path, help="split list (KITTI Eigen / NYU file list)")
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--limit", type=int, help="evaluate only the first N samples (quick checks)")
+    parser.add_argument("--device", help="cuda, mps or cpu (default: best available)")
+    parser.add_argument("--dtype", help="float32, float16 or bfloat16")
+    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+
+
+def _model_label(name: str) -> str:
+    path = Path(name)
+    return path.stem if path.exists() else name
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the model, evaluate, print the Markdown table, optionally write JSON."""
+    import depth_anything
+
+    from ..eval.benchmarks import PredictionStore, evaluate_benchmark
+    from ..eval.da2k import evaluate_da2k
+    from ..io import atomic_write_text
+
+    if args.batch_size < 1:
+        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.limit is not None and args.limit < 1:
+        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
+    model = depth_anything.load_model(args.model, device=args.device, dtype=args.dtype)
+    pred_kind = "disparity" if model.config.max_depth is None else "depth"
+    predictor = depth_anything.Predictor(
+        model, device=args.device, dtype=args.dtype, input_size=args.input_size, batch_size=args.batch_size
+    )
+    label = _model_label(args.model)
+    store = PredictionStore(args.save_predictions, str(args.model), pred_kind) if args.save_predictions else None
+    loop: dict[str, Any] = {
+        "pred_kind": pred_kind, "model_name": label, "batch_size": args.batch_size, "predictions": store,
+        "progress": not args.no_progress, "limit": args.limit,
+    }
+    if args.benchmark == "da2k":
+        report = evaluate_da2k(args.data, predictor.predict, **loop)
+        scored = report.overall.total
+    else:
+        reader_options: dict[str, Any] = {}
+        if args.split is not None:
+            reader_options["split"] = args.split
+        if args.split_file is not None:
+            reader_options["split_file"] = args.split_file
+        report = evaluate_benchmark(
+            args.benchmark, args.data, predictor.predict,
+            kind=None if args.protocol == "auto" else args.protocol, alignment=args.alignment,
+            min_depth=args.min_depth, max_depth=args.max_depth,
+            crop="default" if args.crop is None else args.crop,
+            reader_options=reader_options, **loop,
+        )
+        scored = report.num_evaluated
+        if report.expected_size is not None and not report.complete:
+            print(
+                f"note: {report.num_evaluated} of the published {report.expected_size} {args.benchmark} samples "
+                "were scored; the averages are not directly comparable with the paper",
+                file=sys.stderr,
+            )
+    _print_exclusions(report.excluded)
+    print(report.markdown())
+    if args.out is not None:
+        atomic_write_text(args.out, json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        print(f"report written to {args.out}", file=sys.stderr)
+    return 0 if scored else 1
+
+
+def _print_exclusions(excluded: list[dict[str, str]], shown: int = 10) -> None:
+    if not excluded:
+        return
+    print(f"{len(excluded)} excluded from the averages:", file=sys.stderr)
+    for entry in excluded[:shown]:
+        print(f"  {entry['name']}: {entry['reason']}", file=sys.stderr)
+    if len(excluded) > shown:
+        print(f"  ... and {len(excluded) - shown} more (see --out)", file=sys.stderr)
