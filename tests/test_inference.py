@@ -38,7 +38,7 @@ def test_predictor_matches_infer_image_for_mixed_sizes(model):
     predictor = Predictor(model, device="cpu", input_size=70, batch_size=2)
     outputs = predictor.predict(images)
     assert [o.shape for o in outputs] == [i.shape[:2] for i in images]
-    for rgb, out in zip(images, outputs):
+    for rgb, out in zip(images, outputs, strict=False):
         single = model.infer_image(np.ascontiguousarray(rgb[:, :, ::-1]), input_size=70)
         np.testing.assert_allclose(out, single, rtol=1e-4, atol=1e-5)
     assert not np.allclose(outputs[0], outputs[2])  # different images, different depth
@@ -92,3 +92,12 @@ def test_metric_model_outputs_metres_within_range():
     with torch.no_grad():
         out = metric(torch.randn(2, 3, 42, 56))
     assert out.shape == (2, 42, 56) and float(out.min()) >= 0 and float(out.max()) <= 20.0
+
+
+def test_iter_results_skips_and_reports_bad_files(model, tmp_path):
+    Image.fromarray(_images()[1]).save(tmp_path / "ok.png")
+    (tmp_path / "bad.jpg").write_text("nope")
+    results = list(Predictor(model, input_size=42).iter_results([tmp_path / "ok.png", tmp_path / "bad.jpg", tmp_path / "ok.png"]))
+    assert [r.error is None for r in results] == [True, False, True]
+    assert "bad.jpg" in results[1].error and results[1].depth is None
+    np.testing.assert_allclose(results[0].depth, results[2].depth)

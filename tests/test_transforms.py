@@ -7,7 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from depth_anything.transforms import IMAGENET_MEAN, IMAGENET_STD, network_input_size, preprocess, resize_depth
+from depth_anything.transforms import (
+    IMAGENET_MEAN,
+    IMAGENET_STD,
+    network_input_size,
+    preprocess,
+    resize_depth,
+)
 
 
 @pytest.mark.parametrize(

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from .errors import ImageReadError
 from .io import ImageSource, load_image
 from .models import DepthAnything
 from .transforms import preprocess, resize_depth
@@ -38,6 +40,15 @@ def resolve_dtype(dtype: str | torch.dtype | None = None) -> torch.dtype:
     if dtype.lower() not in _DTYPES:
         raise ValueError(f"unknown dtype {dtype!r}; choose one of {', '.join(sorted(_DTYPES))}")
     return _DTYPES[dtype.lower()]
+
+
+@dataclass
+class PredictionResult:
+    """One image's outcome in a skip-and-report run: `depth` or the `error` message naming the file."""
+
+    source: ImageSource
+    depth: np.ndarray | None
+    error: str | None = None
 
 
 def _image_name(source: ImageSource, index: int) -> str:
@@ -72,32 +83,49 @@ class Predictor:
     def _run(self, inputs: list[np.ndarray], sizes: list[tuple[int, int]]) -> list[np.ndarray]:
         batch = torch.from_numpy(np.stack(inputs)).to(device=self.device, dtype=self.dtype)
         depth = self.model(batch).float()
-        return [resize_depth(d, size).cpu().numpy() for d, size in zip(depth, sizes)]
+        return [resize_depth(d, size).cpu().numpy() for d, size in zip(depth, sizes, strict=False)]
 
     def iter_predict(self, images: Iterable[ImageSource]) -> Iterator[np.ndarray]:
-        """Yield depth maps in input order, reading images a window at a time so memory stays flat."""
-        window: list[tuple[np.ndarray, tuple[int, int]]] = []
+        """Yield depth maps in input order, reading images a window at a time so memory stays flat.
+
+        An unreadable image raises `ImageReadError`; use `iter_results` to skip and report instead.
+        """
+        for result in self._iter(images, skip_errors=False):
+            yield result.depth  # type: ignore[misc]
+
+    def iter_results(self, images: Iterable[ImageSource]) -> Iterator[PredictionResult]:
+        """Like `iter_predict`, but a bad image yields a result with `error` set and the run goes on."""
+        yield from self._iter(images, skip_errors=True)
+
+    def _iter(self, images: Iterable[ImageSource], skip_errors: bool) -> Iterator[PredictionResult]:
+        window: list[tuple[ImageSource, np.ndarray | None, tuple[int, int] | str]] = []
         for index, source in enumerate(images):
-            rgb = load_image(source, _image_name(source, index))
-            window.append((preprocess(rgb, self.input_size), rgb.shape[:2]))
+            try:
+                rgb = load_image(source, _image_name(source, index))
+                window.append((source, preprocess(rgb, self.input_size), rgb.shape[:2]))
+            except ImageReadError as exc:
+                if not skip_errors:
+                    raise
+                window.append((source, None, str(exc)))
             if len(window) == self.batch_size * 8:
                 yield from self._predict_window(window)
                 window = []
         if window:
             yield from self._predict_window(window)
 
-    def _predict_window(self, window: list[tuple[np.ndarray, tuple[int, int]]]) -> list[np.ndarray]:
-        results: list[np.ndarray | None] = [None] * len(window)
+    def _predict_window(self, window: list[tuple[ImageSource, np.ndarray | None, tuple[int, int] | str]]) -> list[PredictionResult]:
+        results = [PredictionResult(source, None, info if tensor is None else None) for source, tensor, info in window]  # type: ignore[arg-type]
         by_shape: dict[tuple[int, ...], list[int]] = {}
-        for i, (tensor, _) in enumerate(window):
-            by_shape.setdefault(tensor.shape, []).append(i)
+        for i, (_, tensor, _) in enumerate(window):
+            if tensor is not None:
+                by_shape.setdefault(tensor.shape, []).append(i)
         for indices in by_shape.values():
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
-                outputs = self._run([window[i][0] for i in chunk], [window[i][1] for i in chunk])
-                for i, depth in zip(chunk, outputs):
-                    results[i] = depth
-        return results  # type: ignore[return-value]
+                outputs = self._run([window[i][1] for i in chunk], [window[i][2] for i in chunk])  # type: ignore[misc]
+                for i, depth in zip(chunk, outputs, strict=False):
+                    results[i].depth = depth
+        return results
 
     def predict(self, images: Sequence[ImageSource]) -> list[np.ndarray]:
         """Depth maps (float32, H×W of each input) for a list of images."""

@@ -213,7 +213,7 @@ def official_to_transformers(state: Mapping[str, torch.Tensor]) -> StateDict:
         m = re.match(r"pretrained\.blocks\.(\d+)\.attn\.qkv\.(weight|bias)$", key)
         if m:
             base = f"backbone.encoder.layer.{m.group(1)}.attention.attention"
-            for name, chunk in zip(("query", "key", "value"), value.chunk(3, dim=0)):
+            for name, chunk in zip(("query", "key", "value"), value.chunk(3, dim=0), strict=False):
                 out[f"{base}.{name}.{m.group(2)}"] = chunk.clone()
             continue
         out[_official_to_hf_key(key)] = value
