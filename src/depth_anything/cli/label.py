@@ -1,0 +1,46 @@
+"""Write pseudo-labels (teacher disparity) for a folder of unlabeled images; resumable, torchrun-sharded.
+
+Examples:
+  depth-anything label --model runs/teacher/model.pt --images photos/ --out pseudo/
+  torchrun --nproc_per_node 8 --no-python depth-anything label --model teacher.pt --images photos/ --out pseudo/
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `depth-anything label`."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--model", required=True, help="teacher checkpoint (file or published model name)")
+    parser.add_argument("--images", required=True, help="folder of unlabeled images (searched recursively)")
+    parser.add_argument("--out", required=True, help="output folder: labels/ and manifest.json")
+    parser.add_argument("--format", default="npy16", choices=("npy16", "png16"),
+                        help="float16 .npy or 16-bit PNG labels (default npy16)")
+    parser.add_argument("--input-size", type=int, default=518, help="network input size (default 518)")
+    parser.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the local rank's GPU, else CPU)")
+    parser.add_argument("--dtype", default=None, help="fp32 (default), fp16 or bf16")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Label, then print counts and throughput (rank 0)."""
+    from ..train.distributed import shutdown_distributed
+    from ..train.label import label_images
+
+    try:
+        result = label_images(
+            args.model, args.images, args.out, args.format, args.input_size, args.batch_size,
+            args.device, args.dtype, progress=not args.no_progress,
+        )
+    finally:
+        shutdown_distributed()
+    if int(os.environ.get("RANK", "0")) == 0:  # one summary per job, not one per process
+        print(
+            f"labeled {result.labeled} images in {result.seconds:.1f} s ({result.images_per_second:.2f} images/s); "
+            f"{result.skipped_existing} already labeled, {result.failed} unreadable; manifest: {result.manifest}"
+        )
+    return 0

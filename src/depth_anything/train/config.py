@@ -1,0 +1,327 @@
+"""Typed training configuration, loaded from YAML and validated before anything is built.
+
+Every section is a dataclass; `load_config` walks the YAML against the field types and fails with a
+`ConfigError` naming the file and the dotted key (``optim.lr``) for an unknown key, a wrong type or
+an out-of-range value, so a typo costs seconds rather than a cluster allocation.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import yaml
+
+from ..errors import ConfigError
+
+STAGES = ("teacher", "student", "metric")
+
+
+@dataclass
+class DataSource:
+    """One training or validation dataset, read through `depth_anything.data.datasets.open_dataset`."""
+
+    layout: str
+    root: str
+    split: str | None = None
+    # Pseudo-labeled samples get the top-loss trimming and the feature alignment loss; None means
+    # "pseudo-labeled exactly when the layout is 'pseudo'".
+    pseudo_labels: bool | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    max_samples: int | None = None
+
+    @property
+    def is_pseudo(self) -> bool:
+        """Whether this source's labels are a teacher's predictions rather than ground truth."""
+        return self.layout == "pseudo" if self.pseudo_labels is None else self.pseudo_labels
+
+
+@dataclass
+class ModelSection:
+    """Which network to train and where its starting weights come from."""
+
+    encoder: str = "vitl"  # vits | vitb | vitl | vitg (ignored when `config` is given)
+    config: dict[str, Any] | None = None  # fields of depth_anything.ModelConfig, e.g. a tiny test model
+    max_depth: float | None = None  # metric stage: the head is sigmoid × max_depth
+    init: str | None = None  # checkpoint to start from (file with "model" or a bare state dict)
+    init_encoder_only: bool = False  # metric stage: take only the encoder of a relative model
+    # Frozen reference encoder for feature alignment: "init" = a frozen copy of the encoder the
+    # student starts from (DINOv2's weights in the paper), a checkpoint path, or "none".
+    feature_reference: str = "init"
+
+
+@dataclass
+class DataSection:
+    """Training/validation data and augmentation."""
+
+    train: list[DataSource] = field(default_factory=list)
+    val: list[DataSource] = field(default_factory=list)
+    size: int = 518  # shorter side is resized to this, then a size×size crop (multiple of 14)
+    flip: bool = True
+    color_jitter: float = 0.2  # strength of brightness/contrast/saturation jitter; 0 disables
+    hue_jitter: float = 0.02
+    min_depth: float = 1e-3  # targets below this (metres) are invalid
+    num_workers: int = 2
+    max_val_samples: int | None = None
+
+
+@dataclass
+class OptimSection:
+    """AdamW with a smaller encoder learning rate, linear warm-up, then poly decay."""
+
+    batch_size: int = 64  # global batch size, split evenly across processes
+    steps: int = 160_000
+    lr: float = 5e-6  # encoder learning rate
+    decoder_lr_scale: float = 10.0  # decoder learning rate = lr × this
+    weight_decay: float = 0.01
+    betas: tuple[float, float] = (0.9, 0.999)
+    warmup_steps: int = 0
+    poly_power: float = 0.9
+    grad_clip: float | None = 1.0
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"  # mixed precision on GPU only
+
+
+@dataclass
+class LossSection:
+    """Loss weights; defaults follow the paper (SSI : gradient = 1 : 2, top 10% ignored)."""
+
+    ssi_weight: float = 1.0
+    gradient_weight: float = 2.0
+    gradient_scales: int = 4
+    trim_fraction: float = 0.1  # on pseudo-labeled samples only
+    feature_weight: float = 1.0  # on pseudo-labeled samples only; 0 disables
+    feature_margin: float = 0.85
+    silog_lambda: float = 0.5
+
+
+@dataclass
+class RunSection:
+    """Where outputs go and how often to log, validate and checkpoint."""
+
+    output_dir: str = "runs/train"
+    seed: int = 0
+    device: str | None = None  # None = cuda when available (per local rank), else cpu
+    log_every: int = 10
+    val_every: int = 1000
+    checkpoint_every: int = 1000
+    keep_checkpoints: int = 3
+    progress: bool = True
+
+
+@dataclass
+class TrainConfig:
+    """A whole training run: `stage` picks the losses (teacher/student: relative, metric: SiLog)."""
+
+    stage: Literal["teacher", "student", "metric"] = "teacher"
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    loss: LossSection = field(default_factory=LossSection)
+    run: RunSection = field(default_factory=RunSection)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-data form, stored in every checkpoint and re-loadable with `config_from_dict`."""
+        return dataclasses.asdict(self)
+
+
+# ------------------------------------------------------------------------------------- strict loading
+_FLOAT_TEXT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$")
+
+
+def _type_name(tp: Any) -> str:
+    if isinstance(tp, type):
+        return tp.__name__
+    return str(tp).replace("typing.", "")
+
+
+def _convert(value: Any, tp: Any, key: str) -> Any:
+    """Check `value` against the annotation `tp` (recursing into dataclasses and containers)."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        for option in (a for a in args if a is not type(None)):
+            try:
+                return _convert(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"key '{key}': expected {_type_name(tp)}, got {type(value).__name__} {value!r}")
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"key '{key}': expected one of {', '.join(map(repr, args))}, got {value!r}")
+        return value
+    if dataclasses.is_dataclass(tp):
+        return _build_dataclass(tp, value, key)
+    if origin is list:
+        if not isinstance(value, list):
+            raise ConfigError(f"key '{key}': expected a list, got {type(value).__name__} {value!r}")
+        return [_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is tuple and len(args) == 2 and args[1] is Ellipsis:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"key '{key}': expected a list, got {type(value).__name__} {value!r}")
+        return tuple(_convert(v, args[0], f"{key}[{i}]") for i, v in enumerate(value))
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise ConfigError(f"key '{key}': expected a list of {len(args)} values, got {value!r}")
+        return tuple(_convert(v, a, f"{key}[{i}]") for i, (v, a) in enumerate(zip(value, args, strict=True)))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"key '{key}': expected a mapping, got {type(value).__name__} {value!r}")
+        return {str(k): _convert(v, args[1], f"{key}.{k}") for k, v in value.items()}
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"key '{key}': expected true/false, got {type(value).__name__} {value!r}")
+        return value
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"key '{key}': expected an integer, got {type(value).__name__} {value!r}")
+        return value
+    if tp is float:
+        # YAML 1.1 reads "5e-6" (no dot) as a string; accept plain numeric text, nothing else.
+        if isinstance(value, str) and _FLOAT_TEXT.match(value.strip()):
+            return float(value)
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"key '{key}': expected a number, got {type(value).__name__} {value!r}")
+        return float(value)
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"key '{key}': expected a string, got {type(value).__name__} {value!r}")
+        return value
+    raise ConfigError(f"key '{key}': unsupported field type {_type_name(tp)}")  # pragma: no cover
+
+
+def _build_dataclass(cls: type, data: Any, prefix: str) -> Any:
+    """Instantiate dataclass `cls` from a mapping, rejecting unknown keys and wrong types."""
+    where = prefix or "top level"
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"key '{where}': expected a mapping, got {type(data).__name__} {data!r}")
+    hints = typing.get_type_hints(cls)
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, value in data.items():
+        dotted = f"{prefix}.{key}" if prefix else str(key)
+        if key not in known:
+            raise ConfigError(f"unknown key '{dotted}' (known keys here: {', '.join(known)})")
+        values[key] = _convert(value, hints[key], dotted)
+    missing = [
+        name
+        for name, f in known.items()
+        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise ConfigError(f"missing key '{(prefix + '.') if prefix else ''}{missing[0]}'")
+    return cls(**values)
+
+
+def _positive(key: str, value: float, allow_zero: bool = False) -> None:
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"key '{key}': must be {'≥ 0' if allow_zero else '> 0'}, got {value}")
+
+
+def validate(cfg: TrainConfig) -> TrainConfig:
+    """Cross-field checks that types alone cannot express."""
+    if not cfg.data.train:
+        raise ConfigError("key 'data.train': at least one training dataset is required")
+    if cfg.data.size % 14:
+        raise ConfigError(f"key 'data.size': must be a multiple of 14 (the ViT patch size), got {cfg.data.size}")
+    for key, value in (
+        ("optim.batch_size", cfg.optim.batch_size),
+        ("optim.steps", cfg.optim.steps),
+        ("optim.lr", cfg.optim.lr),
+        ("optim.decoder_lr_scale", cfg.optim.decoder_lr_scale),
+        ("run.log_every", cfg.run.log_every),
+        ("run.val_every", cfg.run.val_every),
+        ("run.checkpoint_every", cfg.run.checkpoint_every),
+        ("run.keep_checkpoints", cfg.run.keep_checkpoints),
+        ("loss.gradient_scales", cfg.loss.gradient_scales),
+    ):
+        _positive(key, value)
+    for key, value in (
+        ("optim.warmup_steps", cfg.optim.warmup_steps),
+        ("optim.weight_decay", cfg.optim.weight_decay),
+        ("data.num_workers", cfg.data.num_workers),
+        ("loss.ssi_weight", cfg.loss.ssi_weight),
+        ("loss.gradient_weight", cfg.loss.gradient_weight),
+        ("loss.feature_weight", cfg.loss.feature_weight),
+    ):
+        _positive(key, value, allow_zero=True)
+    if not 0.0 <= cfg.loss.trim_fraction < 1.0:
+        raise ConfigError(f"key 'loss.trim_fraction': must be in [0, 1), got {cfg.loss.trim_fraction}")
+    if cfg.optim.grad_clip is not None:
+        _positive("optim.grad_clip", cfg.optim.grad_clip)
+    if cfg.stage == "metric":
+        if cfg.model.max_depth is None:
+            raise ConfigError("key 'model.max_depth': required for the metric stage (e.g. 20 indoors, 80 outdoors)")
+        _positive("model.max_depth", cfg.model.max_depth)
+    elif cfg.model.max_depth is not None:
+        raise ConfigError(f"key 'model.max_depth': only the metric stage has a metric head (stage is {cfg.stage!r})")
+    if cfg.model.config is not None:
+        model_config_from(cfg.model)
+    elif cfg.model.encoder not in ("vits", "vitb", "vitl", "vitg"):
+        raise ConfigError(f"key 'model.encoder': expected vits, vitb, vitl or vitg, got {cfg.model.encoder!r}")
+    return cfg
+
+
+def model_config_from(section: ModelSection) -> Any:
+    """The `depth_anything.ModelConfig` a model section describes (type-checked field by field)."""
+    from ..models import ModelConfig, model_config
+
+    if section.config is None:
+        return model_config(section.encoder, section.max_depth)
+    values = dict(section.config)
+    if section.max_depth is not None:
+        values["max_depth"] = section.max_depth
+    try:
+        return _build_dataclass(ModelConfig, values, "model.config")
+    except ConfigError:
+        raise
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"key 'model.config': {exc}") from None
+
+
+def config_from_dict(data: Any, source: str = "config") -> TrainConfig:
+    """Build and validate a `TrainConfig` from plain data; errors are prefixed with `source`."""
+    try:
+        return validate(_build_dataclass(TrainConfig, data, ""))
+    except ConfigError as exc:
+        raise ConfigError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path, overrides: list[str] | None = None) -> TrainConfig:
+    """Read a YAML training config; `overrides` are ``dotted.key=yaml-value`` strings applied on top."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path}: not valid YAML ({exc})") from None
+    if data is None:
+        data = {}
+    for item in overrides or []:
+        apply_override(data, item, str(path))
+    return config_from_dict(data, str(path))
+
+
+def apply_override(data: dict[str, Any], item: str, source: str = "override") -> None:
+    """Set ``a.b.c=value`` in nested `data` (the value is parsed as YAML)."""
+    if "=" not in item:
+        raise ConfigError(f"{source}: override {item!r} must look like key.path=value")
+    dotted, raw = item.split("=", 1)
+    keys = dotted.strip().split(".")
+    node = data
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+        if not isinstance(node, dict):
+            raise ConfigError(f"{source}: override {dotted!r}: '{key}' is not a section")
+    node[keys[-1]] = yaml.safe_load(raw)

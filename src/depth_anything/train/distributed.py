@@ -1,0 +1,86 @@
+"""torch.distributed setup from torchrun's environment, and the few collectives the trainer needs.
+
+Under `torchrun` (RANK/WORLD_SIZE/LOCAL_RANK set) the process group is created with nccl on GPU and
+gloo on CPU; multi-node works through torchrun's rendezvous with nothing else to configure. Without
+those variables everything runs as a single process and the collectives are no-ops.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass(frozen=True)
+class DistEnv:
+    """Where this process sits in the job."""
+
+    rank: int = 0
+    world_size: int = 1
+    local_rank: int = 0
+
+    @property
+    def enabled(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def pick_device(requested: str | None, env: DistEnv) -> torch.device:
+    """The device for this process: `requested`, else this local rank's GPU, else the CPU."""
+    if requested:
+        device = torch.device(requested)
+        if device.type == "cuda" and device.index is None:
+            device = torch.device("cuda", env.local_rank)
+        return device
+    if torch.cuda.is_available():
+        return torch.device("cuda", env.local_rank % torch.cuda.device_count())
+    return torch.device("cpu")
+
+
+def init_distributed(device_request: str | None = None) -> tuple[DistEnv, torch.device]:
+    """Join the process group torchrun describes (if any) and choose the device."""
+    world_size = int(os.environ.get("WORLD_SIZE", "1"))
+    env = DistEnv(int(os.environ.get("RANK", "0")), world_size, int(os.environ.get("LOCAL_RANK", "0")))
+    device = pick_device(device_request, env)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    if env.enabled and not dist.is_initialized():
+        backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
+    return env, device
+
+
+def shutdown_distributed() -> None:
+    """Leave the process group cleanly (torchrun then reports the exit code)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
+    """Sum of `values` over ranks (returned; the input is left untouched)."""
+    out = values.clone()
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(out, op=dist.ReduceOp.SUM)
+    return out
+
+
+def all_gather_objects(value: Any) -> list[Any]:
+    """Every rank's `value`, in rank order."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return [value]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, value)
+    return gathered
+
+
+def barrier() -> None:
+    """Wait for every rank."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()

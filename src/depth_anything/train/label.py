@@ -1,0 +1,198 @@
+"""Pseudo-labeling: a trained teacher predicts disparity for a folder of unlabeled images.
+
+Output layout (read back by the "pseudo" dataset reader registered here)::
+
+    OUT/labels/<image path relative to IMAGES, suffix replaced>.npy|.png
+    OUT/manifest.json   format, encoding, images root, model, and one {image, label} entry per label
+
+Labels are relative disparity divided by its per-image maximum (so 1 = nearest pixel): float16
+``.npy`` (encoding "npy16") or 16-bit PNG × 65535 ("png16"). Affine-invariant losses make the scaling
+irrelevant for training. Every label is written atomically, so a crash never leaves half a file, and a
+rerun skips images whose label exists. Under torchrun the image list is sharded over ranks.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.datasets import DepthSample, SampleReader, register_reader
+from ..errors import DatasetError, ImageReadError
+from ..io import atomic_write, atomic_write_text, list_images, load_image, save_image
+from .distributed import all_reduce_sum, barrier, init_distributed
+
+MANIFEST = "manifest.json"
+MANIFEST_FORMAT = "depth-anything-pseudo/1"
+ENCODINGS = {"npy16": ".npy", "png16": ".png"}
+
+
+@dataclass
+class LabelResult:
+    """Counts over all ranks; `images_per_second` is labeled images over the slowest rank's time."""
+
+    labeled: int
+    skipped_existing: int
+    failed: int
+    seconds: float
+    images_per_second: float
+    manifest: Path
+
+
+def label_path(out: Path, relative: Path, encoding: str) -> Path:
+    """Where the label of image `relative` (to the images root) goes."""
+    return out / "labels" / relative.with_suffix(ENCODINGS[encoding])
+
+
+def write_label(path: Path, disparity: np.ndarray, encoding: str) -> Path:
+    """Store disparity scaled so its maximum is 1 (see module docstring), atomically."""
+    disparity = np.nan_to_num(np.asarray(disparity, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
+    disparity = np.clip(disparity, 0.0, None)
+    peak = float(disparity.max()) if disparity.size else 0.0
+    unit = disparity / peak if peak > 0 else disparity
+    if encoding == "npy16":
+        return atomic_write(path, lambda tmp: np.save(tmp, unit.astype(np.float16)))
+    if encoding == "png16":
+        return save_image(path, np.round(unit * 65535.0).astype(np.uint16))
+    raise ValueError(f"unknown label encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+
+
+def read_label(path: Path) -> np.ndarray:
+    """float32 disparity (max-normalised) from a label written by `write_label`."""
+    import cv2
+
+    if path.suffix == ".npy":
+        try:
+            return np.load(path).astype(np.float32)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{path}: not a readable label ({exc})") from None
+    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if raw is None or raw.dtype != np.uint16 or raw.ndim != 2:
+        raise DatasetError(f"{path}: not a readable 16-bit single-channel label PNG")
+    return raw.astype(np.float32) / 65535.0
+
+
+def label_images(
+    model: str | Path,
+    images: str | Path,
+    out: str | Path,
+    encoding: str = "npy16",
+    input_size: int = 518,
+    batch_size: int = 4,
+    device: str | None = None,
+    dtype: str | None = None,
+    progress: bool = True,
+) -> LabelResult:
+    """Pseudo-label every image below `images` into `out` with the model at `model` (see module doc)."""
+    from tqdm import tqdm
+
+    from .. import Predictor, load_model
+
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown label encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    images, out = Path(images), Path(out)
+    env, torch_device = init_distributed(device)
+    files = list_images(images)
+    mine = files[env.rank :: env.world_size]
+    todo = [f for f in mine if not label_path(out, f.relative_to(images), encoding).is_file()]
+    predictor = Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
+    failed = 0
+    start = time.perf_counter()
+    bar = tqdm(total=len(mine), initial=len(mine) - len(todo), disable=not (progress and env.is_main),
+               desc="label", unit="img", file=sys.stderr)
+    window = max(1, batch_size) * 8  # read a window of images at a time: memory stays flat
+    for begin in range(0, len(todo), window):
+        chunk: list[tuple[Path, np.ndarray]] = []
+        for path in todo[begin : begin + window]:
+            try:
+                chunk.append((path, load_image(path)))
+            except ImageReadError as exc:
+                failed += 1
+                print(f"depth-anything label: skipped {exc}", file=sys.stderr)
+        for (path, _), disparity in zip(chunk, predictor.predict([rgb for _, rgb in chunk]), strict=True):
+            write_label(label_path(out, path.relative_to(images), encoding), disparity, encoding)
+        bar.update(len(todo[begin : begin + window]))
+    bar.close()
+    elapsed = time.perf_counter() - start
+    labeled_here = len(todo) - failed
+    totals = all_reduce_sum(
+        torch.tensor([labeled_here, len(mine) - len(todo), failed], dtype=torch.float64, device=torch_device)
+    ).tolist()
+    slowest = _max_over_ranks(elapsed, torch_device)
+    barrier()
+    manifest = out / MANIFEST
+    if env.is_main:
+        write_manifest(out, images, encoding, model, input_size)
+    barrier()
+    labeled, existing, bad = (int(v) for v in totals)
+    return LabelResult(labeled, existing, bad, slowest, labeled / slowest if slowest > 0 else 0.0, manifest)
+
+
+def _max_over_ranks(value: float, device: torch.device) -> float:
+    import torch.distributed as dist
+
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor[0])
+
+
+def write_manifest(out: Path, images: Path, encoding: str, model: str | Path, input_size: int) -> Path:
+    """List every image that has a label (from any rank or earlier run) in `out/manifest.json`."""
+    samples = []
+    for image in list_images(images):
+        relative = image.relative_to(images)
+        label = label_path(out, relative, encoding)
+        if label.is_file():
+            samples.append({"image": relative.as_posix(), "label": label.relative_to(out).as_posix()})
+    manifest = {
+        "format": MANIFEST_FORMAT,
+        "encoding": encoding,
+        "depth_kind": "disparity",
+        "scaling": "per-image maximum = 1",
+        "images_root": str(images.resolve()),
+        "model": str(model),
+        "input_size": input_size,
+        "count": len(samples),
+        "samples": samples,
+    }
+    return atomic_write_text(out / MANIFEST, json.dumps(manifest, indent=1))
+
+
+@register_reader("pseudo")
+class PseudoLabelReader(SampleReader):
+    """Images with the teacher's disparity from a `depth-anything label` output folder.
+
+    `images_root` overrides the images folder recorded in the manifest (e.g. after moving the data).
+    """
+
+    def __init__(self, root: str | Path, split: str | None = None, images_root: str | None = None) -> None:
+        super().__init__(root, split)
+        path = self.root / MANIFEST
+        try:
+            manifest: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise DatasetError(f"pseudo: {path} not found; run `depth-anything label` to create it") from None
+        except (OSError, json.JSONDecodeError) as exc:
+            raise DatasetError(f"pseudo: {path} is not a readable manifest ({exc})") from None
+        if manifest.get("format") != MANIFEST_FORMAT:
+            raise DatasetError(f"pseudo: {path} has format {manifest.get('format')!r}, expected {MANIFEST_FORMAT!r}")
+        self.images_root = Path(images_root or manifest["images_root"])
+        self.items = [(self.images_root / s["image"], self.root / s["label"]) for s in manifest["samples"]]
+
+    def load(self, item: tuple[Path, Path]) -> DepthSample:
+        image_path, label = item
+        image = load_image(image_path)
+        if not label.is_file():
+            raise DatasetError(f"pseudo: label {label} for {image_path} is missing")
+        disparity = read_label(label)
+        if disparity.shape != image.shape[:2]:
+            raise DatasetError(f"pseudo: label {label} is {disparity.shape}, image {image_path} is {image.shape[:2]}")
+        name = image_path.relative_to(self.images_root).with_suffix("").as_posix()
+        return DepthSample(name, image, disparity, np.isfinite(disparity), depth_kind="disparity")

@@ -1,0 +1,212 @@
+"""Training losses of Depth Anything V1/V2, all returning one value per sample.
+
+Per-sample values (shape [B]) let the trainer name the sample that produced a NaN and average over
+the samples that actually had valid pixels. Masks are boolean [B, H, W]; a masked-out pixel never
+contributes to any loss (it is replaced, not multiplied, so NaN/inf under the mask cannot leak in).
+
+- `ssi_loss`: scale-and-shift-invariant loss (MiDaS / V1): both maps are normalised per sample by
+  their median and mean absolute deviation over valid pixels, then compared with L1.
+- `gradient_matching_loss`: L1 of the gradients of the normalised residual, over several scales.
+- `trim_mask`: the "ignore the top 10% largest losses" rule used on pseudo-labeled samples.
+- `feature_alignment_loss`: V1's cosine feature alignment with a tolerance margin.
+- `silog_loss`: the scale-invariant log loss of metric fine-tuning.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+_EPS = 1e-6
+
+
+def _check(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None:
+    if pred.shape != target.shape or pred.shape != mask.shape or pred.dim() != 3:
+        raise ValueError(
+            f"expected prediction, target and mask of one shape [B, H, W]; got {tuple(pred.shape)}, "
+            f"{tuple(target.shape)}, {tuple(mask.shape)}"
+        )
+    if mask.dtype != torch.bool:
+        raise ValueError(f"mask must be a bool tensor, got {mask.dtype}")
+
+
+def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Mean over the masked pixels of each sample ([B, ...] → [B]); 0 where a sample has none."""
+    flat_values = torch.where(mask, values, torch.zeros_like(values)).flatten(1)
+    count = mask.flatten(1).sum(dim=1)
+    return flat_values.sum(dim=1) / count.clamp(min=1)
+
+
+def normalize_ssi(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """(x − median) / mean|x − median| per sample over valid pixels; invalid pixels become 0.
+
+    This makes any map with a positive scale and any shift of another map normalise to the same
+    values, which is what makes the losses below affine-invariant.
+    """
+    x = x.float()
+    flat = torch.where(mask, x, torch.full_like(x, float("nan"))).flatten(1)
+    median = torch.nanmedian(flat, dim=1).values.nan_to_num(0.0)
+    centred = x - median.view(-1, 1, 1)
+    scale = _masked_mean(centred.abs(), mask).clamp(min=_EPS)
+    return torch.where(mask, centred / scale.view(-1, 1, 1), torch.zeros_like(x))
+
+
+def trim_mask(pixel_loss: torch.Tensor, mask: torch.Tensor, drop_fraction: float = 0.1) -> torch.Tensor:
+    """Drop, per sample, the valid pixels whose loss is above the (1 − drop_fraction) quantile.
+
+    Pseudo-labels are noisy; the paper ignores the 10% largest per-pixel losses of each pseudo-
+    labeled sample. The threshold is not differentiated through.
+    """
+    if not 0.0 <= drop_fraction < 1.0:
+        raise ValueError(f"drop_fraction must be in [0, 1), got {drop_fraction}")
+    if drop_fraction == 0.0:
+        return mask
+    keep = mask.clone()
+    detached = pixel_loss.detach()
+    for i in range(mask.shape[0]):
+        values = detached[i][mask[i]]
+        if values.numel() == 0:
+            continue
+        k = max(1, math.ceil((1.0 - drop_fraction) * values.numel()))
+        threshold = torch.kthvalue(values.float(), k).values
+        keep[i] &= detached[i] <= threshold
+    return keep
+
+
+def ssi_pixel_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Per-pixel |normalised prediction − normalised target| (0 outside the mask)."""
+    _check(pred, target, mask)
+    return (normalize_ssi(pred, mask) - normalize_ssi(target, mask)).abs()
+
+
+def ssi_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, drop_fraction: float = 0.0
+) -> torch.Tensor:
+    """Scale-and-shift-invariant L1 per sample ([B]); `drop_fraction` trims the largest losses."""
+    pixel = ssi_pixel_loss(pred, target, mask)
+    return _masked_mean(pixel, trim_mask(pixel, mask, drop_fraction))
+
+
+def _gradient_terms(residual: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Sum of |∂x r| + |∂y r| over pixel pairs that are both valid, and the valid-pixel count."""
+    mask_x = mask[:, :, 1:] & mask[:, :, :-1]
+    mask_y = mask[:, 1:, :] & mask[:, :-1, :]
+    grad_x = (residual[:, :, 1:] - residual[:, :, :-1]).abs()
+    grad_y = (residual[:, 1:, :] - residual[:, :-1, :]).abs()
+    total = torch.where(mask_x, grad_x, torch.zeros_like(grad_x)).flatten(1).sum(1)
+    total = total + torch.where(mask_y, grad_y, torch.zeros_like(grad_y)).flatten(1).sum(1)
+    return total, mask.flatten(1).sum(1)
+
+
+def gradient_matching_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, scales: int = 4, normalized: bool = False
+) -> torch.Tensor:
+    """Multi-scale gradient matching (MiDaS) on the normalised residual, per sample ([B]).
+
+    At scale k the maps are subsampled by 2^k; each scale's sum of gradient magnitudes is divided by
+    its number of valid pixels. Pass `normalized=True` when `pred`/`target` are already the output of
+    `normalize_ssi` (the combined loss does this to normalise once).
+    """
+    _check(pred, target, mask)
+    if scales < 1:
+        raise ValueError(f"scales must be ≥ 1, got {scales}")
+    if not normalized:
+        pred, target = normalize_ssi(pred, mask), normalize_ssi(target, mask)
+    residual = torch.where(mask, pred - target, torch.zeros_like(pred))
+    loss = torch.zeros(pred.shape[0], device=pred.device, dtype=residual.dtype)
+    for k in range(scales):
+        step = 2**k
+        total, count = _gradient_terms(residual[:, ::step, ::step], mask[:, ::step, ::step])
+        loss = loss + total / count.clamp(min=1)
+    return loss
+
+
+@dataclass
+class RelativeLossTerms:
+    """Per-sample terms of the relative-depth loss; `total` is weighted and summed."""
+
+    total: torch.Tensor
+    ssi: torch.Tensor
+    gradient: torch.Tensor
+    valid: torch.Tensor  # [B] bool: sample had at least one valid pixel
+
+
+def relative_depth_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    mask: torch.Tensor,
+    drop_fraction: torch.Tensor | float = 0.0,
+    ssi_weight: float = 1.0,
+    gradient_weight: float = 2.0,
+    scales: int = 4,
+) -> RelativeLossTerms:
+    """SSI + gradient matching (1:2 in the paper), with per-sample top-loss trimming.
+
+    `drop_fraction` may be a [B] tensor so that a batch can mix exact labels (no trimming) and
+    pseudo-labels (trimmed). Trimmed pixels are excluded from both terms.
+    """
+    _check(pred, target, mask)
+    batch = pred.shape[0]
+    fractions = torch.as_tensor(drop_fraction, dtype=torch.float32).flatten().cpu()
+    if fractions.numel() == 1:
+        fractions = fractions.expand(batch)
+    if fractions.numel() != batch:
+        raise ValueError(f"drop_fraction has {fractions.numel()} entries for a batch of {batch}")
+    pred_n, target_n = normalize_ssi(pred, mask), normalize_ssi(target, mask)
+    pixel = (pred_n - target_n).abs()
+    kept = torch.stack(
+        [trim_mask(pixel[i : i + 1], mask[i : i + 1], float(fractions[i]))[0] for i in range(batch)]
+    )
+    ssi = _masked_mean(pixel, kept)
+    gradient = gradient_matching_loss(pred_n, target_n, kept, scales=scales, normalized=True)
+    valid = mask.flatten(1).any(dim=1)
+    return RelativeLossTerms(ssi_weight * ssi + gradient_weight * gradient, ssi, gradient, valid)
+
+
+def _tokens(feature: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:
+    """Encoder outputs come as [B, N, C] tokens, [B, C, h, w] maps or (tokens, cls) pairs; → [B, N, C]."""
+    if isinstance(feature, (tuple, list)):
+        feature = feature[0]
+    if feature.dim() == 4:
+        return feature.flatten(2).transpose(1, 2)
+    if feature.dim() != 3:
+        raise ValueError(f"expected encoder features [B, N, C] or [B, C, h, w], got shape {tuple(feature.shape)}")
+    return feature
+
+
+def feature_alignment_loss(
+    student: torch.Tensor | Sequence[torch.Tensor],
+    reference: torch.Tensor | Sequence[torch.Tensor],
+    margin: float = 0.85,
+) -> torch.Tensor:
+    """V1's feature alignment per sample ([B]): mean of 1 − cos(student, frozen reference).
+
+    Tokens whose cosine similarity already exceeds `margin` are left alone, so the student keeps the
+    freedom to move away from the reference where depth needs it (V1 uses 0.85).
+    """
+    s, r = _tokens(student).float(), _tokens(reference).float().detach()
+    if s.shape != r.shape:
+        raise ValueError(f"student features {tuple(s.shape)} and reference features {tuple(r.shape)} differ")
+    cosine = F.cosine_similarity(s, r, dim=-1)  # [B, N]
+    keep = cosine < margin
+    return _masked_mean(1.0 - cosine, keep)
+
+
+def silog_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, lam: float = 0.5) -> torch.Tensor:
+    """Scale-invariant log loss per sample ([B]): sqrt(mean(g²) − λ·mean(g)²), g = log t − log p.
+
+    Pixels where the prediction or the target is not positive are excluded along with the mask.
+    """
+    _check(pred, target, mask)
+    pred, target = pred.float(), target.float()
+    valid = mask & (target > 0) & (pred > 0)
+    one = torch.ones_like(pred)
+    g = torch.log(torch.where(valid, target, one)) - torch.log(torch.where(valid, pred, one))
+    mean_g = _masked_mean(g, valid)
+    mean_g2 = _masked_mean(g * g, valid)
+    # A tiny floor keeps the sqrt differentiable when the prediction is exact.
+    return torch.sqrt((mean_g2 - lam * mean_g * mean_g).clamp(min=1e-12))

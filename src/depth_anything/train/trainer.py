@@ -1,0 +1,635 @@
+"""The training loop of every stage (teacher, student, metric), single-process or under torchrun.
+
+What makes it safe to run for days:
+- checkpoints hold model, optimiser, scheduler, grad scaler, every rank's RNG and the data position,
+  are written atomically, and `resume=True` continues so exactly that the final weights equal those
+  of an uninterrupted run with the same seed;
+- a missing or unreadable sample is reported with its path, skipped and counted (`skipped` column);
+- a non-finite loss or gradient stops the run naming the step and samples, and the last good
+  checkpoint is left untouched.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import math
+import os
+import random
+import signal
+import sys
+from collections.abc import Iterator
+from contextlib import nullcontext
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import yaml
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader
+
+from ..data.augment import DepthTrainDataset, SourceInfo, TrainTransform, collate_samples
+from ..data.datasets import open_dataset
+from ..errors import CheckpointMismatchError, ConfigError, DepthAnythingError
+from ..io import atomic_write, atomic_write_text
+from .config import DataSource, TrainConfig, model_config_from
+from .distributed import all_gather_objects, all_reduce_sum, barrier, init_distributed
+from .losses import feature_alignment_loss, relative_depth_loss, silog_loss
+from .schedule import EpochShardSampler, WarmupPoly
+
+CHECKPOINT_FORMAT = "depth-anything-train/1"
+# Crash-test aid: when set, the process SIGKILLs itself right after finishing this step (and any
+# checkpoint due at it), so tests can exercise `--resume` on a real hard kill at a known point.
+KILL_AT_STEP_ENV = "DEPTH_ANYTHING_KILL_AT_STEP"
+TRAIN_COLUMNS = ("step", "epoch", "lr_encoder", "lr_decoder", "loss", "ssi", "gradient", "feature", "silog",
+                 "grad_norm", "skipped")
+VAL_COLUMNS = ("step", "val_loss", "d1", "abs_rel", "samples")
+
+
+class TrainingDivergedError(DepthAnythingError, FloatingPointError):
+    """The loss or gradients became NaN/inf; the message names the step, samples and last checkpoint."""
+
+
+@dataclass
+class TrainResult:
+    """What a finished run produced."""
+
+    step: int
+    output_dir: Path
+    final_model: Path | None
+    last_checkpoint: Path | None
+    skipped: int
+    history: list[dict[str, float]] = field(default_factory=list)
+
+
+# ----------------------------------------------------------------------------------- helpers
+def _import_readers() -> None:
+    """Make sure every reader module has registered itself with `open_dataset`."""
+    import importlib
+
+    for module in ("depth_anything.data.layouts", "depth_anything.data.synthetic_io", "depth_anything.train.label"):
+        try:
+            importlib.import_module(module)
+        except ModuleNotFoundError as exc:
+            if exc.name != module:  # a module that exists but fails to import is a real error
+                raise
+
+
+def open_source(source: DataSource, key: str) -> SourceInfo:
+    """Open one configured dataset, with `key` (e.g. ``data.train[0]``) in any error."""
+    _import_readers()
+    try:
+        reader = open_dataset(source.layout, source.root, source.split, **source.options)
+    except DepthAnythingError as exc:
+        raise ConfigError(f"key '{key}': {exc}") from None
+    except TypeError as exc:  # unknown option for that reader
+        raise ConfigError(f"key '{key}.options': {exc}") from None
+    if source.max_samples is not None:
+        reader = _Limited(reader, source.max_samples)
+    if len(reader) == 0:
+        raise ConfigError(f"key '{key}': dataset {source.layout!r} at {source.root} has no samples")
+    return SourceInfo(reader, source.is_pseudo, f"{source.layout}:{source.root}")
+
+
+class _Limited:
+    """The first `limit` samples of a reader (keeps `items` so bad samples can still be named)."""
+
+    def __init__(self, reader: Any, limit: int) -> None:
+        self.reader, self.limit = reader, limit
+        self.items = getattr(reader, "items", None)
+
+    def __len__(self) -> int:
+        return min(self.limit, len(self.reader))
+
+    def __getitem__(self, index: int) -> Any:
+        if index >= len(self):
+            raise IndexError(index)
+        return self.reader[index]
+
+
+def _rng_state() -> dict[str, Any]:
+    """This process's RNG states, as plain tensors/tuples so checkpoints load with weights_only=True."""
+    np_state = np.random.get_state()
+    state: dict[str, Any] = {
+        "python": random.getstate(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        state["cuda"] = torch.cuda.get_rng_state()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    random.setstate((state["python"][0], tuple(state["python"][1]), state["python"][2]))
+    name, keys, *rest = state["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state(state["cuda"])
+
+
+def seed_everything(seed: int, rank: int = 0) -> None:
+    """Seed python, numpy and torch; ranks get different streams (model init is broadcast anyway)."""
+    random.seed(seed + rank)
+    np.random.seed((seed + rank) % 2**32)
+    torch.manual_seed(seed + rank)
+
+
+def _load_init(model: nn.Module, path: str, encoder_only: bool) -> None:
+    """Start from a checkpoint: all weights, or only the encoder (`pretrained.*`) for metric fine-tuning."""
+    from ..weights import load_state_dict_checked, read_checkpoint, resolve_weights
+
+    file = Path(path) if Path(path).exists() else resolve_weights(path)
+    state, _ = read_checkpoint(file)
+    if not encoder_only:
+        load_state_dict_checked(model, state, str(file))  # type: ignore[arg-type]
+        return
+    encoder = {k.removeprefix("pretrained."): v for k, v in state.items() if k.startswith("pretrained.")}
+    if not encoder and "patch_embed.proj.weight" in state:  # a bare DINOv2 checkpoint, as the paper starts from
+        encoder = dict(state)
+    if not encoder:
+        raise CheckpointMismatchError(f"{file}: no encoder weights ('pretrained.*' or DINOv2 keys) to initialise from")
+    try:
+        model.pretrained.load_state_dict(encoder, strict=True)
+    except RuntimeError as exc:
+        raise CheckpointMismatchError(f"{file}: encoder does not fit the configured model ({exc})") from None
+
+
+class _TrainForward(nn.Module):
+    """Depth and the last encoder feature from one pass, so DDP sees a single forward per step."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        patch = self.model.config.patch_size
+        features = self.model.encode(x)
+        depth = self.model.decode(features, x.shape[-2] // patch, x.shape[-1] // patch)
+        return depth, features[-1][0]
+
+
+def _freeze_unused(model: nn.Module) -> None:
+    """Parameters the forward never touches must not require grad, or DDP waits for them forever."""
+    model.pretrained.mask_token.requires_grad_(False)
+    last = max(model.config.layer_indices)
+    for block in model.pretrained.blocks[last + 1 :]:
+        block.requires_grad_(False)
+
+
+def _open_relu(model: nn.Module) -> None:
+    """Start a fresh relative head with a positive output bias.
+
+    The relative head ends in ReLU; with a random last layer a small head can output ≤ 0 at every
+    pixel, and then no gradient ever flows. A bias of 1 keeps the ReLU open at the start.
+    """
+    last_conv = [m for m in model.depth_head.modules() if isinstance(m, nn.Conv2d)][-1]
+    if last_conv.bias is not None:
+        with torch.no_grad():
+            last_conv.bias.fill_(1.0)
+
+
+class _CsvLog:
+    """Append-only CSV with a fixed header; rows past `truncate_after` are dropped on resume."""
+
+    def __init__(self, path: Path, columns: tuple[str, ...], truncate_after: int | None) -> None:
+        self.path, self.columns = path, columns
+        rows: list[dict[str, str]] = []
+        if truncate_after is not None and path.is_file():
+            with path.open(newline="") as handle:
+                rows = [r for r in csv.DictReader(handle) if int(r["step"]) <= truncate_after]
+        with path.open("w", newline="") as handle:
+            writer = csv.DictWriter(handle, fieldnames=columns)
+            writer.writeheader()
+            writer.writerows(rows)
+
+    def write(self, row: dict[str, Any]) -> None:
+        with self.path.open("a", newline="") as handle:
+            csv.DictWriter(handle, fieldnames=self.columns).writerow(
+                {k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items() if k in self.columns}
+            )
+
+
+# ----------------------------------------------------------------------------------- trainer
+class Trainer:
+    """Builds model, data and optimiser from a `TrainConfig`; `fit()` runs to `optim.steps`."""
+
+    def __init__(self, config: TrainConfig, resume: bool | str | Path = False) -> None:
+        self.cfg = config
+        self.env, self.device = init_distributed(config.run.device)
+        self.output_dir = Path(config.run.output_dir)
+        self.checkpoint_dir = self.output_dir / "checkpoints"
+        if self.cfg.optim.batch_size % self.env.world_size:
+            raise ConfigError(
+                f"key 'optim.batch_size': global batch {config.optim.batch_size} is not divisible by the "
+                f"{self.env.world_size} processes"
+            )
+        self.batch_per_rank = config.optim.batch_size // self.env.world_size
+        seed_everything(config.run.seed)  # same on every rank: identical initial weights
+        self.model = self._build_model().to(self.device)
+        self.reference = self._build_reference()
+        self.forward: nn.Module = _TrainForward(self.model)
+        if self.env.enabled:
+            self.forward = DistributedDataParallel(
+                self.forward, device_ids=[self.device.index] if self.device.type == "cuda" else None
+            )
+        self.optimizer = self._build_optimizer()
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, WarmupPoly(config.optim.steps, config.optim.warmup_steps, config.optim.poly_power)
+        )
+        self.amp_dtype = self._amp_dtype()
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.train_data = self._dataset(config.data.train, "data.train", train=True)
+        self.val_data = self._dataset(config.data.val, "data.val", train=False) if config.data.val else None
+        self.sampler = EpochShardSampler(
+            len(self.train_data), self.batch_per_rank, self.env.rank, self.env.world_size, config.run.seed
+        )
+        self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
+        # Bad samples seen by this rank since start/resume, and the job-wide total restored from a checkpoint.
+        self.skipped, self.skipped_before = 0, 0
+        seed_everything(config.run.seed, self.env.rank)
+        self.last_checkpoint: Path | None = None
+        resumed_from = self._resume(resume) if resume else None
+        if self.env.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            atomic_write_text(self.output_dir / "config.yaml", yaml.safe_dump(_plain(config.to_dict()), sort_keys=False))
+            truncate = self.step if resumed_from else None
+            self.train_log = _CsvLog(self.output_dir / "metrics.csv", TRAIN_COLUMNS, truncate)
+            self.val_log = _CsvLog(self.output_dir / "val.csv", VAL_COLUMNS, truncate)
+        barrier()
+
+    # ------------------------------------------------------------------ construction
+    def _build_model(self) -> nn.Module:
+        from ..models import build_model
+
+        cfg = self.cfg.model
+        model = build_model(model_config_from(cfg))
+        if cfg.init:
+            _load_init(model, cfg.init, cfg.init_encoder_only)
+        if not model.config.is_metric and (not cfg.init or cfg.init_encoder_only):
+            _open_relu(model)
+        _freeze_unused(model)
+        return model
+
+    def _build_reference(self) -> nn.Module | None:
+        """Frozen encoder for feature alignment, only when some training data is pseudo-labeled."""
+        cfg = self.cfg
+        wanted = (
+            cfg.stage != "metric"
+            and cfg.loss.feature_weight > 0
+            and cfg.model.feature_reference != "none"
+            and any(source.is_pseudo for source in cfg.data.train)
+        )
+        if not wanted:
+            return None
+        reference = copy.deepcopy(self.model.pretrained)
+        if cfg.model.feature_reference != "init":
+            holder = copy.deepcopy(self.model)
+            _load_init(holder, cfg.model.feature_reference, encoder_only=True)
+            reference = holder.pretrained
+        return reference.requires_grad_(False).eval().to(self.device)
+
+    def _build_optimizer(self) -> torch.optim.Optimizer:
+        """AdamW with the encoder at `lr` and everything else (the decoder) at `lr × decoder_lr_scale`."""
+        optim = self.cfg.optim
+        encoder, decoder = [], []
+        for name, parameter in self.model.named_parameters():
+            if parameter.requires_grad:
+                (encoder if name.startswith("pretrained.") else decoder).append(parameter)
+        groups = [
+            {"params": encoder, "lr": optim.lr, "name": "encoder"},
+            {"params": decoder, "lr": optim.lr * optim.decoder_lr_scale, "name": "decoder"},
+        ]
+        return torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay)
+
+    def _amp_dtype(self) -> torch.dtype | None:
+        amp = self.cfg.optim.amp
+        if self.device.type != "cuda" or amp == "off":
+            return None
+        if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
+            return torch.float16
+        return torch.bfloat16
+
+    def _dataset(self, sources: list[DataSource], key: str, train: bool) -> DepthTrainDataset:
+        data = self.cfg.data
+        transform = TrainTransform(
+            size=data.size,
+            flip=data.flip,
+            color_jitter=data.color_jitter,
+            hue_jitter=data.hue_jitter,
+            target="depth" if self.cfg.stage == "metric" else "disparity",
+            min_depth=data.min_depth,
+            max_depth=self.cfg.model.max_depth,
+            train=train,
+        )
+        opened = [open_source(source, f"{key}[{i}]") for i, source in enumerate(sources)]
+        return DepthTrainDataset(opened, transform, seed=self.cfg.run.seed)
+
+    def _loader(self, dataset: DepthTrainDataset, sampler: Any) -> DataLoader:
+        workers = self.cfg.data.num_workers
+        return DataLoader(
+            dataset,
+            batch_size=self.batch_per_rank,
+            sampler=sampler,
+            num_workers=workers,
+            collate_fn=collate_samples,
+            pin_memory=self.device.type == "cuda",
+            persistent_workers=False,
+            # A private generator: creating loader iterators must not advance the global torch RNG,
+            # or a resumed run (which creates its iterator mid-epoch) would drift from the original.
+            generator=torch.Generator(),
+        )
+
+    # ------------------------------------------------------------------ checkpoints
+    def _resume(self, resume: bool | str | Path) -> Path | None:
+        path = self.latest_checkpoint() if resume is True else Path(resume)
+        if path is None:
+            if self.env.is_main:
+                print(f"depth-anything train: no checkpoint in {self.checkpoint_dir}; starting fresh", file=sys.stderr)
+            return None
+        if not path.is_file():
+            raise CheckpointMismatchError(f"resume checkpoint {path} does not exist")
+        state = torch.load(path, map_location="cpu", weights_only=True)
+        if state.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointMismatchError(f"{path}: not a training checkpoint of this version (format {state.get('format')!r})")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.step = int(state["step"])
+        self.epoch, self.batch_in_epoch = int(state["data"]["epoch"]), int(state["data"]["batch"])
+        self.skipped_before = int(state["skipped"])
+        rng = state["rng"]
+        _set_rng_state(rng[self.env.rank % len(rng)])
+        self.last_checkpoint = path
+        if self.env.is_main:
+            print(f"depth-anything train: resumed from {path} at step {self.step}", file=sys.stderr)
+        return path
+
+    def latest_checkpoint(self) -> Path | None:
+        """The checkpoint named in `checkpoints/latest`, if any."""
+        pointer = self.checkpoint_dir / "latest"
+        if not pointer.is_file():
+            return None
+        path = self.checkpoint_dir / pointer.read_text().strip()
+        return path if path.is_file() else None
+
+    def save_checkpoint(self) -> Path:
+        """Write `step_N.pt` atomically, then point `latest` at it, then prune old ones (rank 0 writes)."""
+        rng = all_gather_objects(_rng_state())
+        skipped = self.total_skipped()
+        path = self.checkpoint_dir / f"step_{self.step:07d}.pt"
+        if self.env.is_main:
+            state = {
+                "format": CHECKPOINT_FORMAT,
+                "model": self.model.state_dict(),
+                "model_config": self.model.config.to_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "rng": rng,
+                "data": {"epoch": self.epoch, "batch": self.batch_in_epoch},
+                "step": self.step,
+                "skipped": skipped,
+                "config": _plain(self.cfg.to_dict()),
+            }
+            atomic_write(path, lambda tmp: torch.save(state, tmp))
+            atomic_write_text(self.checkpoint_dir / "latest", path.name)
+            kept = sorted(self.checkpoint_dir.glob("step_*.pt"))
+            for old in kept[: -self.cfg.run.keep_checkpoints]:
+                old.unlink(missing_ok=True)
+        barrier()
+        self.last_checkpoint = path
+        return path
+
+    def total_skipped(self) -> int:
+        """Bad samples skipped by all ranks since the run began (a collective: call on every rank)."""
+        local = torch.tensor([float(self.skipped)], dtype=torch.float64, device=self.device)
+        return self.skipped_before + int(all_reduce_sum(local)[0])
+
+    def save_model(self, path: Path) -> Path:
+        """Weights + model config only: what `depth_anything.load_model` and the labeler read."""
+        payload = {"model": self.model.state_dict(), "model_config": self.model.config.to_dict()}
+        return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+    # ------------------------------------------------------------------ steps
+    def _losses(
+        self, batch: dict[str, Any], depth: torch.Tensor, feature: torch.Tensor, align_features: bool = True
+    ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Per-sample loss terms and the batch loss (mean over samples with valid pixels)."""
+        cfg = self.cfg.loss
+        target, valid, pseudo = batch["target"], batch["valid"], batch["pseudo"]
+        has_pixels = valid.flatten(1).any(dim=1).float()
+        terms: dict[str, torch.Tensor] = {}
+        if self.cfg.stage == "metric":
+            per_sample = silog_loss(depth.float(), target, valid, cfg.silog_lambda)
+            terms["silog"] = per_sample
+        else:
+            drop = torch.where(pseudo.cpu(), cfg.trim_fraction, 0.0)
+            rel = relative_depth_loss(
+                depth.float(), target, valid, drop, cfg.ssi_weight, cfg.gradient_weight, cfg.gradient_scales
+            )
+            per_sample, terms["ssi"], terms["gradient"] = rel.total, rel.ssi, rel.gradient
+        loss = (per_sample * has_pixels).sum() / has_pixels.sum().clamp(min=1)
+        if self.reference is not None and align_features:
+            with torch.no_grad(), self._autocast():
+                index = max(self.model.config.layer_indices)
+                reference = self.reference.get_intermediate_layers(batch["image"], [index])[0][0]
+            feat = feature_alignment_loss(feature, reference, cfg.feature_margin)
+            weight = pseudo.to(feat.device).float()
+            terms["feature"] = feat
+            per_sample = per_sample + cfg.feature_weight * feat * weight
+            loss = loss + cfg.feature_weight * (feat * weight).sum() / weight.sum().clamp(min=1)
+        terms["total"] = per_sample
+        return loss, terms
+
+    def _autocast(self) -> Any:
+        if self.amp_dtype is None:
+            return nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=self.amp_dtype)
+
+    def _to_device(self, batch: dict[str, Any]) -> dict[str, Any]:
+        out = dict(batch)
+        for key in ("image", "target", "valid", "pseudo"):
+            out[key] = batch[key].to(self.device, non_blocking=True)
+        return out
+
+    def _train_step(self, batch: dict[str, Any]) -> dict[str, float]:
+        self.forward.train()
+        batch = self._to_device(batch)
+        with self._autocast():
+            depth, feature = self.forward(batch["image"])
+        loss, terms = self._losses(batch, depth, feature)
+        self._check_finite(loss, terms, batch["names"], "loss")
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.unscale_(self.optimizer)
+        clip = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip is not None else math.inf
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+        if self.amp_dtype != torch.float16:  # fp16: the scaler skips such steps by design
+            self._check_finite(grad_norm, None, batch["names"], "gradient norm")
+        lrs = [group["lr"] for group in self.optimizer.param_groups]  # the rates this step used
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        values = {"lr_encoder": lrs[0], "lr_decoder": lrs[1]}
+        values |= {name: float(t.detach().float().mean()) for name, t in terms.items() if name != "total"}
+        values["loss"] = float(loss.detach())
+        values["grad_norm"] = float(grad_norm)
+        return values
+
+    def _check_finite(
+        self, value: torch.Tensor, terms: dict[str, torch.Tensor] | None, names: list[str], what: str
+    ) -> None:
+        """Stop every rank together when any rank sees NaN/inf, naming the samples responsible."""
+        bad = torch.tensor([0.0 if bool(torch.isfinite(value.detach()).all()) else 1.0], device=self.device)
+        if float(all_reduce_sum(bad)[0]) == 0:
+            return
+        culprits: list[str] = []
+        if terms is not None and bool(bad[0]):
+            finite = torch.isfinite(terms["total"].detach())
+            culprits = [name for name, ok in zip(names, finite.tolist(), strict=True) if not ok] or list(names)
+        elif bool(bad[0]):
+            culprits = list(names)
+        everyone = [name for part in all_gather_objects(culprits) for name in part]
+        kept = f"last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written yet"
+        raise TrainingDivergedError(
+            f"non-finite {what} at step {self.step + 1} (epoch {self.epoch}); samples in the batch: "
+            f"{', '.join(everyone) or 'unknown'}; {kept}. Lower optim.lr or check these samples' labels."
+        )
+
+    # ------------------------------------------------------------------ validation
+    @torch.no_grad()
+    def validate(self) -> dict[str, float]:
+        """Loss, δ1 and AbsRel on the validation sets (sharded over ranks, summed over them)."""
+        from ..eval.metrics import compute_metrics
+        from ..eval.protocols import align_disparity_affine
+
+        assert self.val_data is not None
+        self.model.eval()
+        indices = list(range(self.env.rank, len(self.val_data), self.env.world_size))
+        if self.cfg.data.max_val_samples is not None:
+            indices = [i for i in indices if i < self.cfg.data.max_val_samples]
+        sums = torch.zeros(4, dtype=torch.float64)  # loss, d1, abs_rel, count
+        for start in range(0, len(indices), self.batch_per_rank):
+            batch = collate_samples([self.val_data[i] for i in indices[start : start + self.batch_per_rank]])
+            self._count_errors(batch)
+            if not batch["size"]:
+                continue
+            batch = self._to_device(batch)
+            with self._autocast():
+                features = self.model.encode(batch["image"])
+                patch = self.model.config.patch_size
+                depth = self.model.decode(features, batch["image"].shape[-2] // patch, batch["image"].shape[-1] // patch)
+            _, terms = self._losses(batch, depth, features[-1][0], align_features=False)
+            for i in range(batch["size"]):
+                mask = batch["valid"][i].cpu().numpy()
+                if mask.sum() < 2:
+                    continue
+                pred = depth[i].float().cpu().numpy().astype(np.float64)
+                target = batch["target"][i].cpu().numpy().astype(np.float64)
+                if self.cfg.stage == "metric":
+                    pred_depth, gt_depth = np.maximum(pred, 1e-6), target
+                else:  # relative: affine alignment in disparity, then compare depths
+                    gt_depth = np.where(mask, 1.0 / np.maximum(target, 1e-12), 0.0)
+                    scale, shift = align_disparity_affine(pred, gt_depth, mask)
+                    aligned = np.maximum(scale * pred + shift, 1e-6 * target[mask].max())
+                    pred_depth = 1.0 / aligned
+                metrics = compute_metrics(pred_depth, gt_depth, mask)
+                sums += torch.tensor([float(terms["total"][i]), metrics["d1"], metrics["abs_rel"], 1.0], dtype=torch.float64)
+        total = all_reduce_sum(sums.to(self.device)).cpu()
+        count = max(float(total[3]), 1.0)
+        return {"val_loss": float(total[0]) / count, "d1": float(total[1]) / count,
+                "abs_rel": float(total[2]) / count, "samples": int(total[3])}
+
+    # ------------------------------------------------------------------ loop
+    def _count_errors(self, batch: dict[str, Any]) -> None:
+        for message in batch["errors"]:
+            self.skipped += 1
+            print(f"depth-anything train: rank {self.env.rank}: skipped unreadable sample {message}", file=sys.stderr)
+
+    def _batches(self) -> Iterator[dict[str, Any]]:
+        """Training batches from the saved data position onwards, epoch after epoch."""
+        loader = self._loader(self.train_data, self.sampler)
+        while True:
+            self.sampler.set_position(self.epoch, self.batch_in_epoch)
+            for batch in loader:
+                self.batch_in_epoch += 1
+                if self.batch_in_epoch == self.sampler.batches_per_epoch:
+                    self.epoch, self.batch_in_epoch = self.epoch + 1, 0
+                yield batch
+
+    def fit(self) -> TrainResult:
+        """Train until `optim.steps`, validating, logging and checkpointing on the way."""
+        from tqdm import tqdm
+
+        run, total = self.cfg.run, self.cfg.optim.steps
+        kill_at = int(os.environ.get(KILL_AT_STEP_ENV, "0") or 0)
+        history: list[dict[str, float]] = []
+        window: list[dict[str, float]] = []
+        bar = tqdm(total=total, initial=self.step, disable=not (self.env.is_main and run.progress),
+                   desc=f"{self.cfg.stage}", dynamic_ncols=True, file=sys.stderr)
+        batches = self._batches()
+        while self.step < total:
+            batch = next(batches)
+            self._count_errors(batch)
+            # Every rank must take the same decision, or DDP would wait for a rank that skipped.
+            empty = all_reduce_sum(torch.tensor([0.0 if batch["size"] else 1.0], device=self.device))
+            if float(empty[0]) > 0:
+                continue
+            window.append(self._train_step(batch))
+            self.step += 1
+            bar.update(1)
+            if self.step % run.log_every == 0 or self.step == total:
+                row = self._log_row(window)
+                history.append(row)
+                window = []
+                bar.set_postfix(loss=f"{row['loss']:.4f}", skipped=row["skipped"])
+            if self.val_data is not None and (self.step % run.val_every == 0 or self.step == total):
+                val = self.validate()
+                if self.env.is_main:
+                    self.val_log.write({"step": self.step, **val})
+                    bar.write(f"step {self.step}: val_loss {val['val_loss']:.4f}  δ1 {val['d1']:.3f}  AbsRel {val['abs_rel']:.3f}")
+            if self.step % run.checkpoint_every == 0 or self.step == total:
+                self.save_checkpoint()
+            if kill_at and self.step == kill_at:
+                os.kill(os.getpid(), signal.SIGKILL)
+        bar.close()
+        final = self.save_model(self.output_dir / "model.pt") if self.env.is_main else None
+        barrier()
+        skipped = self.total_skipped()
+        return TrainResult(self.step, self.output_dir, final, self.last_checkpoint, skipped, history)
+
+    def _log_row(self, window: list[dict[str, float]]) -> dict[str, float]:
+        """Average the steps since the last log over steps and ranks, then write one CSV row."""
+        names = [c for c in TRAIN_COLUMNS if c not in ("step", "epoch", "skipped")]
+        local = torch.tensor(
+            [[w.get(n, math.nan) for n in names] for w in window], dtype=torch.float64
+        ).nanmean(dim=0).nan_to_num(0.0)
+        present = torch.tensor([float(any(n in w for w in window)) for n in names], dtype=torch.float64)
+        reduced = (all_reduce_sum(local.to(self.device)) / self.env.world_size).cpu()
+        row: dict[str, Any] = {"step": self.step, "epoch": self.epoch}
+        for name, value, seen in zip(names, reduced.tolist(), present.tolist(), strict=True):
+            row[name] = value if seen else ""
+        row["skipped"] = self.total_skipped()
+        if self.env.is_main:
+            self.train_log.write(row)
+        return row
+
+
+def _plain(value: Any) -> Any:
+    """Tuples → lists, recursively, for YAML and checkpoint metadata."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def train(config: TrainConfig, resume: bool | str | Path = False) -> TrainResult:
+    """Run one training job to completion (the body of `depth-anything train`)."""
+    return Trainer(config, resume=resume).fit()
