@@ -59,7 +59,7 @@ BENCHMARKS = MappingProxyType(
         "diode": Benchmark("diode", "diode", "val", "diode", 771),
         "hypersim": Benchmark("hypersim", "hypersim", "test", "hypersim"),
         "vkitti2": Benchmark("vkitti2", "vkitti2", None, "vkitti2"),
-        "synthetic": Benchmark("synthetic", "synthetic", None, "synthetic"),
+        "synthetic": Benchmark("synthetic", "synthetic", "val", "synthetic"),  # the held-out split
         "folder": Benchmark("folder", "folder", None, "folder"),
     }
 )
@@ -291,6 +291,8 @@ def evaluate(
 
 def _item_name(reader: SampleReader, index: int) -> str:
     item = reader.items[index]
+    if isinstance(item, dict) and "name" in item:
+        return str(item["name"])
     return str(getattr(item, "name", item))
 
 
