@@ -15,6 +15,8 @@ from ..errors import DepthAnythingError
 
 SUBCOMMANDS: dict[str, str] = {
     "predict": "depth_anything.cli.predict",
+    "synth": "depth_anything.cli.synth",
+    "contact-sheet": "depth_anything.cli.sheet",
     "train": "depth_anything.cli.train",
     "label": "depth_anything.cli.label",
     "eval": "depth_anything.cli.eval",

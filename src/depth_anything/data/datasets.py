@@ -59,7 +59,7 @@ class SampleReader:
 DATASET_READERS: dict[str, Callable[..., SampleReader]] = {}
 
 # Modules whose import registers their readers with `register_reader`.
-_READER_MODULES: tuple[str, ...] = ("depth_anything.data.layouts",)
+_READER_MODULES: tuple[str, ...] = ("depth_anything.data.layouts", "depth_anything.data.synthetic_io")
 
 
 def register_reader(name: str) -> Callable[[type[SampleReader]], type[SampleReader]]:

@@ -61,8 +61,8 @@ class SynthConfig:
             value = getattr(self, key)
             if not 0.0 <= float(value) <= 1.0:
                 raise ConfigError(f"SynthConfig.{key} must lie in [0, 1], got {value!r}")
-        if not self.max_depth > 1.0:
-            raise ConfigError(f"SynthConfig.max_depth must be more than 1 metre, got {self.max_depth!r}")
+        if not 1.0 < self.max_depth <= 60000.0:  # depth is stored as float16 (max 65504)
+            raise ConfigError(f"SynthConfig.max_depth must lie in (1, 60000] metres, got {self.max_depth!r}")
 
 
 @dataclass
@@ -232,8 +232,9 @@ def _indoor_scene(rng: np.random.Generator, config: SynthConfig) -> Scene:
     hx, hy, height = rng.uniform(1.8, 4.5), rng.uniform(2.0, 6.0), rng.uniform(2.4, 3.6)
     tags = ["indoor"]
     cam_pos = np.array([rng.uniform(-hx + 0.4, hx - 0.4), rng.uniform(-hy + 0.3, -hy * 0.3), rng.uniform(0.5, min(2.0, height - 0.3))])
-    camera = Camera.from_angles(config.width, config.height, rng.uniform(50, 95), cam_pos,
-                                yaw_deg=rng.uniform(-50, 50), pitch_deg=rng.uniform(-35, 10),
+    camera_yaw, camera_fov = rng.uniform(-50, 50), rng.uniform(50, 95)
+    camera = Camera.from_angles(config.width, config.height, camera_fov, cam_pos,
+                                yaw_deg=camera_yaw, pitch_deg=rng.uniform(-35, 10),
                                 roll_deg=float(np.clip(rng.normal(0, 4), -10, 10)))
     # walls come from the room; floor and ceiling are separate quads, slightly inside, so that
     # they can have their own materials
@@ -243,11 +244,18 @@ def _indoor_scene(rng: np.random.Generator, config: SynthConfig) -> Scene:
         quad([0.0, 0.0, height], [0, 0, -1], hx, hy, _material(rng, config, (0.3, 2.0)), role="ceiling"),
     ]
     prims[1].casts_shadow = prims[2].casts_shadow = False
-    for _ in range(int(rng.integers(3, 9))):
+    heading, hfov = np.radians(camera_yaw), np.radians(camera_fov)
+    for _ in range(int(rng.integers(4, 12))):
         make = _FURNITURE[int(rng.integers(len(_FURNITURE)))]
         for _attempt in range(6):
-            x, y = rng.uniform(-hx + 0.6, hx - 0.6), rng.uniform(-hy + 0.6, hy - 0.6)
-            if np.hypot(x - cam_pos[0], y - cam_pos[1]) > 1.3:
+            # mostly inside the view, sometimes anywhere (seen in mirrors, or at the image edge)
+            if rng.random() < 0.8:
+                angle = heading + rng.uniform(-0.6, 0.6) * hfov
+                dist = rng.uniform(1.3, 2 * max(hx, hy))
+                x, y = cam_pos[0] + np.sin(angle) * dist, cam_pos[1] + np.cos(angle) * dist
+            else:
+                x, y = rng.uniform(-hx, hx), rng.uniform(-hy, hy)
+            if abs(x) < hx - 0.6 and abs(y) < hy - 0.6 and np.hypot(x - cam_pos[0], y - cam_pos[1]) > 1.3:
                 prims += make(rng, config, x, y, rng.uniform(0, 2 * np.pi))
                 break
     if rng.random() < config.fence_probability:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import functools
 from pathlib import Path
 
-import cv2
 import numpy as np
+from PIL import Image
 
 from .synthetic_scene import Material
 
@@ -48,10 +48,11 @@ def load_photo(name: str) -> np.ndarray:
     """A sample photo as linear RGB float32 in [0, 0.9], cached per process (read-only)."""
     matches = [f for f in _COLOUR_PHOTOS + _GREY_PHOTOS if Path(f).stem == name]
     path = _skimage_data_dir() / (matches[0] if matches else name)
-    raw = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if raw is None:
-        raise FileNotFoundError(f"texture photo {name!r}: {path} is missing or unreadable")
-    rgb = cv2.cvtColor(raw, cv2.COLOR_BGR2RGB)
+    try:
+        with Image.open(path) as pil:  # Pillow: no libpng warnings about the files' colour profiles
+            rgb = np.asarray(pil.convert("RGB"))
+    except OSError as exc:
+        raise FileNotFoundError(f"texture photo {name!r}: {path} is missing or unreadable ({exc})") from None
     linear = np.power(rgb.astype(np.float32) / 255.0, 2.2) * 0.9
     linear.setflags(write=False)
     return linear
