@@ -254,6 +254,32 @@ def _run(job: _SampleJob, indices: list[int], workers: int) -> Iterator[dict[str
 
 
 # ------------------------------------------------------------------------------------- reader
+@dataclass(frozen=True)
+class SyntheticItem:
+    """One manifest entry with absolute paths (the trainer names `image` when a sample fails)."""
+
+    index: int
+    name: str
+    image: Path
+    depth: Path
+    mask: Path
+    intrinsics: np.ndarray
+    camera_to_world: np.ndarray
+    kind: str
+    tags: tuple[str, ...]
+
+    @classmethod
+    def from_entry(cls, root: Path, entry: dict[str, Any]) -> SyntheticItem:
+        """Parse a manifest line, naming the sample and key that is wrong."""
+        try:
+            return cls(int(entry["index"]), str(entry["name"]), root / entry["image"], root / entry["depth"],
+                       root / entry["mask"], np.asarray(entry["intrinsics"], np.float64).reshape(3, 3),
+                       np.asarray(entry.get("camera_to_world", np.eye(4)), np.float64).reshape(4, 4),
+                       str(entry.get("kind", "")), tuple(entry.get("tags", ())))
+        except (KeyError, TypeError, ValueError) as exc:
+            raise DatasetError(f"{root / MANIFEST}: bad entry for sample {entry.get('index')!r} ({exc!r})") from None
+
+
 @register_reader("synthetic")
 class SyntheticReader(SampleReader):
     """Reads a folder written by `write_dataset` (or `depth-anything synth`).
@@ -275,20 +301,19 @@ class SyntheticReader(SampleReader):
         if self.header.get("format") != FORMAT_NAME or self.header.get("version") != FORMAT_VERSION:
             raise DatasetError(f"{header_path}: expected format {FORMAT_NAME!r} version {FORMAT_VERSION}, found "
                                f"{self.header.get('format')!r} version {self.header.get('version')!r}")
-        entries = read_manifest(self.root)
-        if split in (None, "all"):
-            self.items = entries
-        elif split == "train":
-            self.items = [e for e in entries if e["index"] % VAL_EVERY != 0]
-        elif split == "val":
-            self.items = [e for e in entries if e["index"] % VAL_EVERY == 0]
-        else:
+        if split not in (None, "all", "train", "val"):
             raise DatasetError(f"synthetic dataset {self.root}: unknown split {split!r}; use all, train or val")
+        items = [SyntheticItem.from_entry(self.root, e) for e in read_manifest(self.root)]
+        if split == "train":
+            items = [item for item in items if item.index % VAL_EVERY != 0]
+        elif split == "val":
+            items = [item for item in items if item.index % VAL_EVERY == 0]
+        self.items = items
 
-    def load(self, item: dict[str, Any]) -> DepthSample:
+    def load(self, item: SyntheticItem) -> DepthSample:
         """Read one sample's image, depth and mask from disk."""
-        image = load_image(self.root / item["image"])
-        depth_path, mask_path = self.root / item["depth"], self.root / item["mask"]
+        image = load_image(item.image)
+        depth_path, mask_path = item.depth, item.mask
         try:
             depth = np.load(depth_path).astype(np.float32)
         except (OSError, ValueError) as exc:
@@ -297,9 +322,9 @@ class SyntheticReader(SampleReader):
         if mask is None:
             raise DatasetError(f"{mask_path}: missing or unreadable mask")
         if depth.shape != image.shape[:2] or mask.shape != image.shape[:2]:
-            raise DatasetError(f"sample {item['name']} in {self.root}: image {image.shape[:2]}, depth {depth.shape} "
+            raise DatasetError(f"sample {item.name} in {self.root}: image {image.shape[:2]}, depth {depth.shape} "
                                f"and mask {mask.shape} differ in size")
         valid = (mask > 0) & (depth > 0)
-        meta = {"index": item["index"], "kind": item.get("kind"), "tags": item.get("tags", []),
-                "camera_to_world": np.asarray(item.get("camera_to_world", np.eye(4)), np.float64)}
-        return DepthSample(item["name"], image, depth, valid, np.asarray(item["intrinsics"], np.float64), meta=meta)
+        meta = {"index": item.index, "kind": item.kind, "tags": list(item.tags),
+                "camera_to_world": item.camera_to_world.copy()}
+        return DepthSample(item.name, image, depth, valid, item.intrinsics.copy(), meta=meta)
