@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import io as _io
 import os
-import tempfile
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -135,9 +135,9 @@ def atomic_write(path: PathLike, write: Callable[[Path], Any]) -> Path:
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
+    # open(..., "x") rather than mkstemp: the file gets the usual umask permissions, not 0600
+    tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:12]}.tmp{target.suffix}")
+    tmp.open("xb").close()
     try:
         write(tmp)
         os.replace(tmp, target)

@@ -18,8 +18,8 @@ class ResidualConvUnit(nn.Module):
         self.conv2 = nn.Conv2d(features, features, kernel_size=3, padding=1, bias=True)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # Not in place: x is also the skip connection.
-        return x + self.conv2(F.relu(self.conv1(F.relu(x))))
+        # The first ReLU must not act in place (x is also the skip); the second may, saving a map.
+        return x + self.conv2(F.relu(self.conv1(F.relu(x)), inplace=True))
 
 
 class FeatureFusionBlock(nn.Module):
