@@ -34,6 +34,16 @@ def _check(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> None
         raise ValueError(f"mask must be a bool tensor, got {mask.dtype}")
 
 
+def _clean(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """`x` in at least float32 (float64 stays) with masked-out pixels replaced by 0.
+
+    Replacing (not multiplying) first matters for the backward pass too: a NaN under the mask would
+    otherwise turn into NaN gradients through the per-sample statistics.
+    """
+    x = x if x.dtype == torch.float64 else x.float()
+    return torch.where(mask, x, torch.zeros_like(x))
+
+
 def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """Mean over the masked pixels of each sample ([B, ...] → [B]); 0 where a sample has none."""
     flat_values = torch.where(mask, values, torch.zeros_like(values)).flatten(1)
@@ -47,7 +57,7 @@ def normalize_ssi(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     This makes any map with a positive scale and any shift of another map normalise to the same
     values, which is what makes the losses below affine-invariant.
     """
-    x = x.float()
+    x = _clean(x, mask)
     flat = torch.where(mask, x, torch.full_like(x, float("nan"))).flatten(1)
     median = torch.nanmedian(flat, dim=1).values.nan_to_num(0.0)
     centred = x - median.view(-1, 1, 1)
@@ -114,7 +124,9 @@ def gradient_matching_loss(
     _check(pred, target, mask)
     if scales < 1:
         raise ValueError(f"scales must be ≥ 1, got {scales}")
-    if not normalized:
+    if normalized:
+        pred, target = _clean(pred, mask), _clean(target, mask)
+    else:
         pred, target = normalize_ssi(pred, mask), normalize_ssi(target, mask)
     residual = torch.where(mask, pred - target, torch.zeros_like(pred))
     loss = torch.zeros(pred.shape[0], device=pred.device, dtype=residual.dtype)
@@ -202,8 +214,8 @@ def silog_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, lam
     Pixels where the prediction or the target is not positive are excluded along with the mask.
     """
     _check(pred, target, mask)
-    pred, target = pred.float(), target.float()
     valid = mask & (target > 0) & (pred > 0)
+    pred, target = _clean(pred, valid), _clean(target, valid)
     one = torch.ones_like(pred)
     g = torch.log(torch.where(valid, target, one)) - torch.log(torch.where(valid, pred, one))
     mean_g = _masked_mean(g, valid)

@@ -174,11 +174,21 @@ class _TrainForward(nn.Module):
 
 
 def _freeze_unused(model: nn.Module) -> None:
-    """Parameters the forward never touches must not require grad, or DDP waits for them forever."""
-    model.pretrained.mask_token.requires_grad_(False)
-    last = max(model.config.layer_indices)
-    for block in model.pretrained.blocks[last + 1 :]:
-        block.requires_grad_(False)
+    """Stop tracking parameters that the training forward never reaches.
+
+    DDP waits for a gradient of every trainable parameter, so unused ones (DINOv2's `mask_token`, the
+    skip-input unit of the deepest fusion block, blocks after the last one read) would hang it. One
+    backward pass on a tiny zero input finds them whatever the architecture.
+    """
+    patch = model.config.patch_size
+    parameter = next(model.parameters())
+    probe = torch.zeros(1, 3, 2 * patch, 2 * patch, device=parameter.device, dtype=parameter.dtype)
+    depth, feature = _TrainForward(model)(probe)
+    (depth.sum() + feature.sum()).backward()
+    for param in model.parameters():
+        if param.requires_grad and param.grad is None:
+            param.requires_grad_(False)
+    model.zero_grad(set_to_none=True)
 
 
 def _open_relu(model: nn.Module) -> None:
@@ -537,7 +547,9 @@ class Trainer:
                 else:  # relative: affine alignment in disparity, then compare depths
                     gt_depth = np.where(mask, 1.0 / np.maximum(target, 1e-12), 0.0)
                     scale, shift = align_disparity_affine(pred, gt_depth, mask)
-                    aligned = np.maximum(scale * pred + shift, 1e-6 * target[mask].max())
+                    # Like the evaluation protocol's depth caps: keep the aligned disparity inside the
+                    # label's range, so one near-zero disparity cannot dominate AbsRel.
+                    aligned = np.clip(scale * pred + shift, target[mask].min(), target[mask].max())
                     pred_depth = 1.0 / aligned
                 metrics = compute_metrics(pred_depth, gt_depth, mask)
                 sums += torch.tensor([float(terms["total"][i]), metrics["d1"], metrics["abs_rel"], 1.0], dtype=torch.float64)
