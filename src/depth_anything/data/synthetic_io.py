@@ -249,7 +249,10 @@ def _run(job: _SampleJob, indices: list[int], workers: int) -> Iterator[dict[str
         for index in indices:
             yield job(index)
         return
-    with multiprocessing.get_context().Pool(min(workers, len(indices))) as pool:
+    # spawn, not fork: the caller may hold threads (torch, OpenCV) that a forked child would inherit
+    # in a broken state; each worker keeps to one OpenCV thread since the workers share the cores
+    context = multiprocessing.get_context("spawn")
+    with context.Pool(min(workers, len(indices)), initializer=cv2.setNumThreads, initargs=(1,)) as pool:
         yield from pool.imap_unordered(job, indices, chunksize=1)
 
 

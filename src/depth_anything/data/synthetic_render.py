@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 
 from .synthetic_scene import Camera, Primitive, Scene
@@ -39,7 +40,7 @@ def camera_rays(camera: Camera) -> np.ndarray:
     rows = (np.arange(camera.height, dtype=np.float64) - camera.cy) / camera.fy
     x, y = np.meshgrid(cols, rows)
     local = np.stack([x, y, np.ones_like(x)], axis=-1).reshape(-1, 3)
-    return (local @ camera.rotation.T).astype(_F32)
+    return _apply(camera.rotation, local).astype(_F32)
 
 
 # ------------------------------------------------------------------------------- unit-shape hits
@@ -50,6 +51,15 @@ def _dot(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 def _norm(a: np.ndarray) -> np.ndarray:
     return np.sqrt(_dot(a, a))
+
+
+def _apply(matrix: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """`rows @ matrix.T` for N×3 float32 rows. OpenCV's SIMD loop is ~4× faster than numpy's product
+    here, and unlike BLAS it does not spin up threads that fight over a busy machine's cores."""
+    if rows.ndim == 1:
+        return (np.asarray(matrix, rows.dtype) @ rows).astype(rows.dtype)
+    flat = np.ascontiguousarray(rows, dtype=_F32).reshape(-1, 1, 3)
+    return cv2.transform(flat, np.asarray(matrix, _F32)).reshape(-1, 3)
 
 
 def _quadratic_roots(a: np.ndarray, b: np.ndarray, c: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -158,31 +168,67 @@ def _screen_candidates(camera: Camera, prim: Primitive) -> np.ndarray | None:
     return (rows[:, None] * camera.width + cols[None, :]).ravel()
 
 
+def _finite(prims: list[Primitive]) -> tuple[list[int], np.ndarray, np.ndarray]:
+    """Indices, centres and (slightly padded) bounding radii of the primitives that have bounds."""
+    finite = [k for k, p in enumerate(prims) if np.isfinite(p.bounding_radius)]
+    centres = np.array([prims[k].center32 for k in finite], _F32).reshape(-1, 3)
+    radii = np.array([prims[k].bounding_radius for k in finite], _F32) * _F32(1.01) + _F32(1e-3)
+    return finite, centres, radii
+
+
 def _sphere_candidates(
     prims: list[Primitive], origins: np.ndarray, dirs: np.ndarray, tmax: np.ndarray
 ) -> list[np.ndarray | None]:
     """For each primitive, the rays that pass within its bounding sphere (None: all rays)."""
-    finite = [k for k, p in enumerate(prims) if np.isfinite(p.bounding_radius)]
+    finite, centres, radii = _finite(prims)
     result: list[np.ndarray | None] = [None] * len(prims)
-    if not finite or len(dirs) == 0:
-        for k in finite:
-            result[k] = np.empty(0, np.int64)
-        return result
-    centres = np.stack([prims[k].center32 for k in finite])
-    radii = np.array([prims[k].bounding_radius for k in finite], _F32)[:, None] * _F32(1.01) + _F32(1e-3)
-    length = _norm(dirs)
-    unit = dirs / length[:, None]
-    if origins.ndim == 1:
-        rel = centres - origins[None, :]
-        along = rel @ unit.T
-        dist2 = (rel * rel).sum(1)[:, None] - along * along
-    else:
-        along = centres @ unit.T - _dot(origins, unit)[None, :]
-        rel2 = (centres * centres).sum(1)[:, None] - 2 * (centres @ origins.T) + _dot(origins, origins)[None, :]
-        dist2 = rel2 - along * along
-    reach = (dist2 <= radii * radii) & (along >= -radii) & (along <= (tmax * length)[None, :] + radii)
+    reach_limit = tmax * _norm(dirs)
+    unit = dirs / _norm(dirs)[:, None]
     for row, k in enumerate(finite):
-        result[k] = np.flatnonzero(reach[row])
+        rel = centres[row] - origins
+        along = _dot(np.atleast_2d(rel), unit)
+        dist2 = _dot(np.atleast_2d(rel), np.atleast_2d(rel)) - along * along
+        r = radii[row]
+        result[k] = np.flatnonzero((dist2 <= r * r) & (along >= -r) & (along <= reach_limit + r))
+    return result
+
+
+def _bundle_candidates(
+    prims: list[Primitive], starts: np.ndarray, light_position: np.ndarray | None, light_direction: np.ndarray | None,
+    chunk: int = 64,
+) -> list[np.ndarray | None]:
+    """Rays from many points towards one light, culled per chunk of `chunk` consecutive rays.
+
+    Consecutive rays start at neighbouring pixels, so a chunk's starts fit in a small ball; every
+    ray of the chunk then stays within that ball's radius of the chunk's central ray (towards a sun)
+    or central segment (towards a point light), and a primitive whose bounding sphere is farther
+    from it is skipped for the whole chunk. Conservative: never drops a ray that could hit.
+    """
+    finite, centres, radii = _finite(prims)
+    result: list[np.ndarray | None] = [None] * len(prims)
+    n = len(starts)
+    if not finite or n == 0:
+        return [None if k not in finite else np.empty(0, np.int64) for k in range(len(prims))]
+    count = -(-n // chunk)
+    padded = np.concatenate([starts, np.repeat(starts[-1:], count * chunk - n, axis=0)]).reshape(count, chunk, 3)
+    middle = padded.mean(axis=1)
+    spread = np.sqrt(((padded - middle[:, None, :]) ** 2).sum(axis=2).max(axis=1))
+    if light_direction is not None:
+        axis = np.broadcast_to(np.asarray(light_direction, _F32), middle.shape)
+        limit = None
+    else:
+        axis = np.asarray(light_position, _F32) - middle
+        limit = _dot(axis, axis)
+    offsets = np.arange(chunk, dtype=np.int64)
+    for row, k in enumerate(finite):
+        rel = centres[row] - middle
+        along = _dot(rel, axis)
+        along = np.clip(along / limit, 0, 1) if limit is not None else np.maximum(along, 0)
+        closest = rel - along[:, None] * axis
+        reach = radii[row] + spread
+        chunks = np.flatnonzero(_dot(closest, closest) <= reach * reach)
+        rays = (chunks[:, None] * chunk + offsets[None, :]).ravel()
+        result[k] = rays[rays < n]
     return result
 
 
@@ -216,8 +262,8 @@ def intersect(
                 continue
             o = origins if single_origin else (origins if rays is None else origins[rays])
             d = dirs if rays is None else dirs[rays]
-            o_local = np.atleast_2d((o - prim.center32) @ prim.to_local.T)
-            d_local = d @ prim.to_local.T
+            o_local = np.atleast_2d(_apply(prim.to_local, o - prim.center32))
+            d_local = _apply(prim.to_local, d)
             t = _HITS[prim.shape](o_local, d_local, tmin, prim)
             if rays is None:
                 closer = t < best_t
@@ -278,9 +324,9 @@ def _surfaces(prims: list[Primitive], origins: np.ndarray, dirs: np.ndarray, t: 
         lo, hi = np.searchsorted(sorted_k, [index, index + 1])
         rows = order[lo:hi]
         prim = prims[index]
-        local = (points[rows] - prim.center32) @ prim.to_local.T
+        local = _apply(prim.to_local, points[rows] - prim.center32)
         normal_local, u, v = _local_normal_uv(prim, local)
-        normal = normal_local @ prim.normal_to_world.T
+        normal = _apply(prim.normal_to_world, normal_local)
         normals[rows] = normal / _norm(normal)[:, None]
         albedo[rows] = texture_albedo(prim.material, u, v)
         surface[rows] = _SURFACE_CODES[prim.material.surface]
@@ -305,7 +351,7 @@ def _direct_light(scene: Scene, surf: _Surface) -> np.ndarray:
             direction = light.direction.astype(_F32)
             to_light = np.broadcast_to(direction, surf.points.shape)
             tmax = np.float32(np.inf)
-            cosine = np.clip(surf.normals @ direction, 0, None)
+            cosine = np.clip(_dot(surf.normals, to_light), 0, None)
         else:
             to_light = light.position.astype(_F32) - start
             dist2 = _dot(to_light, to_light)
@@ -314,7 +360,9 @@ def _direct_light(scene: Scene, surf: _Surface) -> np.ndarray:
             cosine = np.clip(_dot(surf.normals, to_light) / np.sqrt(dist2), 0, None) * attenuation
         lit = np.flatnonzero(cosine > 0)
         if occluders and len(lit):
-            _, blocker = intersect(occluders, start[lit], np.ascontiguousarray(to_light[lit]), 0.0, tmax, any_hit=True)
+            candidates = _bundle_candidates(occluders, start[lit], light.position, light.direction)
+            _, blocker = intersect(occluders, start[lit], np.ascontiguousarray(to_light[lit]), 0.0, tmax,
+                                   candidates, any_hit=True)
             cosine[lit[blocker >= 0]] = 0
         total += cosine[:, None] * light.color[None, :]
     return total
@@ -335,7 +383,7 @@ def sky_color(scene: Scene, dirs: np.ndarray) -> np.ndarray:
         color = color * (1 - cover) + _F32(0.85) * cover
     for light in scene.lights:
         if light.direction is not None:
-            glow = np.clip(unit @ light.direction.astype(_F32), 0, 1) ** 64
+            glow = np.clip(_dot(unit, np.broadcast_to(light.direction.astype(_F32), unit.shape)), 0, 1) ** 64
             color = color + glow[:, None] * light.color[None, :] * _F32(0.6)
     return color.astype(_F32)
 
