@@ -16,3 +16,23 @@ def synth_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     root = tmp_path_factory.mktemp("synth")
     write_dataset(root, 24, seed=3, config=SynthConfig(width=40, height=40))
     return root
+
+
+@pytest.fixture(scope="session")
+def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Real photos shipped with scikit-image (on disk, no download), one in a sub-folder."""
+    import shutil
+
+    import skimage.data
+
+    source = Path(skimage.data.__file__).parent
+    names = [n for n in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png")
+             if (source / n).is_file()]
+    if len(names) < 3:
+        pytest.fail(f"scikit-image ships too few photos in {source}: {names}")
+    root = tmp_path_factory.mktemp("photos")
+    for i, name in enumerate(names):
+        target = root / ("outdoor" if i % 2 else "") / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source / name, target)
+    return root

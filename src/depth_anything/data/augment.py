@@ -101,9 +101,10 @@ class TrainTransform:
             return image, target, valid
         image = np.clip(cv2.resize(image, (new_w, new_h), interpolation=cv2.INTER_CUBIC), 0.0, 1.0)
         # Nearest neighbour for labels: interpolating across an invalid pixel or a depth edge would
-        # invent depths that exist nowhere in the scene.
-        target = cv2.resize(target, (new_w, new_h), interpolation=cv2.INTER_NEAREST)
-        valid = cv2.resize(valid.astype(np.uint8), (new_w, new_h), interpolation=cv2.INTER_NEAREST) > 0
+        # invent depths that exist nowhere in the scene. NEAREST_EXACT samples pixel centres like the
+        # image resize does; plain INTER_NEAREST is shifted by half a pixel against the image.
+        target = cv2.resize(target, (new_w, new_h), interpolation=cv2.INTER_NEAREST_EXACT)
+        valid = cv2.resize(valid.astype(np.uint8), (new_w, new_h), interpolation=cv2.INTER_NEAREST_EXACT) > 0
         return image, target, valid
 
     def _crop(

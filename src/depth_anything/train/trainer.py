@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import hashlib
 import math
 import os
 import random
@@ -130,6 +131,17 @@ def _set_rng_state(state: dict[str, Any]) -> None:
     torch.set_rng_state(state["torch"])
     if "cuda" in state and torch.cuda.is_available():
         torch.cuda.set_rng_state(state["cuda"])
+
+
+def weights_digest(state: dict[str, torch.Tensor]) -> str:
+    """SHA-256 over names and raw bytes of a state dict: equal digests = bit-identical weights."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous().reshape(-1)
+        digest.update(name.encode())
+        digest.update(str(tensor.dtype).encode())
+        digest.update(tensor.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def seed_everything(seed: int, rank: int = 0) -> None:
@@ -392,6 +404,11 @@ class Trainer:
         """Write `step_N.pt` atomically, then point `latest` at it, then prune old ones (rank 0 writes)."""
         rng = all_gather_objects(_rng_state())
         skipped = self.total_skipped()
+        # Every checkpoint proves the DDP replicas are still identical (a desync would otherwise
+        # go unnoticed: rank 0's weights are the only ones saved).
+        digests = all_gather_objects(weights_digest(self.model.state_dict()))
+        if len(set(digests)) > 1:
+            raise TrainingDivergedError(f"step {self.step}: model replicas differ across ranks (digests {digests})")
         path = self.checkpoint_dir / f"step_{self.step:07d}.pt"
         if self.env.is_main:
             state = {
@@ -402,6 +419,7 @@ class Trainer:
                 "scheduler": self.scheduler.state_dict(),
                 "scaler": self.scaler.state_dict(),
                 "rng": rng,
+                "replica_digests": digests,
                 "data": {"epoch": self.epoch, "batch": self.batch_in_epoch},
                 "step": self.step,
                 "skipped": skipped,

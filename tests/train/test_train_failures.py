@@ -1,0 +1,105 @@
+"""Bad samples are skipped and counted; NaN stops the run by name; metric fine-tuning starts from an encoder."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from train_helpers import make_config
+
+from depth_anything.io import save_image
+from depth_anything.train.config import config_from_dict, model_config_from
+from depth_anything.train.trainer import Trainer, TrainingDivergedError
+
+
+def _folder(root: Path, count: int = 6) -> Path:
+    """Generic "folder" layout: images/NN.png + depth/NN.npy (metres)."""
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "depth").mkdir()
+    for i in range(count):
+        yy, xx = np.mgrid[0:32, 0:36].astype(np.float32)
+        depth = 1.0 + xx / 12 + yy / 16 + (i % 3)
+        image = (np.stack([depth / 6, 1 - depth / 6, rng.random(depth.shape)], -1) * 255).astype(np.uint8)
+        save_image(root / "images" / f"{i:02d}.png", image)
+        np.save(root / "depth" / f"{i:02d}.npy", depth)
+    return root
+
+
+def test_unreadable_and_unlabeled_samples_are_skipped_and_counted(
+    tmp_path: Path, capfd: pytest.CaptureFixture
+) -> None:
+    data = _folder(tmp_path / "data")
+    (data / "images" / "02.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
+    (data / "depth" / "04.npy").unlink()
+    cfg = config_from_dict(make_config(tmp_path / "out", [{"layout": "folder", "root": str(data)}],
+                                       optim={"steps": 6, "batch_size": 2}))
+    result = Trainer(cfg).fit()
+    assert result.step == 6 and result.final_model is not None and result.final_model.is_file()
+    err = capfd.readouterr().err
+    assert "02.png" in err and "not a readable image" in err
+    assert "04" in err and "needs a depth label" in err
+    # 6 steps of 2 from 6 samples = 2 epochs: each bad sample was met twice
+    assert result.skipped == 4
+    with (tmp_path / "out" / "metrics.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[-1]["skipped"] == "4" and all(np.isfinite(float(r["loss"])) for r in rows)
+
+
+def test_nan_loss_stops_naming_step_and_samples_and_keeps_last_checkpoint(tmp_path: Path) -> None:
+    data = _folder(tmp_path / "data")
+    cfg = config_from_dict(make_config(
+        tmp_path / "out", [{"layout": "folder", "root": str(data)}],
+        optim={"steps": 5, "batch_size": 2, "lr": 1e30, "grad_clip": None, "warmup_steps": 0},
+        run={"checkpoint_every": 1},
+    ))
+    trainer = Trainer(cfg)
+    with pytest.raises(TrainingDivergedError) as caught:
+        trainer.fit()
+    message = str(caught.value)
+    assert "step 2" in message and "step_0000001.pt" in message
+    names = {f"{i:02d}" for i in range(6)}
+    named = [n for n in names if n in message.split("samples in the batch:")[1].split(";")[0]]
+    assert len(named) >= 1
+    checkpoints = tmp_path / "out" / "checkpoints"
+    assert (checkpoints / "latest").read_text() == "step_0000001.pt"
+    assert sorted(p.name for p in checkpoints.glob("step_*.pt")) == ["step_0000001.pt"]
+    assert torch.load(checkpoints / "step_0000001.pt", weights_only=True)["step"] == 1
+    assert not (tmp_path / "out" / "model.pt").exists()
+
+
+def test_metric_stage_starts_from_a_relative_encoder(tmp_path: Path) -> None:
+    import depth_anything
+    from depth_anything.weights import save_checkpoint
+
+    data = _folder(tmp_path / "data")
+    relative_cfg = config_from_dict(make_config(tmp_path / "rel", [{"layout": "folder", "root": str(data)}]))
+    relative = depth_anything.build_model(model_config_from(relative_cfg.model))
+    with torch.no_grad():
+        for p in relative.parameters():
+            p.add_(0.01)
+    save_checkpoint(relative, tmp_path / "relative.pt")
+    cfg = make_config(tmp_path / "out", [{"layout": "folder", "root": str(data)}],
+                      val=[{"layout": "folder", "root": str(data)}], stage="metric",
+                      optim={"steps": 4, "batch_size": 2})
+    cfg["model"].update(max_depth=20.0, init=str(tmp_path / "relative.pt"), init_encoder_only=True)
+    trainer = Trainer(config_from_dict(cfg))
+    start = trainer.model.state_dict()
+    encoder = {k: v for k, v in relative.state_dict().items() if k.startswith("pretrained.")}
+    assert all(torch.equal(start[k], v) for k, v in encoder.items())
+    head = [k for k in start if k.startswith("depth_head.")]
+    assert not all(torch.equal(start[k], relative.state_dict()[k]) for k in head)  # the head is new
+    group_lrs = [g["lr"] for g in trainer.optimizer.param_groups]
+    assert group_lrs[1] == pytest.approx(10 * group_lrs[0])  # decoder lr = 10 × encoder lr
+    result = trainer.fit()
+    history = result.history
+    assert all(np.isfinite(row["silog"]) for row in history) and len(history) == 4
+    model = depth_anything.load_model(result.final_model, device="cpu")
+    assert model.config.max_depth == 20.0
+    with torch.no_grad():
+        depth = model(torch.zeros(1, 3, 28, 28))
+    assert float(depth.min()) > 0 and float(depth.max()) < 20.0
+
