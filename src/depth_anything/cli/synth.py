@@ -77,8 +77,14 @@ def run(args: argparse.Namespace) -> int:
             bar.n = done
             bar.refresh()
 
-        report = write_dataset(args.out, args.count, seed=args.seed, config=config, workers=args.workers,
-                               image_format=args.image_format, progress=progress)
+        try:
+            report = write_dataset(args.out, args.count, seed=args.seed, config=config, workers=args.workers,
+                                   image_format=args.image_format, progress=progress)
+        except KeyboardInterrupt:
+            bar.close()
+            print(f"interrupted: {bar.n} of {args.count} samples are finished in {args.out}; "
+                  "run the same command again to continue")
+            return 130
     print(f"{report.root}: {report.written} samples written, {report.skipped} already there "
           f"({width}x{height}, seed {args.seed})")
     return 0

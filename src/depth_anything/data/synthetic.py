@@ -352,8 +352,7 @@ def _outdoor_scene(rng: np.random.Generator, config: SynthConfig) -> Scene:
             prims.append(quad(p + [0, 0, h / 2 + rng.uniform(0, 0.5)], normal, w / 2, h / 2, _special(rng, surface), role=surface))
             tags.append(surface)
     # keep everything clear of the camera
-    prims = [p for p in prims if p.role == "ground"
-             or np.linalg.norm(p.center - camera.position) > p.bounding_radius + 0.5]
+    prims = [p for p in prims if not p.near(camera.position, 0.5)]
     elevation, azimuth = np.radians(rng.uniform(12, 70)), rng.uniform(0, 2 * np.pi)
     sun_dir = [np.cos(elevation) * np.sin(azimuth), np.cos(elevation) * np.cos(azimuth), np.sin(elevation)]
     sun = Light(_color(rng, (0.0, 0.3), (0.95, 1.0), (0.05, 0.12)) * rng.uniform(1.2, 2.0), direction=sun_dir)

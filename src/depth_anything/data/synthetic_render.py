@@ -163,6 +163,8 @@ def _screen_candidates(camera: Camera, prim: Primitive) -> np.ndarray | None:
     r0, r1 = max(int(np.floor(v.min())), 0), min(int(np.ceil(v.max())), camera.height - 1)
     if c0 > c1 or r0 > r1:
         return np.empty(0, np.int64)
+    if (c0, r0, c1, r1) == (0, 0, camera.width - 1, camera.height - 1):
+        return None  # the whole image: skip gathering every ray
     rows = np.arange(r0, r1 + 1, dtype=np.int64)
     cols = np.arange(c0, c1 + 1, dtype=np.int64)
     return (rows[:, None] * camera.width + cols[None, :]).ravel()

@@ -88,6 +88,21 @@ class Primitive:
         # normals transform with the inverse transpose of R·S, i.e. R·S⁻¹
         self.normal_to_world = (self.rotation / self.scale[None, :]).astype(np.float32)
 
+    def near(self, point: np.ndarray, margin: float) -> bool:
+        """True if `point` lies inside the shape or within about `margin` metres of it (cameras
+        must not start inside objects). Planes and rooms never count: cameras live inside rooms."""
+        if self.shape in ("plane", "room"):
+            return False
+        local = self.rotation.T @ (np.asarray(point, np.float64) - self.center)  # metres, shape frame
+        half = self.scale.copy()
+        if self.shape == "quad":
+            half[2] = 0.0
+        if self.shape == "sphere":
+            return bool(np.linalg.norm(local) <= half.max() + margin)
+        if self.shape == "cylinder":
+            return bool(np.hypot(local[0], local[1]) <= half[:2].max() + margin and abs(local[2]) <= half[2] + margin)
+        return bool(np.all(np.abs(local) <= half + margin))
+
     @property
     def bounding_radius(self) -> float:
         """Radius of a sphere around `center` holding the shape (inf for planes and rooms)."""
