@@ -216,3 +216,13 @@ def test_example_scene_renders_with_every_special_surface():
 def test_bad_config_names_the_key(key, value):
     with pytest.raises(ConfigError, match=key):
         SynthConfig(**{key: value})
+
+
+def test_random_cameras_never_start_inside_or_against_an_object():
+    config = SynthConfig(width=8, height=8)
+    for index in range(16):
+        scene = sample_scene(sample_rng(7, index), config)
+        crowding = [p.role for p in scene.primitives if p.near(scene.camera.position, 0.3)]
+        assert crowding == [], f"sample {index} ({scene.kind}): camera inside {crowding}"
+    # and the test itself can fail: a box around the camera is detected
+    assert box(scene.camera.position, (0.2, 0.2, 0.2), GREY).near(scene.camera.position, 0.0)
