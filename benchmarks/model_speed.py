@@ -2,7 +2,8 @@
 
 Prints seconds per call and the ratio ours / transformers (≤ 1.0 means this project is at least as
 fast) for batch 1 and batch 8, timing the two models alternately in one run so machine noise hits
-both alike; then the rise of peak resident memory during one call (median of 3 fresh processes each).
+both alike; then the peak of live heap memory during one forward pass, each in a fresh process
+(glibc's mallinfo2 sampled after every tensor operation; Linux only).
 
     python benchmarks/model_speed.py [--rounds 5] [--threads N]
 """
@@ -10,8 +11,8 @@ both alike; then the rise of peak resident memory during one call (median of 3 f
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
-import resource
 import statistics
 import subprocess
 import sys
@@ -19,6 +20,9 @@ import tempfile
 import time
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+_LIBC = ctypes.CDLL("libc.so.6")
 
 
 def build_pair(folder: str):
@@ -53,14 +57,37 @@ def time_pair(ours, theirs, batch: int, rounds: int) -> tuple[list[float], list[
     return times["ours"], times["theirs"]
 
 
-def _current_rss_kib() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * resource.getpagesize() // 1024
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
+
+
+_LIBC.mallinfo2.restype = _MallInfo2
+
+
+def _heap_in_use() -> int:
+    """Bytes malloc has handed out and not taken back (heap + mmap'd blocks): torch's CPU tensors live there."""
+    info = _LIBC.mallinfo2()
+    return info.uordblks + info.hblkhd
+
+
+class _PeakHeap(TorchDispatchMode):
+    """Samples the heap after every tensor operation: the peak of live memory during a forward pass,
+    independent of how the OS pages it in (resident-set figures were too noisy to compare)."""
+
+    def __enter__(self):
+        self.base = self.peak = _heap_in_use()
+        return super().__enter__()
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        self.peak = max(self.peak, _heap_in_use())
+        return out
 
 
 def peak_memory_child(which: str, batch: int) -> None:
-    """Run in a fresh process: build one model only (weights do not change memory), run it once and
-    print how far the peak resident memory rose above the resident memory just before the call."""
+    """Run in a fresh process: build one model only (weights do not change activation memory), run it
+    once and print the rise of the peak heap above the heap just before the call, in MiB."""
     import transformers
 
     from depth_anything import build_model
@@ -74,11 +101,11 @@ def peak_memory_child(which: str, batch: int) -> None:
     else:
         model = ours
     x = torch.randn(batch, 3, 518, 518)
-    before = _current_rss_kib()
     with torch.inference_mode():
-        forward(model, x)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({"peak_rise_mib": (peak - before) / 1024}))
+        for _ in range(2):  # the first call also allocates one-time caches; report the steady state
+            with _PeakHeap() as meter:
+                forward(model, x)
+    print(json.dumps({"peak_rise_mib": (meter.peak - meter.base) / 2**20}))
 
 
 def _child_peak(which: str, batch: int) -> float:
@@ -106,7 +133,7 @@ def main() -> None:
         ours, theirs = build_pair(folder)
         for batch in (1, 8):
             mine, other = time_pair(ours, theirs, batch, args.rounds)
-            memory = [statistics.median(_child_peak(which, batch) for _ in range(3)) for which in ("ours", "theirs")]
+            memory = [_child_peak(which, batch) for which in ("ours", "theirs")]
             a, b = statistics.median(mine), statistics.median(other)
             print(f"| {batch} | {a:.3f} | {b:.3f} | {a / b:.3f} | {memory[0]:.0f} / {memory[1]:.0f} |", flush=True)
 

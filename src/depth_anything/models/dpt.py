@@ -89,18 +89,30 @@ class DPTHead(nn.Module):
         self.scratch = Scratch(out_channels, features, metric)
 
     def forward(self, features: Sequence[tuple[torch.Tensor, torch.Tensor]], patch_h: int, patch_w: int) -> torch.Tensor:
-        maps = []
-        for i, (tokens, _cls) in enumerate(features):
-            x = tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[-1], patch_h, patch_w)
-            maps.append(self.resize_layers[i](self.projects[i](x)))
+        path = self.fuse(self.reassemble(features, patch_h, patch_w))
         s = self.scratch
-        layer1, layer2, layer3, layer4 = s.layer1_rn(maps[0]), s.layer2_rn(maps[1]), s.layer3_rn(maps[2]), s.layer4_rn(maps[3])
-        path = s.refinenet4(layer4, size=layer3.shape[2:])
-        path = s.refinenet3(path, layer3, size=layer2.shape[2:])
-        path = s.refinenet2(path, layer2, size=layer1.shape[2:])
-        path = s.refinenet1(path, layer1)
         out = s.output_conv1(path)
+        del path  # the largest map so far; free it before the full-resolution stage
         out = F.interpolate(
             out, (patch_h * self.patch_size, patch_w * self.patch_size), mode="bilinear", align_corners=True
         )
         return s.output_conv2(out)
+
+    def reassemble(
+        self, features: Sequence[tuple[torch.Tensor, torch.Tensor]], patch_h: int, patch_w: int
+    ) -> list[torch.Tensor]:
+        """Tokens → four maps at 4×, 2×, 1×, ½× the patch grid, each projected to `features` channels."""
+        layers = [self.scratch.layer1_rn, self.scratch.layer2_rn, self.scratch.layer3_rn, self.scratch.layer4_rn]
+        maps = []
+        for i, (tokens, _cls) in enumerate(features):
+            x = tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[-1], patch_h, patch_w)
+            maps.append(layers[i](self.resize_layers[i](self.projects[i](x))))
+        return maps
+
+    def fuse(self, maps: list[torch.Tensor]) -> torch.Tensor:
+        """Coarse-to-fine fusion (refinenet4 → 1); returns the finest map, at 8× the patch grid."""
+        s = self.scratch
+        path = s.refinenet4(maps[3], size=maps[2].shape[2:])
+        path = s.refinenet3(path, maps[2], size=maps[1].shape[2:])
+        path = s.refinenet2(path, maps[1], size=maps[0].shape[2:])
+        return s.refinenet1(path, maps[0])
