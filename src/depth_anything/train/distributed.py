@@ -53,7 +53,7 @@ def init_distributed(device_request: str | None = None) -> tuple[DistEnv, torch.
         torch.cuda.set_device(device)
     if env.enabled and not dist.is_initialized():
         backend = "nccl" if device.type == "cuda" else "gloo"
-        dist.init_process_group(backend=backend, device_id=device if device.type == "cuda" else None)
+        dist.init_process_group(backend=backend)  # rendezvous from torchrun's MASTER_ADDR/PORT (or c10d)
     return env, device
 
 

@@ -185,6 +185,13 @@ class _TrainForward(nn.Module):
         return depth, features[-1][0]
 
 
+def _grad_scaler(enabled: bool) -> Any:
+    """Loss scaling for fp16 (a no-op otherwise); torch.amp's class where this torch has it."""
+    if hasattr(torch.amp, "GradScaler"):
+        return torch.amp.GradScaler("cuda", enabled=enabled)
+    return torch.cuda.amp.GradScaler(enabled=enabled)  # torch < 2.3
+
+
 def _freeze_unused(model: nn.Module) -> None:
     """Stop tracking parameters that the training forward never reaches.
 
@@ -264,7 +271,7 @@ class Trainer:
             self.optimizer, WarmupPoly(config.optim.steps, config.optim.warmup_steps, config.optim.poly_power)
         )
         self.amp_dtype = self._amp_dtype()
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        self.scaler = _grad_scaler(enabled=self.amp_dtype == torch.float16)
         self.train_data = self._dataset(config.data.train, "data.train", train=True)
         self.val_data = self._dataset(config.data.val, "data.val", train=False) if config.data.val else None
         self.sampler = EpochShardSampler(
