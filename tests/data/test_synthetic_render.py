@@ -226,3 +226,14 @@ def test_random_cameras_never_start_inside_or_against_an_object():
         assert crowding == [], f"sample {index} ({scene.kind}): camera inside {crowding}"
     # and the test itself can fail: a box around the camera is detected
     assert box(scene.camera.position, (0.2, 0.2, 0.2), GREY).near(scene.camera.position, 0.0)
+
+
+def test_culling_never_changes_the_picture():
+    """Rays skipped by the screen-rectangle and shadow-bundle culling could not have hit anything."""
+    config = SynthConfig(width=48, height=40)
+    for index in range(10):
+        scene = sample_scene(sample_rng(4, index), config)
+        fast, brute = render(scene), render(scene, cull=False)
+        np.testing.assert_array_equal(fast.primitive, brute.primitive)
+        np.testing.assert_allclose(fast.depth, brute.depth, rtol=1e-6)
+        assert np.abs(fast.image.astype(int) - brute.image.astype(int)).max() <= 1

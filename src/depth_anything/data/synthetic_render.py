@@ -146,13 +146,19 @@ _HITS: dict[str, Callable[[np.ndarray, np.ndarray, float, Primitive], np.ndarray
 
 # ------------------------------------------------------------------------------------ culling
 def _screen_candidates(camera: Camera, prim: Primitive) -> np.ndarray | None:
-    """Flat pixel indices inside the screen rectangle of the primitive's bounding sphere (None: all)."""
-    radius = prim.bounding_radius
-    if not np.isfinite(radius):
+    """Flat pixel indices inside the screen rectangle of the primitive's bounding box (None: all).
+
+    The box is the unit cube mapped like the shape (so a thin rod gets a thin rectangle); when all
+    its corners are in front of the camera, the shape projects inside their projections' hull.
+    """
+    if not np.isfinite(prim.bounding_radius):
         return None
-    centre = camera.rotation.T @ (prim.center - camera.position)
-    corners = centre[None, :] + radius * 1.01 * np.array(
-        [[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], np.float64)
+    half = prim.scale * 1.001 + 1e-4
+    if prim.shape == "quad":
+        half[2] = 1e-4
+    signs = np.array([[sx, sy, sz] for sx in (-1, 1) for sy in (-1, 1) for sz in (-1, 1)], np.float64)
+    world = prim.center + (signs * half) @ prim.rotation.T
+    corners = (world - camera.position) @ camera.rotation
     if corners[:, 2].min() <= 1e-6:
         if corners[:, 2].max() <= 0:
             return np.empty(0, np.int64)
@@ -197,7 +203,7 @@ def _sphere_candidates(
 
 def _bundle_candidates(
     prims: list[Primitive], starts: np.ndarray, light_position: np.ndarray | None, light_direction: np.ndarray | None,
-    chunk: int = 64,
+    chunk: int = 16,
 ) -> list[np.ndarray | None]:
     """Rays from many points towards one light, culled per chunk of `chunk` consecutive rays.
 
@@ -238,23 +244,30 @@ def _bundle_candidates(
 def intersect(
     prims: list[Primitive],
     origins: np.ndarray,
-    dirs: np.ndarray,
+    dirs: np.ndarray | None,
     tmin: float = 0.0,
     tmax: float | np.ndarray = np.inf,
     candidates: list[np.ndarray | None] | None = None,
     any_hit: bool = False,
+    towards: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest hit of each ray `origins + t·dirs` with tmin < t < tmax: (t, primitive index or -1).
 
-    `origins` is one point (3,) or one per ray (N×3). With `any_hit` only whether something lies in
-    the interval matters (shadow rays), so rays already blocked are not tested again.
+    `origins` is one point (3,) or one per ray (N×3); `dirs` one per ray (N×3) or one for all (3,),
+    or None with `towards`, a point every ray aims at (reached at t = 1): shadow rays then need no
+    per-ray direction to be gathered for each primitive. With `any_hit` only whether something lies
+    in the interval matters (shadow rays), so rays already blocked are not tested again.
     """
-    n = len(dirs)
+    if dirs is None and towards is None:
+        raise ValueError("intersect needs ray directions or a point the rays aim at")
+    n = len(dirs) if dirs is not None and dirs.ndim == 2 else len(origins)
     best_t = np.broadcast_to(np.asarray(tmax, _F32), (n,)).copy()
     best_k = np.full(n, -1, np.int32)
     if candidates is None:
-        candidates = _sphere_candidates(prims, origins, dirs, best_t)
+        full = (np.asarray(towards, _F32) - origins) if dirs is None else np.broadcast_to(dirs, (n, 3))
+        candidates = _sphere_candidates(prims, origins, full, best_t)
     single_origin = origins.ndim == 1
+    shared_dir = dirs is not None and dirs.ndim == 1
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         for k, prim in enumerate(prims):
             rays = candidates[k]
@@ -262,10 +275,14 @@ def intersect(
                 rays = rays[best_k[rays] < 0]
             if rays is not None and len(rays) == 0:
                 continue
-            o = origins if single_origin else (origins if rays is None else origins[rays])
-            d = dirs if rays is None else dirs[rays]
+            o = origins if single_origin or rays is None else origins[rays]
             o_local = np.atleast_2d(_apply(prim.to_local, o - prim.center32))
-            d_local = _apply(prim.to_local, d)
+            if dirs is None:
+                d_local = _apply(prim.to_local, np.asarray(towards, _F32) - prim.center32)[None, :] - o_local
+            elif shared_dir:
+                d_local = _apply(prim.to_local, dirs)[None, :]
+            else:
+                d_local = _apply(prim.to_local, dirs if rays is None else dirs[rays])
             t = _HITS[prim.shape](o_local, d_local, tmin, prim)
             if rays is None:
                 closer = t < best_t
@@ -343,7 +360,7 @@ def _offset(points: np.ndarray, normals: np.ndarray, camera: Camera, sign: float
     return points + normals * (_F32(sign * 1e-3) * (1 + distance))[:, None]
 
 
-def _direct_light(scene: Scene, surf: _Surface) -> np.ndarray:
+def _direct_light(scene: Scene, surf: _Surface, cull: bool = True) -> np.ndarray:
     """Irradiance (linear RGB) at each surface point: ambient plus every light that is not shadowed."""
     occluders = [p for p in scene.primitives if p.casts_shadow and p.material.surface != "glass"]
     total = np.broadcast_to(scene.ambient.astype(_F32), surf.points.shape).copy()
@@ -351,20 +368,21 @@ def _direct_light(scene: Scene, surf: _Surface) -> np.ndarray:
     for light in scene.lights:
         if light.direction is not None:
             direction = light.direction.astype(_F32)
-            to_light = np.broadcast_to(direction, surf.points.shape)
-            tmax = np.float32(np.inf)
-            cosine = np.clip(_dot(surf.normals, to_light), 0, None)
+            cosine = np.clip(_dot(surf.normals, np.broadcast_to(direction, surf.normals.shape)), 0, None)
         else:
             to_light = light.position.astype(_F32) - start
             dist2 = _dot(to_light, to_light)
-            tmax = np.float32(1.0)  # the segment from the point to the light
             attenuation = 1.0 / (1.0 + dist2 / _F32(light.falloff**2))
             cosine = np.clip(_dot(surf.normals, to_light) / np.sqrt(dist2), 0, None) * attenuation
         lit = np.flatnonzero(cosine > 0)
         if occluders and len(lit):
-            candidates = _bundle_candidates(occluders, start[lit], light.position, light.direction)
-            _, blocker = intersect(occluders, start[lit], np.ascontiguousarray(to_light[lit]), 0.0, tmax,
-                                   candidates, any_hit=True)
+            candidates = (_bundle_candidates(occluders, start[lit], light.position, light.direction) if cull
+                          else [None] * len(occluders))
+            if light.direction is not None:
+                _, blocker = intersect(occluders, start[lit], direction, 0.0, np.inf, candidates, any_hit=True)
+            else:  # the segment from the point to the light: 0 < t < 1
+                _, blocker = intersect(occluders, start[lit], None, 0.0, 1.0, candidates, any_hit=True,
+                                       towards=light.position)
             cosine[lit[blocker >= 0]] = 0
         total += cosine[:, None] * light.color[None, :]
     return total
@@ -390,7 +408,9 @@ def sky_color(scene: Scene, dirs: np.ndarray) -> np.ndarray:
     return color.astype(_F32)
 
 
-def _radiance(scene: Scene, origins: np.ndarray, dirs: np.ndarray, t: np.ndarray, k: np.ndarray, bounce: bool) -> np.ndarray:
+def _radiance(
+    scene: Scene, origins: np.ndarray, dirs: np.ndarray, t: np.ndarray, k: np.ndarray, bounce: bool, cull: bool = True
+) -> np.ndarray:
     """Linear colour seen along each ray, given its nearest hit; mirrors and glass follow one more ray."""
     color = np.zeros((len(k), 3), _F32)
     miss = k < 0
@@ -400,7 +420,7 @@ def _radiance(scene: Scene, origins: np.ndarray, dirs: np.ndarray, t: np.ndarray
         return color
     o = origins if origins.ndim == 1 else origins[hit]
     surf = _surfaces(scene.primitives, o, dirs[hit], t[hit], k[hit])
-    shaded = surf.albedo * _direct_light(scene, surf)
+    shaded = surf.albedo * _direct_light(scene, surf, cull)
     if bounce:
         unit = dirs[hit] / _norm(dirs[hit])[:, None]
         for code in (1, 2):
@@ -415,8 +435,9 @@ def _radiance(scene: Scene, origins: np.ndarray, dirs: np.ndarray, t: np.ndarray
                 start = _offset(surf.points[rows], normal, scene.camera, sign=-1.0)
                 new_dirs = unit[rows]
             new_dirs = np.ascontiguousarray(new_dirs, dtype=_F32)
-            t2, k2 = intersect(scene.primitives, start, new_dirs, 0.0, _F32(scene.max_depth * 4))
-            beyond = _radiance(scene, start, new_dirs, t2, k2, bounce=False)
+            t2, k2 = intersect(scene.primitives, start, new_dirs, 0.0, _F32(scene.max_depth * 4),
+                               None if cull else [None] * len(scene.primitives))
+            beyond = _radiance(scene, start, new_dirs, t2, k2, bounce=False, cull=cull)
             tint = surf.albedo[rows]
             if code == 1:
                 shaded[rows] = beyond * (0.25 + 0.7 * tint) + 0.05 * shaded[rows]
@@ -426,15 +447,19 @@ def _radiance(scene: Scene, origins: np.ndarray, dirs: np.ndarray, t: np.ndarray
     return color
 
 
-def render(scene: Scene) -> RenderResult:
-    """Ray-cast `scene` from its camera: colour, exact z-depth, validity and primitive ids."""
+def render(scene: Scene, cull: bool = True) -> RenderResult:
+    """Ray-cast `scene` from its camera: colour, exact z-depth, validity and primitive ids.
+
+    `cull=False` tests every ray against every primitive: slow, for checking that culling never
+    changes a picture.
+    """
     camera = scene.camera
     dirs = camera_rays(camera)
     origin = camera.position.astype(_F32)
-    candidates = [_screen_candidates(camera, p) for p in scene.primitives]
+    candidates = [_screen_candidates(camera, p) if cull else None for p in scene.primitives]
     t, k = intersect(scene.primitives, origin, dirs, 1e-4, _F32(scene.max_depth), candidates)
     valid = k >= 0
-    color = _radiance(scene, origin, dirs, t, k, bounce=True)
+    color = _radiance(scene, origin, dirs, t, k, bounce=True, cull=cull)
     if scene.fog_distance:
         fog = scene.fog_color.astype(_F32)[None, :]
         distance = t * _norm(dirs)
