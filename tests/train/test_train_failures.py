@@ -10,6 +10,7 @@ import pytest
 import torch
 from train_helpers import make_config
 
+from depth_anything.errors import ConfigError
 from depth_anything.io import save_image
 from depth_anything.train.config import config_from_dict, model_config_from
 from depth_anything.train.trainer import Trainer, TrainingDivergedError
@@ -69,6 +70,8 @@ def test_nan_loss_stops_naming_step_and_samples_and_keeps_last_checkpoint(tmp_pa
     assert sorted(p.name for p in checkpoints.glob("step_*.pt")) == ["step_0000001.pt"]
     assert torch.load(checkpoints / "step_0000001.pt", weights_only=True)["step"] == 1
     assert not (tmp_path / "out" / "model.pt").exists()
+    with pytest.raises(ConfigError, match="--resume"):  # a new run may not overwrite this one by accident
+        Trainer(cfg)
 
 
 def test_metric_stage_starts_from_a_relative_encoder(tmp_path: Path) -> None:

@@ -258,6 +258,12 @@ class Trainer:
                 f"{self.env.world_size} processes"
             )
         self.batch_per_rank = config.optim.batch_size // self.env.world_size
+        existing = self.latest_checkpoint()
+        if not resume and existing is not None:  # never clobber a run by forgetting --resume
+            raise ConfigError(
+                f"key 'run.output_dir': {self.output_dir} already holds a run (latest checkpoint {existing}); "
+                "continue it with --resume or choose a new output folder"
+            )
         seed_everything(config.run.seed)  # same on every rank: identical initial weights
         self.model = self._build_model().to(self.device)
         self.reference = self._build_reference()
