@@ -158,52 +158,77 @@ def is_transformers_state_dict(state: Mapping[str, Any]) -> bool:
     return any(k.startswith("backbone.embeddings.") for k in state)
 
 
-_BLOCK_TO_HF = [
-    ("norm1", "norm1"), ("norm2", "norm2"), ("ls1.gamma", "layer_scale1.lambda1"), ("ls2.gamma", "layer_scale2.lambda1"),
-    ("attn.proj", "attention.output.dense"), ("mlp.fc1", "mlp.fc1"), ("mlp.fc2", "mlp.fc2"),
-    ("mlp.w12", "mlp.weights_in"), ("mlp.w3", "mlp.weights_out"),
-]
-_EMBED_TO_HF = [
-    ("pretrained.cls_token", "backbone.embeddings.cls_token"),
-    ("pretrained.mask_token", "backbone.embeddings.mask_token"),
-    ("pretrained.pos_embed", "backbone.embeddings.position_embeddings"),
-    ("pretrained.patch_embed.proj", "backbone.embeddings.patch_embeddings.projection"),
-    ("pretrained.norm", "backbone.layernorm"),
-    ("depth_head.scratch.output_conv1", "head.conv1"),
-    ("depth_head.scratch.output_conv2.0", "head.conv2"),
-    ("depth_head.scratch.output_conv2.2", "head.conv3"),
-]
+@dataclass(frozen=True)
+class _KeyRule:
+    """One module's name in both layouts; `{n}` is an index, renumbered by `shift` (hf = sign·n + shift)."""
+
+    official: str
+    hf: str
+    sign: int = 1
+    shift: int = 0
+
+    def pattern(self, template: str) -> re.Pattern[str]:
+        return re.compile("^" + re.escape(template).replace(r"\{n\}", r"(\d+)") + r"(\..+)?$")
+
+    def convert(self, key: str, to_hf: bool) -> str | None:
+        source, target = (self.official, self.hf) if to_hf else (self.hf, self.official)
+        match = self.pattern(source).match(key)
+        if match is None:
+            return None
+        groups = list(match.groups())
+        suffix = groups.pop() or ""
+        if not groups:
+            return target + suffix
+        n = int(groups[0])
+        mapped = self.sign * n + self.shift if to_hf else self.sign * (n - self.shift)
+        return target.replace("{n}", str(mapped)) + suffix
+
+
+def _key_rules() -> list[_KeyRule]:
+    rules = [
+        _KeyRule("pretrained.cls_token", "backbone.embeddings.cls_token"),
+        _KeyRule("pretrained.mask_token", "backbone.embeddings.mask_token"),
+        _KeyRule("pretrained.pos_embed", "backbone.embeddings.position_embeddings"),
+        _KeyRule("pretrained.patch_embed.proj", "backbone.embeddings.patch_embeddings.projection"),
+        _KeyRule("pretrained.norm", "backbone.layernorm"),
+        _KeyRule("depth_head.projects.{n}", "neck.reassemble_stage.layers.{n}.projection"),
+        _KeyRule("depth_head.resize_layers.{n}", "neck.reassemble_stage.layers.{n}.resize"),
+        _KeyRule("depth_head.scratch.layer{n}_rn", "neck.convs.{n}", shift=-1),
+        _KeyRule("depth_head.scratch.output_conv1", "head.conv1"),
+        _KeyRule("depth_head.scratch.output_conv2.0", "head.conv2"),
+        _KeyRule("depth_head.scratch.output_conv2.2", "head.conv3"),
+    ]
+    block = [("norm1", "norm1"), ("norm2", "norm2"), ("ls1.gamma", "layer_scale1.lambda1"),
+             ("ls2.gamma", "layer_scale2.lambda1"), ("attn.proj", "attention.output.dense"), ("mlp.fc1", "mlp.fc1"),
+             ("mlp.fc2", "mlp.fc2"), ("mlp.w12", "mlp.weights_in"), ("mlp.w3", "mlp.weights_out")]
+    rules += [_KeyRule(f"pretrained.blocks.{{n}}.{ours}", f"backbone.encoder.layer.{{n}}.{theirs}") for ours, theirs in block]
+    # refinenet4 … refinenet1 are fusion layers 0 … 3
+    fusion = [("resConfUnit1.conv1", "residual_layer1.convolution1"), ("resConfUnit1.conv2", "residual_layer1.convolution2"),
+              ("resConfUnit2.conv1", "residual_layer2.convolution1"), ("resConfUnit2.conv2", "residual_layer2.convolution2"),
+              ("out_conv", "projection")]
+    rules += [_KeyRule(f"depth_head.scratch.refinenet{{n}}.{ours}", f"neck.fusion_stage.layers.{{n}}.{theirs}", sign=-1, shift=4)
+              for ours, theirs in fusion]
+    return rules
+
+
+_KEY_RULES = _key_rules()
+
+
+def _rename(key: str, to_hf: bool) -> str:
+    for rule in _KEY_RULES:
+        renamed = rule.convert(key, to_hf)
+        if renamed is not None:
+            return renamed
+    layout = "official" if to_hf else "transformers"
+    raise CheckpointMismatchError(f"unexpected key {key!r} in a checkpoint of the {layout} layout")
+
+
 # transformers ≥ 5 renames some modules in memory; files on the hub keep the names above.
 _HF_V5_NAMES = [
     ("attention.q_proj", "attention.attention.query"), ("attention.k_proj", "attention.attention.key"),
     ("attention.v_proj", "attention.attention.value"), ("attention.o_proj", "attention.output.dense"),
     ("mlp.down_proj", "mlp.weights_out"),
 ]
-
-
-def _official_to_hf_key(key: str) -> str:
-    for ours, theirs in _EMBED_TO_HF:
-        if key == ours or key.startswith(ours + "."):
-            return theirs + key[len(ours):]
-    m = re.match(r"pretrained\.blocks\.(\d+)\.(.+)$", key)
-    if m:
-        rest = m.group(2)
-        for ours, theirs in _BLOCK_TO_HF:
-            if rest == ours or rest.startswith(ours + "."):
-                return f"backbone.encoder.layer.{m.group(1)}.{theirs}{rest[len(ours):]}"
-    m = re.match(r"depth_head\.(projects|resize_layers)\.(\d+)\.(.+)$", key)
-    if m:
-        part = "projection" if m.group(1) == "projects" else "resize"
-        return f"neck.reassemble_stage.layers.{m.group(2)}.{part}.{m.group(3)}"
-    m = re.match(r"depth_head\.scratch\.layer(\d)_rn\.(.+)$", key)
-    if m:
-        return f"neck.convs.{int(m.group(1)) - 1}.{m.group(2)}"
-    m = re.match(r"depth_head\.scratch\.refinenet(\d)\.(.+)$", key)
-    if m:
-        rest = m.group(2).replace("resConfUnit1", "residual_layer1").replace("resConfUnit2", "residual_layer2")
-        rest = rest.replace("out_conv", "projection").replace(".conv1", ".convolution1").replace(".conv2", ".convolution2")
-        return f"neck.fusion_stage.layers.{4 - int(m.group(1))}.{rest}"
-    raise KeyError(f"no transformers name for official key {key!r}")
 
 
 def official_to_transformers(state: Mapping[str, torch.Tensor]) -> StateDict:
@@ -216,33 +241,8 @@ def official_to_transformers(state: Mapping[str, torch.Tensor]) -> StateDict:
             for name, chunk in zip(("query", "key", "value"), value.chunk(3, dim=0), strict=False):
                 out[f"{base}.{name}.{m.group(2)}"] = chunk.clone()
             continue
-        out[_official_to_hf_key(key)] = value
+        out[_rename(key, to_hf=True)] = value
     return out
-
-
-def _hf_to_official_key(key: str) -> str:
-    for ours, theirs in _EMBED_TO_HF:
-        if key == theirs or key.startswith(theirs + "."):
-            return ours + key[len(theirs):]
-    m = re.match(r"backbone\.encoder\.layer\.(\d+)\.(.+)$", key)
-    if m:
-        rest = m.group(2)
-        for ours, theirs in _BLOCK_TO_HF:
-            if rest == theirs or rest.startswith(theirs + "."):
-                return f"pretrained.blocks.{m.group(1)}.{ours}{rest[len(theirs):]}"
-    m = re.match(r"neck\.reassemble_stage\.layers\.(\d+)\.(projection|resize)\.(.+)$", key)
-    if m:
-        part = "projects" if m.group(2) == "projection" else "resize_layers"
-        return f"depth_head.{part}.{m.group(1)}.{m.group(3)}"
-    m = re.match(r"neck\.convs\.(\d+)\.(.+)$", key)
-    if m:
-        return f"depth_head.scratch.layer{int(m.group(1)) + 1}_rn.{m.group(2)}"
-    m = re.match(r"neck\.fusion_stage\.layers\.(\d+)\.(.+)$", key)
-    if m:
-        rest = m.group(2).replace("residual_layer1", "resConfUnit1").replace("residual_layer2", "resConfUnit2")
-        rest = rest.replace("projection", "out_conv").replace(".convolution1", ".conv1").replace(".convolution2", ".conv2")
-        return f"depth_head.scratch.refinenet{4 - int(m.group(1))}.{rest}"
-    raise CheckpointMismatchError(f"unexpected key {key!r} in a transformers checkpoint")
 
 
 def transformers_to_official(state: Mapping[str, torch.Tensor]) -> StateDict:
@@ -260,7 +260,7 @@ def transformers_to_official(state: Mapping[str, torch.Tensor]) -> StateDict:
         if m:  # transformers 5 splits the SwiGLU input projection in two
             pending.setdefault(f"pretrained.blocks.{m.group(1)}.mlp.w12.{m.group(3)}", {})[m.group(2)] = value
             continue
-        out[_hf_to_official_key(key)] = value
+        out[_rename(key, to_hf=False)] = value
     for key, parts in pending.items():
         order = ("query", "key", "value") if key.split(".")[-2] == "qkv" else ("gate_proj", "up_proj")
         if set(parts) != set(order):
