@@ -106,3 +106,26 @@ def test_metric_stage_starts_from_a_relative_encoder(tmp_path: Path) -> None:
         depth = model(torch.zeros(1, 3, 28, 28))
     assert float(depth.min()) > 0 and float(depth.max()) < 20.0
 
+
+
+def test_student_starts_from_a_bare_dinov2_encoder_and_aligns_to_a_frozen_copy(tmp_path: Path) -> None:
+    import depth_anything
+
+    data = _folder(tmp_path / "data")
+    source = [{"layout": "folder", "root": str(data), "pseudo_labels": True}]
+    cfg = config_from_dict(make_config(tmp_path / "out", source, stage="student",
+                                       optim={"steps": 3, "batch_size": 2}, loss={"feature_margin": 1.1}))
+    torch.manual_seed(123)
+    dinov2 = depth_anything.build_model(model_config_from(cfg.model)).pretrained.state_dict()
+    torch.save(dinov2, tmp_path / "dinov2_tiny.pth")  # DINOv2's own key layout: no "pretrained." prefix
+    cfg.model.init, cfg.model.init_encoder_only = str(tmp_path / "dinov2_tiny.pth"), True
+    trainer = Trainer(cfg)
+    assert trainer.reference is not None
+    assert all(torch.equal(trainer.model.pretrained.state_dict()[k], v) for k, v in dinov2.items())
+    assert all(torch.equal(trainer.reference.state_dict()[k], v) for k, v in dinov2.items())
+    result = trainer.fit()
+    # margin above 1: every token counts; zero while student = reference, positive once it moves
+    features = [row["feature"] for row in result.history]
+    assert abs(features[0]) < 1e-5 and features[-1] > features[1] > 1e-5
+    assert all(torch.equal(trainer.reference.state_dict()[k], v) for k, v in dinov2.items())  # frozen
+    assert not all(torch.equal(trainer.model.pretrained.state_dict()[k], v) for k, v in dinov2.items())

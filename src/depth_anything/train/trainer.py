@@ -365,6 +365,7 @@ class Trainer:
         return DepthTrainDataset(opened, transform, seed=self.cfg.run.seed)
 
     def _loader(self, dataset: DepthTrainDataset, sampler: Any) -> DataLoader:
+        """Batches of this rank's samples in `sampler` order, loaded by `data.num_workers` workers."""
         workers = self.cfg.data.num_workers
         return DataLoader(
             dataset,
@@ -556,8 +557,7 @@ class Trainer:
         if self.cfg.data.max_val_samples is not None:
             indices = [i for i in indices if i < self.cfg.data.max_val_samples]
         sums = torch.zeros(4, dtype=torch.float64)  # loss, d1, abs_rel, count
-        for start in range(0, len(indices), self.batch_per_rank):
-            batch = collate_samples([self.val_data[i] for i in indices[start : start + self.batch_per_rank]])
+        for batch in self._loader(self.val_data, indices):
             self._count_errors(batch)
             if not batch["size"]:
                 continue
