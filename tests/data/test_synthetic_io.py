@@ -198,3 +198,34 @@ def test_trainer_dataset_wraps_the_reader(reference):
     batch = augment.collate_samples([relative[i] for i in range(len(relative))])
     assert batch["errors"] == [] and batch["image"].shape == (6, 3, 24, 24)
     assert (batch["target"][batch["valid"]] > 0).all()
+
+
+def test_killed_process_loses_nothing_and_a_rerun_finishes_identically(tmp_path):
+    """SIGKILL a real `synth` run part-way (no clean-up code runs), then finish it with a second run."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    count = 120
+    data = tmp_path / "killed"
+    command = [sys.executable, "-m", "depth_anything.cli", "synth", "--out", str(data), "--count", str(count),
+               "--size", "32x24", "--seed", "5", "--quiet"]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    manifest = data / MANIFEST
+    deadline = time.monotonic() + 120  # a guard against hanging, not a timing assertion
+    while process.poll() is None and time.monotonic() < deadline:
+        if manifest.exists() and manifest.read_text().count("\n") >= 3:
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    survivors = SyntheticReader(data)
+    assert 3 <= len(survivors) < count  # killed part-way
+    config = SynthConfig(width=32, height=24)
+    for sample in (survivors[0], survivors[len(survivors) - 1]):  # finished samples are intact
+        np.testing.assert_array_equal(sample.image, generate_sample(5, sample.meta["index"], config).image)
+    assert subprocess.run(command, check=False).returncode == 0
+    reference = tmp_path / "reference"
+    write_dataset(reference, count, seed=5, config=config)
+    assert folder_bytes(data) == folder_bytes(reference)
