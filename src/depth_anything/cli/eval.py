@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
+from .options import add_inference_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,7 +26,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--benchmark", required=True, choices=[*BENCHMARKS, "da2k"], help="benchmark to run")
     parser.add_argument("--data", required=True, type=Path, help="benchmark folder in its published layout")
     parser.add_argument("--model", required=True, help="weights name (e.g. vits) or checkpoint path")
-    parser.add_argument("--input-size", type=int, default=518, help="network input size (multiple of 14)")
     parser.add_argument("--out", type=Path, help="write the full report (averages, per-sample, exclusions) as JSON")
     parser.add_argument("--save-predictions", type=Path, metavar="DIR",
                         help="keep raw per-image predictions (.npy) here; a re-run reuses them instead of inferring")
@@ -37,10 +37,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--crop", choices=[*CROPS, "none"], help="override the dataset's evaluation crop")
     parser.add_argument("--split", help="dataset split (default: the benchmark's test split)")
     parser.add_argument("--split-file", type=Path, help="split list (KITTI Eigen / NYU file list)")
-    parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--limit", type=int, help="evaluate only the first N samples (quick checks)")
-    parser.add_argument("--device", help="cuda, mps or cpu (default: best available)")
-    parser.add_argument("--dtype", help="float32, float16 or bfloat16")
+    add_inference_options(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 

@@ -10,6 +10,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from .options import add_inference_options
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `depth-anything label`."""
@@ -19,10 +21,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", required=True, help="output folder: labels/ and manifest.json")
     parser.add_argument("--format", default="npy16", choices=("npy16", "png16"),
                         help="float16 .npy or 16-bit PNG labels (default npy16)")
-    parser.add_argument("--input-size", type=int, default=518, help="network input size (default 518)")
-    parser.add_argument("--batch-size", type=int, default=4, help="images per forward pass (default 4)")
-    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: the local rank's GPU, else CPU)")
-    parser.add_argument("--dtype", default=None, help="fp32 (default), fp16 or bf16")
+    add_inference_options(parser, device_help="cpu, cuda, ... (default: the local rank's GPU, else CPU)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 

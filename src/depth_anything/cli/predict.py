@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .options import add_inference_options
+
 FORMATS = ("color", "png16", "npy")
 
 
@@ -27,10 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--out", default="outputs", help="output folder (default: outputs)")
     parser.add_argument("--formats", default="color", help=f"comma-separated subset of {','.join(FORMATS)}")
-    parser.add_argument("--input-size", type=int, default=518, help="shorter side of the network input (default 518)")
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: best available)")
-    parser.add_argument("--dtype", default=None, help="fp32 (default), fp16 or bf16")
+    add_inference_options(parser)
     parser.add_argument("--cmap", default="spectral", help="colour map of the pictures: spectral or gray")
 
 

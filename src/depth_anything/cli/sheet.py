@@ -14,6 +14,7 @@ import numpy as np
 
 from ..data.datasets import DepthSample, SampleReader
 from ..io import colorize_depth
+from .options import int_at_least
 
 
 def depth_picture(sample: DepthSample) -> np.ndarray:
@@ -63,24 +64,14 @@ def contact_sheet(reader: SampleReader, count: int = 12, columns: int = 4, tile:
     return sheet
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `depth-anything contact-sheet`."""
     parser.add_argument("--data", required=True, help="dataset folder")
     parser.add_argument("--layout", default="synthetic", help="dataset layout (default synthetic)")
     parser.add_argument("--split", default=None, help="split to show (default: the layout's default)")
-    parser.add_argument("--count", type=_positive, default=12, help="number of samples (default 12)")
-    parser.add_argument("--columns", type=_positive, default=4, help="samples per row (default 4)")
-    parser.add_argument("--tile", type=_positive, default=192, help="height of each picture in pixels (default 192)")
+    parser.add_argument("--count", type=int_at_least(1, "--count"), default=12, help="number of samples (default 12)")
+    parser.add_argument("--columns", type=int_at_least(1, "--columns"), default=4, help="samples per row (default 4)")
+    parser.add_argument("--tile", type=int_at_least(1, "--tile"), default=192, help="height of each picture in pixels (default 192)")
     parser.add_argument("--out", required=True, help="output picture (.png or .jpg)")
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import argparse
 import re
-from collections.abc import Callable
+
+from .options import int_at_least
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -25,21 +26,6 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _bounded_int(low: int, what: str) -> Callable[[str], int]:
-    """An argparse type: an integer of at least `low`, with a message naming the option."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{what} must be at least {low}, got {value}")
-        return value
-
-    return parse
-
-
 def _fraction(text: str) -> float:
     try:
         value = float(text)
@@ -53,10 +39,10 @@ def _fraction(text: str) -> float:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `depth-anything synth`."""
     parser.add_argument("--out", required=True, help="dataset folder (created; an existing one is continued)")
-    parser.add_argument("--count", required=True, type=_bounded_int(1, "--count"), help="number of samples")
+    parser.add_argument("--count", required=True, type=int_at_least(1, "--count"), help="number of samples")
     parser.add_argument("--size", type=parse_size, default=(384, 384), help="N (square) or WIDTHxHEIGHT; default 384")
-    parser.add_argument("--seed", type=_bounded_int(0, "--seed"), default=0, help="dataset seed (default 0)")
-    parser.add_argument("--workers", type=_bounded_int(1, "--workers"), default=1, help="processes (default 1)")
+    parser.add_argument("--seed", type=int_at_least(0, "--seed"), default=0, help="dataset seed (default 0)")
+    parser.add_argument("--workers", type=int_at_least(1, "--workers"), default=1, help="processes (default 1)")
     parser.add_argument("--image-format", choices=("png", "jpg"), default="png", help="image files (default png)")
     parser.add_argument("--indoor-fraction", type=_fraction, default=0.5, help="share of indoor scenes (default 0.5)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
