@@ -83,7 +83,7 @@ class OptimSection:
     warmup_steps: int = 0
     poly_power: float = 0.9
     grad_clip: float | None = 1.0
-    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"  # mixed precision on GPU only
+    amp: Literal["auto", "off", "bf16", "fp16"] = "auto"  # auto: bf16/fp16 on GPU, off on CPU
 
 
 @dataclass

@@ -185,10 +185,10 @@ class _TrainForward(nn.Module):
         return depth, features[-1][0]
 
 
-def _grad_scaler(enabled: bool) -> Any:
+def _grad_scaler(device_type: str, enabled: bool) -> Any:
     """Loss scaling for fp16 (a no-op otherwise); torch.amp's class where this torch has it."""
     if hasattr(torch.amp, "GradScaler"):
-        return torch.amp.GradScaler("cuda", enabled=enabled)
+        return torch.amp.GradScaler(device_type, enabled=enabled)
     return torch.cuda.amp.GradScaler(enabled=enabled)  # torch < 2.3
 
 
@@ -277,7 +277,7 @@ class Trainer:
             self.optimizer, WarmupPoly(config.optim.steps, config.optim.warmup_steps, config.optim.poly_power)
         )
         self.amp_dtype = self._amp_dtype()
-        self.scaler = _grad_scaler(enabled=self.amp_dtype == torch.float16)
+        self.scaler = _grad_scaler(self.device.type, enabled=self.amp_dtype == torch.float16)
         self.train_data = self._dataset(config.data.train, "data.train", train=True)
         self.val_data = self._dataset(config.data.val, "data.val", train=False) if config.data.val else None
         self.sampler = EpochShardSampler(
@@ -342,8 +342,10 @@ class Trainer:
         return torch.optim.AdamW(groups, lr=optim.lr, betas=optim.betas, weight_decay=optim.weight_decay)
 
     def _amp_dtype(self) -> torch.dtype | None:
+        """"auto": bf16 on GPUs that have it, else fp16, and full precision off the GPU; "bf16" and
+        "fp16" apply on any device (CPU autocast too), which is also how the tests exercise them."""
         amp = self.cfg.optim.amp
-        if self.device.type != "cuda" or amp == "off":
+        if amp == "off" or (amp == "auto" and self.device.type != "cuda"):
             return None
         if amp == "fp16" or (amp == "auto" and not torch.cuda.is_bf16_supported()):
             return torch.float16
@@ -515,13 +517,16 @@ class Trainer:
         if self.amp_dtype != torch.float16:  # fp16: the scaler skips such steps by design
             self._check_finite(grad_norm, None, batch["names"], "gradient norm")
         lrs = [group["lr"] for group in self.optimizer.param_groups]  # the rates this step used
+        scale_before = self.scaler.get_scale() if self.scaler.is_enabled() else None
         self.scaler.step(self.optimizer)
         self.scaler.update()
         self.scheduler.step()
+        # fp16: a lowered scale means the step was skipped for overflowing gradients; log no norm for it
+        skipped_step = scale_before is not None and self.scaler.get_scale() < scale_before
         values = {"lr_encoder": lrs[0], "lr_decoder": lrs[1]}
         values |= {name: float(t.detach().float().mean()) for name, t in terms.items() if name != "total"}
         values["loss"] = float(loss.detach())
-        values["grad_norm"] = float(grad_norm)
+        values["grad_norm"] = math.nan if skipped_step else float(grad_norm)
         return values
 
     def _check_finite(
@@ -653,7 +658,11 @@ class Trainer:
         local = torch.tensor(
             [[w.get(n, math.nan) for n in names] for w in window], dtype=torch.float64
         ).nanmean(dim=0).nan_to_num(0.0)
-        present = torch.tensor([float(any(n in w for w in window)) for n in names], dtype=torch.float64)
+        # a column with no finite value in the window (a term not in this stage, or only fp16-skipped
+        # steps for grad_norm) is written empty rather than as 0
+        present = torch.tensor(
+            [float(any(math.isfinite(w.get(n, math.nan)) for w in window)) for n in names], dtype=torch.float64
+        )
         reduced = (all_reduce_sum(local.to(self.device)) / self.env.world_size).cpu()
         row: dict[str, Any] = {"step": self.step, "epoch": self.epoch}
         for name, value, seen in zip(names, reduced.tolist(), present.tolist(), strict=True):
