@@ -8,7 +8,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import randomize_, tiny_config
+from model_helpers import randomize_, tiny_config
 from PIL import Image
 
 from depth_anything import build_model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from conftest import randomize_, tiny_config
+from model_helpers import randomize_, tiny_config
 from PIL import Image
 
 from depth_anything import Predictor, build_model

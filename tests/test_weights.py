@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import randomize_, tiny_config
 from hub_server import local_hub
+from model_helpers import randomize_, tiny_config
 
 from depth_anything import build_model, load_model
 from depth_anything.errors import CheckpointMismatchError, WeightsNotFoundError
@@ -150,6 +150,18 @@ def test_wrong_size_names_both_sizes_not_a_shape_dump(tmp_path):
     message = str(info.value)
     assert "vitb" in message and "vits" in message and "depth_anything_v2_vitb.pth" in message
     assert "size mismatch" not in message
+    # the plain torch call a user would write gives the same explanation
+    with pytest.raises(CheckpointMismatchError, match="holds a vitb model .* but the model is vits"):
+        vits.load_state_dict(vitb_state)
+
+
+def test_plain_load_state_dict_accepts_transformers_keys():
+    from depth_anything.weights import official_to_transformers
+
+    source = randomize_(build_model(tiny_config()), seed=13)
+    target = build_model(tiny_config())
+    target.load_state_dict(official_to_transformers(source.state_dict()))
+    assert all(torch.equal(target.state_dict()[k], v) for k, v in source.state_dict().items())
 
 
 def test_unreadable_checkpoint_names_the_file(tmp_path):

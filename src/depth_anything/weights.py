@@ -364,18 +364,24 @@ def infer_config(state: Mapping[str, torch.Tensor], max_depth: float | None = No
     return replace(config, features=facts["features"], out_channels=facts["out_channels"])
 
 
-def load_state_dict_checked(model: DepthAnything, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
-    """Strict load that explains size mismatches in words instead of a shape dump."""
+def check_state_dict(model: DepthAnything, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> StateDict:
+    """The state dict in the official layout (transformers keys converted), or a `CheckpointMismatchError`
+    naming both sizes when it belongs to another architecture. Partial state dicts pass unchecked."""
     if is_transformers_state_dict(state):
         state = transformers_to_official(state)
-    ours = describe_state_dict(model.state_dict())
-    theirs = describe_state_dict(state)
-    if ours != theirs:
-        raise CheckpointMismatchError(
-            f"{source} holds a {_size_name(theirs)} model ({_facts_text(theirs)}) but the model is "
-            f"{_size_name(ours)} ({_facts_text(ours)}); build the model with the checkpoint's size"
-        )
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    if "pretrained.pos_embed" in state and "depth_head.scratch.layer1_rn.weight" in state:
+        ours, theirs = describe_state_dict(model.state_dict()), describe_state_dict(state)
+        if ours != theirs:
+            raise CheckpointMismatchError(
+                f"{source} holds a {_size_name(theirs)} model ({_facts_text(theirs)}) but the model is "
+                f"{_size_name(ours)} ({_facts_text(ours)}); build the model with the checkpoint's size"
+            )
+    return dict(state)
+
+
+def load_state_dict_checked(model: DepthAnything, state: Mapping[str, torch.Tensor], source: str = "checkpoint") -> None:
+    """Strict load that explains size mismatches and missing or extra keys in words, naming `source`."""
+    missing, unexpected = model.load_state_dict(check_state_dict(model, state, source), strict=False)
     if missing or unexpected:
         raise CheckpointMismatchError(
             f"{source} does not fit: missing keys {missing[:5]}{'…' if len(missing) > 5 else ''}, "

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import randomize_, tiny_config
+from model_helpers import randomize_, tiny_config
 
 from depth_anything import build_model
 from depth_anything.weights import (

@@ -122,6 +122,13 @@ class DepthAnything(nn.Module):
         patch = self.config.patch_size
         return self.decode(self.encode(x), x.shape[-2] // patch, x.shape[-1] // patch)
 
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
+        """torch's loading, plus: transformers-layout keys are converted, and weights of another size
+        fail with a message naming both sizes instead of a wall of shape mismatches."""
+        from ..weights import check_state_dict  # weights.py imports this module
+
+        return super().load_state_dict(check_state_dict(self, state_dict, "the state dict"), strict=strict, assign=assign)
+
     @torch.inference_mode()
     def infer_image(self, bgr_image: np.ndarray, input_size: int = 518) -> np.ndarray:
         """Predict depth for one BGR uint8 image (OpenCV's order) at its own size, as the official API does."""
