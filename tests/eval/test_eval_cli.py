@@ -13,6 +13,7 @@ import torch
 
 from depth_anything.cli import eval as eval_cli
 from depth_anything.cli.__main__ import SUBCOMMANDS
+from depth_anything.errors import ConfigError
 
 H, W = 28, 42
 
@@ -74,6 +75,11 @@ def test_eval_command_writes_report_and_reuses_predictions(tmp_path: Path, check
     report = json.loads(out.read_text())
     assert report["metrics"]["abs_rel"] == pytest.approx(0.0, abs=1e-5)
     assert report["protocol"]["max_depth"] == 100.0
+
+    # Predictions made at another input size are other predictions: that folder is refused.
+    other_size = [*common, "--input-size", "42"]
+    with pytest.raises(ConfigError, match="input size 28"):
+        run_cli(other_size)
 
 
 def test_eval_command_da2k(tmp_path: Path, checkpoint: Path, capsys) -> None:

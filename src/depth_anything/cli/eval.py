@@ -47,6 +47,17 @@ def _model_label(name: str) -> str:
     return path.stem if path.exists() else name
 
 
+def _prediction_identity(args: argparse.Namespace) -> str:
+    """What decides the raw predictions: the weights (a file's size and time stamp too, so a retrained
+    checkpoint at the same path is not mistaken for the old one), the input size and the dtype."""
+    path = Path(args.model)
+    weights = str(args.model)
+    if path.is_file():
+        stat = path.stat()
+        weights += f" ({stat.st_size} bytes, modified {stat.st_mtime_ns})"
+    return f"{weights}, input size {args.input_size}, dtype {args.dtype or 'fp32'}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Load the model, evaluate, print the Markdown table, optionally write JSON."""
     import depth_anything
@@ -55,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.da2k import evaluate_da2k
     from ..io import atomic_write_text
 
-    if args.batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     model = depth_anything.load_model(args.model, device=args.device, dtype=args.dtype)
@@ -65,7 +74,7 @@ def run(args: argparse.Namespace) -> int:
         model, device=args.device, dtype=args.dtype, input_size=args.input_size, batch_size=args.batch_size
     )
     label = _model_label(args.model)
-    store = PredictionStore(args.save_predictions, str(args.model), pred_kind) if args.save_predictions else None
+    store = PredictionStore(args.save_predictions, _prediction_identity(args), pred_kind) if args.save_predictions else None
     loop: dict[str, Any] = {
         "pred_kind": pred_kind, "model_name": label, "batch_size": args.batch_size, "predictions": store,
         "progress": not args.no_progress, "limit": args.limit,
