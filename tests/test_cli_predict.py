@@ -31,13 +31,17 @@ def test_predict_writes_every_format_and_skips_bad_files(tmp_path, checkpoint, c
     (photos / "broken.png").write_bytes(b"\x89PNG not really")
     out = tmp_path / "out"
     code = main(["predict", str(photos), "--model", str(checkpoint), "--out", str(out),
-                 "--formats", "color,png16,npy", "--input-size", "28", "--device", "cpu"])
+                 "--formats", "color,side,png16,npy", "--input-size", "28", "--device", "cpu"])
     assert code == 1  # one input failed, the others were written
     captured = capsys.readouterr()
     assert "broken.png" in captured.err and "2 image(s) written" in captured.out
     depth = np.load(out / "a.npy")
     assert depth.shape == (40, 60) and depth.dtype == np.float32
     assert load_image(out / "a_depth.png").shape == (40, 60, 3)
+    side = load_image(out / "a_side.png")
+    assert side.shape == (40, 60 + 8 + 60, 3)
+    np.testing.assert_array_equal(side[:, :60], load_image(photos / "a.png"))
+    np.testing.assert_array_equal(side[:, 68:], load_image(out / "a_depth.png"))
     sixteen = load_depth_png16(out / "a_depth16.png", scale=1.0)
     assert sixteen.max() == 65535 and sixteen.min() == 0  # relative maps use the full 16-bit range
     order = np.argsort(depth, axis=None)

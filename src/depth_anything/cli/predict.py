@@ -16,7 +16,7 @@ import numpy as np
 
 from .options import add_inference_options
 
-FORMATS = ("color", "png16", "npy")
+FORMATS = ("color", "side", "png16", "npy")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -48,10 +48,20 @@ def _collect(inputs: list[str]) -> list[Path]:
     return paths
 
 
+def side_by_side(rgb: np.ndarray, picture: np.ndarray, gap: int = 8) -> np.ndarray:
+    """Input (brought to 8 bits) | white gap | depth picture, one RGB uint8 image."""
+    if rgb.dtype == np.uint16:
+        rgb = (rgb // 257).astype(np.uint8)
+    elif rgb.dtype != np.uint8:
+        rgb = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    white = np.full((rgb.shape[0], gap, 3), 255, np.uint8)
+    return np.concatenate([rgb, white, picture], axis=1)
+
+
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..inference import Predictor
-    from ..io import colorize_depth, save_depth_png16, save_image, save_npy
+    from ..io import colorize_depth, load_image, save_depth_png16, save_image, save_npy
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = sorted(set(formats) - set(FORMATS))
@@ -80,8 +90,11 @@ def run(args: argparse.Namespace) -> int:
             continue
         stem = out / Path(result.source).stem
         depth: np.ndarray = result.depth  # type: ignore[assignment]
+        picture = colorize_depth(depth, args.cmap, invert=metric)
         if "color" in formats:
-            save_image(stem.with_name(stem.name + "_depth.png"), colorize_depth(depth, args.cmap, invert=metric))
+            save_image(stem.with_name(stem.name + "_depth.png"), picture)
+        if "side" in formats:  # the input and its depth side by side, as the official demo writes them
+            save_image(stem.with_name(stem.name + "_side.png"), side_by_side(load_image(result.source), picture))
         if "png16" in formats:  # metric: millimetres; relative: min–max scaled to the full 16-bit range
             scale = 1000.0 if metric else 65535.0 / max(float(depth.max() - depth.min()), 1e-12)
             save_depth_png16(stem.with_name(stem.name + "_depth16.png"), depth - (0 if metric else depth.min()), scale)
