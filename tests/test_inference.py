@@ -85,6 +85,8 @@ def test_predictor_streams_in_order_and_runs_in_bfloat16(model):
     assert low[0].dtype == np.float32
     with pytest.raises(ValueError, match="dtype"):
         Predictor(model, dtype="int3")
+    half = randomize_(build_model(tiny_config()), seed=21).to(torch.bfloat16)
+    assert Predictor(half).dtype == torch.bfloat16  # no dtype asked: the model keeps its own
 
 
 def test_metric_model_outputs_metres_within_range():

@@ -81,6 +81,14 @@ def test_name_resolves_from_cache_folder_without_network(vits_relative, tmp_path
     assert torch.equal(model.state_dict()["pretrained.pos_embed"], vits_relative.state_dict()["pretrained.pos_embed"])
 
 
+def test_cache_paths_never_collide():
+    from depth_anything.weights import _cached_path
+
+    paths = [_cached_path(spec, Path("/cache")) for spec in PUBLISHED_WEIGHTS.values()]
+    assert len(set(paths)) == len(paths)
+    assert _cached_path(PUBLISHED_WEIGHTS["vitl"], Path("/cache")) == Path("/cache/depth_anything_v2_vitl.pth")
+
+
 def test_missing_weights_offline_say_what_where_and_from_where(tmp_path, monkeypatch):
     monkeypatch.setenv("DEPTH_ANYTHING_CACHE", str(tmp_path / "empty"))
     with pytest.raises(WeightsNotFoundError) as info:

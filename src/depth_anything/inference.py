@@ -74,7 +74,8 @@ class Predictor:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
         self.device = resolve_device(device)
-        self.dtype = resolve_dtype(dtype)
+        # no dtype asked: keep the model's own (e.g. one loaded with load_model(..., dtype="fp16"))
+        self.dtype = resolve_dtype(dtype) if dtype is not None else next(model.parameters()).dtype
         self.model = model.to(device=self.device, dtype=self.dtype).eval()
         self.input_size = input_size
         self.batch_size = batch_size

@@ -42,10 +42,6 @@ class PublishedWeights:
     transformers_format: bool = False
     note: str = ""
 
-    @property
-    def url(self) -> str:
-        return f"https://huggingface.co/{self.repo_id}/blob/main/{self.filename}"
-
 
 def _published_weights() -> dict[str, PublishedWeights]:
     table: dict[str, PublishedWeights] = {}
@@ -78,9 +74,12 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "depth_anything")
 
 
+_GENERIC_FILENAMES = ("model.safetensors", "pytorch_model.bin")
+
+
 def _cached_path(spec: PublishedWeights, root: Path) -> Path:
-    # transformers repos all use the same file names, so each gets its own folder
-    return root / spec.repo_id.split("/")[-1] / spec.filename if spec.transformers_format else root / spec.filename
+    # files with generic names (transformers and V1 repositories) get a folder per repository
+    return root / spec.repo_id.split("/")[-1] / spec.filename if spec.filename in _GENERIC_FILENAMES else root / spec.filename
 
 
 def resolve_weights(name: str, cache: str | os.PathLike | None = None) -> Path:
