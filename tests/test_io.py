@@ -88,3 +88,28 @@ def test_depth_png16_round_trip_and_colour(tmp_path):
     assert (picture[1, 1] == 0).all() and not (picture[0, 0] == picture[1, 0]).all()
     save_image(tmp_path / "c.png", picture)
     np.testing.assert_array_equal(load_image(tmp_path / "c.png"), picture)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_16bit_colour_follows_exif_orientation_like_pillow(tmp_path, orientation):
+    rgb16 = (np.arange(3 * 5 * 3, dtype=np.uint16).reshape(3, 5, 3) * 1111)
+    eight = (rgb16 // 257).astype(np.uint8)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(eight).save(tmp_path / "eight.png", exif=exif)
+    expected_8bit = load_image(tmp_path / "eight.png")  # Pillow's exif_transpose
+    ok, encoded = cv2.imencode(".png", rgb16[..., ::-1])
+    assert ok
+    # splice the same eXIf chunk into the 16-bit PNG so both files carry the orientation
+    exif_bytes = exif.tobytes()
+    import struct
+    import zlib
+
+    chunk = struct.pack(">I", len(exif_bytes)) + b"eXIf" + exif_bytes
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + exif_bytes) & 0xFFFFFFFF)
+    data = encoded.tobytes()
+    ihdr_end = 8 + 8 + 13 + 4
+    (tmp_path / "sixteen.png").write_bytes(data[:ihdr_end] + chunk + data[ihdr_end:])
+    loaded = load_image(tmp_path / "sixteen.png")
+    assert loaded.dtype == np.uint16
+    np.testing.assert_array_equal((loaded // 257).astype(np.uint8), expected_8bit)

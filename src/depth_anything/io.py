@@ -88,18 +88,50 @@ def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
     try:
         with Image.open(_io.BytesIO(data)) as pil:
             pil.load()  # raises on truncated files
-            image_format = pil.format
-            mode = pil.mode
-            rgb = _pil_to_rgb(ImageOps.exif_transpose(pil), name)
+            if _is_16bit_colour(pil, data):
+                return _decode_16bit_colour(data, _exif_orientation(pil), name)
+            return _pil_to_rgb(ImageOps.exif_transpose(pil), name)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"{name}: not a readable image ({exc})") from None
-    # Pillow reduces 16-bit colour PNG/TIFF to 8 bits; OpenCV keeps all 16.
-    if image_format in ("PNG", "TIFF") and mode in ("RGB", "RGBA"):
-        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if decoded is not None and decoded.dtype == np.uint16 and decoded.ndim == 3:
-            order = cv2.COLOR_BGRA2RGBA if decoded.shape[2] == 4 else cv2.COLOR_BGR2RGB
-            return _to_rgb_array(cv2.cvtColor(decoded, order), name)
-    return rgb
+
+
+def _is_16bit_colour(pil: Image.Image, data: bytes) -> bool:
+    """Pillow reduces 16-bit colour PNG/TIFF to 8 bits; such files are decoded by OpenCV instead."""
+    if pil.mode not in ("RGB", "RGBA"):
+        return False
+    if pil.format == "PNG":
+        return len(data) > 24 and data[24] == 16  # bit depth field of the IHDR chunk
+    if pil.format == "TIFF":
+        bits = pil.tag_v2.get(258, (8,))
+        return max(bits if isinstance(bits, tuple) else (bits,)) == 16
+    return False
+
+
+def _exif_orientation(pil: Image.Image) -> int:
+    try:
+        return int(pil.getexif().get(0x0112, 1))
+    except (ValueError, TypeError):
+        return 1
+
+
+# EXIF orientation → the numpy steps that show the image upright (what ImageOps.exif_transpose does).
+_ORIENT = {
+    2: lambda a: a[:, ::-1],
+    3: lambda a: a[::-1, ::-1],
+    4: lambda a: a[::-1],
+    5: lambda a: a.transpose(1, 0, 2),
+    6: lambda a: np.rot90(a, -1),
+    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    8: lambda a: np.rot90(a, 1),
+}
+
+
+def _decode_16bit_colour(data: bytes, orientation: int, name: str) -> np.ndarray:
+    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if decoded is None or decoded.ndim != 3:
+        raise ImageReadError(f"{name}: OpenCV could not decode this 16-bit image")
+    rgb = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA if decoded.shape[2] == 4 else cv2.COLOR_BGR2RGB)
+    return _to_rgb_array(_ORIENT.get(orientation, lambda a: a)(rgb), name)
 
 
 def _pil_to_rgb(pil: Image.Image, name: str) -> np.ndarray:
@@ -140,6 +172,8 @@ def atomic_write(path: PathLike, write: Callable[[Path], Any]) -> Path:
     tmp.open("xb").close()
     try:
         write(tmp)
+        with open(tmp, "rb+") as written:  # on disk before the rename, so a power cut cannot expose an empty file
+            os.fsync(written.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)

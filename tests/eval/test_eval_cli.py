@@ -95,3 +95,22 @@ def test_eval_command_da2k(tmp_path: Path, checkpoint: Path, capsys) -> None:
     assert report["total"] == 3 and report["per_scene"]["indoor"]["total"] == 3
     assert report["accuracy"] in (0.0, 1.0)  # the same pair three times: all right or all wrong
     assert "| Model | Pairs | Excluded | Overall | indoor |" in capsys.readouterr().out
+
+
+def test_prediction_store_keeps_dotted_names_apart(tmp_path: Path) -> None:
+    from depth_anything.eval.benchmarks import PredictionStore
+
+    store = PredictionStore(tmp_path / "p", "model", "disparity")
+    first, second = "ai_001_001/scene_cam_00/frame.0000", "ai_001_001/scene_cam_00/frame.0001"
+    assert store.path(first) != store.path(second)
+    store.put(first, np.zeros((2, 2), np.float32))
+    store.put(second, np.ones((2, 2), np.float32))
+    assert store.get(first).sum() == 0 and store.get(second).sum() == 4
+    assert store.path("../../etc/passwd").is_relative_to(tmp_path / "p")
+
+
+def test_split_file_is_refused_where_no_reader_takes_one(tmp_path: Path, checkpoint: Path) -> None:
+    (tmp_path / "list.txt").write_text("a b\n")
+    with pytest.raises(ConfigError, match="--split-file"):
+        run_cli(["--benchmark", "sintel", "--data", str(tmp_path), "--model", str(checkpoint),
+                 "--split-file", str(tmp_path / "list.txt"), "--device", "cpu", "--no-progress"])

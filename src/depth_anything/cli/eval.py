@@ -47,15 +47,22 @@ def _model_label(name: str) -> str:
     return path.stem if path.exists() else name
 
 
+SPLIT_FILE_BENCHMARKS = ("kitti", "nyu")  # the readers that take a split list
+
+
 def _prediction_identity(args: argparse.Namespace) -> str:
     """What decides the raw predictions: the weights (a file's size and time stamp too, so a retrained
-    checkpoint at the same path is not mistaken for the old one), the input size and the dtype."""
+    checkpoint at the same path is not mistaken for the old one), the input size, the dtype, and the
+    data they were made for (benchmark, folder, split), since sample names repeat across datasets."""
     path = Path(args.model)
     weights = str(args.model)
     if path.is_file():
         stat = path.stat()
         weights += f" ({stat.st_size} bytes, modified {stat.st_mtime_ns})"
-    return f"{weights}, input size {args.input_size}, dtype {args.dtype or 'fp32'}"
+    data = f"{args.benchmark} at {Path(args.data).resolve()}, split {args.split or 'default'}"
+    if args.split_file is not None:
+        data += f" from {Path(args.split_file).resolve()}"
+    return f"{weights}, input size {args.input_size}, dtype {args.dtype or 'fp32'}; {data}"
 
 
 def run(args: argparse.Namespace) -> int:
@@ -87,6 +94,11 @@ def run(args: argparse.Namespace) -> int:
         if args.split is not None:
             reader_options["split"] = args.split
         if args.split_file is not None:
+            if args.benchmark not in SPLIT_FILE_BENCHMARKS:
+                raise ConfigError(
+                    f"--split-file: the {args.benchmark} benchmark has no split lists; "
+                    f"it applies to {', '.join(SPLIT_FILE_BENCHMARKS)}"
+                )
             reader_options["split_file"] = args.split_file
         report = evaluate_benchmark(
             args.benchmark, args.data, predictor.predict,

@@ -105,7 +105,10 @@ class PredictionStore:
     def path(self, name: str) -> Path:
         """Where the prediction of sample `name` lives (names keep their sub-folders, `..` is neutralised)."""
         parts = [p for p in _UNSAFE.sub("_", name).split("/") if p not in ("", ".", "..")]
-        return self.folder.joinpath(*parts).with_suffix(".npy") if parts else self.folder / "_.npy"
+        if not parts:
+            return self.folder / "_.npy"
+        # append, never replace, the suffix: "frame.0000" and "frame.0001" must stay two files
+        return self.folder.joinpath(*parts[:-1], parts[-1] + ".npy")
 
     def get(self, name: str) -> np.ndarray | None:
         """The stored prediction of `name`, or None when absent or unreadable (then it is recomputed)."""
