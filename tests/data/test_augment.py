@@ -7,10 +7,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth_anything.data.augment import DepthTrainDataset, SourceInfo, TrainTransform, collate_samples
-from depth_anything.data.datasets import DepthSample, open_dataset
+from depth_anything.data.augment import (
+    DepthTrainDataset,
+    SourceInfo,
+    TrainTransform,
+    collate_samples,
+    unit_float32,
+)
+from depth_anything.data.datasets import DepthSample, describe_item, open_dataset
 from depth_anything.errors import DatasetError
-from depth_anything.io import save_image
+from depth_anything.io import save_image, to_unit_float
 from depth_anything.transforms import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -113,3 +119,33 @@ def test_dataset_is_deterministic_and_skips_bad_samples(tmp_path: Path) -> None:
     assert batch["size"] == 2 and batch["names"] == ["00", "01"] and len(batch["errors"]) == 2
     assert batch["image"].shape == (2, 3, 28, 28) and batch["pseudo"].tolist() == [True, True]
     assert collate_samples(items[2:])["size"] == 0
+
+
+def test_unit_float32_matches_to_unit_float() -> None:
+    rng = np.random.default_rng(0)
+    for image in (rng.integers(0, 256, (5, 7, 3), dtype=np.uint8), rng.integers(0, 65536, (5, 7, 3), dtype=np.uint16),
+                  rng.random((5, 7, 3))):
+        converted = unit_float32(image)
+        assert converted.dtype == np.float32
+        np.testing.assert_allclose(converted, to_unit_float(image), rtol=1e-7, atol=0)
+
+
+def test_failed_samples_are_named_by_their_item(tmp_path: Path) -> None:
+    class Pairs:
+        """A reader listing (image, label) tuples, like the pseudo-label reader."""
+
+        items = [(Path("imgs/a.png"), Path("labels/a.npy"))]
+
+        def __len__(self) -> int:
+            return 1
+
+        def __getitem__(self, index: int) -> DepthSample:
+            raise DatasetError("label has the wrong size")
+
+    dataset = DepthTrainDataset([SourceInfo(Pairs(), name="pseudo")], TrainTransform(size=28))
+    assert dataset[0]["error"] == "pseudo: imgs/a.png / labels/a.npy: label has the wrong size"
+    reader = open_dataset("folder", _folder_dataset(tmp_path, count=1))
+    assert describe_item(reader.items[0]) == "00" == reader[0].name
+    assert describe_item("plain") == "plain"
+    unlisted = DepthTrainDataset([SourceInfo([DepthSample("x", np.zeros((2, 2, 3), np.uint8))])], TrainTransform(size=28))
+    assert unlisted[0]["error"].startswith("sample 0: ")

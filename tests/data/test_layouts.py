@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from depth_anything.data.datasets import open_dataset
-from depth_anything.data.layouts import hypersim_distance_to_depth, read_dpt
-from depth_anything.errors import DatasetError
+from depth_anything.data.layouts import hypersim_distance_to_depth, read_dpt, read_mask, read_png16_depth
+from depth_anything.errors import DatasetError, ImageReadError
+from depth_anything.io import save_depth_png16
 
 H, W = 12, 16
 
@@ -71,6 +72,36 @@ def test_kitti_selfsupervised_split_lines(tmp_path: Path) -> None:
     assert reader[0].depth is not None and reader[0].depth.shape == (H, W)
 
 
+def test_kitti_split_paths_may_start_with_a_slash(tmp_path: Path) -> None:
+    raw = make_kitti(tmp_path)
+    drive = "2011_09_26_drive_0002_sync"
+    listing = tmp_path / "bts.txt"
+    listing.write_text(
+        f"/2011_09_26/{drive}/image_02/data/0000000069.png /{drive}/proj_depth/groundtruth/image_02/0000000069.png 721.5377\n"
+        f"/2011_09_26/{drive} 69 l\n"
+    )
+    reader = open_dataset("kitti", tmp_path, split="test", split_file=listing)
+    assert reader.items[0].image == tmp_path / "2011_09_26" / drive / "image_02" / "data" / "0000000069.png"
+    for sample in reader:
+        assert sample.name == f"{drive}/image_02/0000000069"
+        np.testing.assert_allclose(sample.depth, raw / 256.0, rtol=0, atol=1e-6)
+    assert reader[0].meta["focal"] == pytest.approx(721.5377)
+
+
+def test_kitti_named_depth_that_does_not_exist_fails_naming_it(tmp_path: Path) -> None:
+    make_kitti(tmp_path)
+    drive = "2011_09_26_drive_0002_sync"
+    listing = tmp_path / "typo.txt"
+    listing.write_text(
+        f"2011_09_26/{drive}/image_02/data/0000000070.png {drive}/proj_depth/groundtruth/image_02/0000000070.png\n"
+        f"2011_09_26/{drive} 70 l\n"  # derived depth path: a frame without annotation stays unlabeled
+    )
+    reader = open_dataset("kitti", tmp_path, split="test", split_file=listing)
+    with pytest.raises(DatasetError, match=r"ground truth .*image_02.0000000070\.png .*is missing"):
+        reader[0]
+    assert reader[1].depth is None
+
+
 def test_kitti_without_split_file_names_where_it_looked(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="eigen_test_files_with_gt.txt"):
         open_dataset("kitti", tmp_path, split="test")
@@ -87,6 +118,50 @@ def test_nyu_official_test_split_in_millimetres(tmp_path: Path) -> None:
     assert [item.name for item in reader.items] == ["bathroom/rgb_00045", "kitchen/rgb_00046"]
     np.testing.assert_allclose(reader[0].depth, 2.5)
     assert reader[0].valid.all() and not reader[1].valid.any()
+
+
+def test_nyu_split_file_in_bts_style(tmp_path: Path) -> None:
+    """BTS/ZoeDepth lists: paths with a leading "/" relative to the split folder, then the focal length."""
+    scene = tmp_path / "sync" / "kitchen_0028b"
+    write_rgb(scene / "rgb_00045.jpg")
+    write_png16(scene / "sync_depth_00045.png", np.full((H, W), 1250))
+    listing = tmp_path / "nyudepthv2_train_files_with_gt.txt"
+    listing.write_text("/kitchen_0028b/rgb_00045.jpg /kitchen_0028b/sync_depth_00045.png 518.8579\n")
+    reader = open_dataset("nyu", tmp_path, split="train", split_file=listing)
+    assert [item.name for item in reader.items] == ["kitchen_0028b/rgb_00045"]
+    sample = reader[0]
+    np.testing.assert_allclose(sample.depth, 1.25)
+    assert sample.valid.all() and sample.meta["focal"] == pytest.approx(518.8579)
+    listing.write_text("/kitchen_0028b/rgb_00045.jpg /kitchen_0028b/sync_depth_00045.png f=518\n")
+    with pytest.raises(DatasetError, match="focal length 'f=518'"):
+        open_dataset("nyu", tmp_path, split="train", split_file=listing)
+
+
+# ------------------------------------------------------------------------------------ decoding helpers
+def test_png16_depth_reads_what_the_writer_stores(tmp_path: Path) -> None:
+    depth = ramp(0.0, 60.0)
+    save_depth_png16(tmp_path / "d.png", depth, scale=256.0)
+    decoded, valid = read_png16_depth(tmp_path / "d.png", scale=256.0)
+    assert decoded.dtype == np.float32
+    np.testing.assert_allclose(decoded, np.round(depth * 256) / 256, rtol=0, atol=1e-6)
+    assert not valid[0, 0] and valid.sum() == H * W - 1
+    raw = np.full((H, W), 500, np.uint16)
+    raw[0] = 65535
+    write_png16(tmp_path / "sky.png", raw)
+    _, valid = read_png16_depth(tmp_path / "sky.png", scale=100.0, invalid_raw=(0, 65535))
+    assert not valid[0].any() and valid[1:].all()
+    write_rgb(tmp_path / "eight_bit.png")
+    with pytest.raises(ImageReadError, match="eight_bit.png"):
+        read_png16_depth(tmp_path / "eight_bit.png", scale=256.0)
+
+
+def test_mask_images_are_nonzero_pixels(tmp_path: Path) -> None:
+    mask = np.zeros((H, W), np.uint8)
+    mask[2:5, 3:9] = 255
+    assert cv2.imwrite(str(tmp_path / "mask.png"), mask)
+    np.testing.assert_array_equal(read_mask(tmp_path / "mask.png"), mask > 0)
+    with pytest.raises(ImageReadError, match="absent.png"):
+        read_mask(tmp_path / "absent.png")
 
 
 # ------------------------------------------------------------------------------------ Hypersim

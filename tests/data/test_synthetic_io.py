@@ -4,6 +4,7 @@ the `synth` and `contact-sheet` commands, and the trainer's dataset wrapper on t
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,8 +16,8 @@ from depth_anything.cli import synth as synth_cli
 from depth_anything.data.datasets import DATASET_READERS, open_dataset
 from depth_anything.data.synthetic import SynthConfig, generate_sample
 from depth_anything.data.synthetic_io import MANIFEST, SyntheticReader, write_dataset
-from depth_anything.errors import DatasetError
-from depth_anything.io import load_image
+from depth_anything.errors import DatasetError, DepthAnythingError
+from depth_anything.io import load_image, save_image
 
 CONFIG = SynthConfig(width=32, height=24)
 
@@ -171,6 +172,40 @@ def test_synth_and_contact_sheet_commands(tmp_path, capsys):
     # the command reports bad folders as errors, not tracebacks
     assert main(["synth", "--out", str(out / "x"), "--count", "1", "--quiet"]) == 2
     assert "sheet.png" in capsys.readouterr().err
+
+
+def test_unreadable_depth_or_mask_names_the_file(reference, tmp_path):
+    import shutil
+
+    data = tmp_path / "copy"
+    shutil.copytree(reference, data)
+    (data / "depth" / "000001.npy").write_bytes(b"not numpy")
+    (data / "mask" / "000002.png").write_bytes(b"\x89PNG\r\n\x1a\n torn")
+    reader = SyntheticReader(data)
+    with pytest.raises(DatasetError, match="000001.npy"):
+        reader[1]
+    with pytest.raises(DepthAnythingError, match="000002.png"):
+        reader[2]
+    mask = load_image(data / "mask" / "000003.png")[:, :, 0]
+    save_image(data / "mask" / "000003.png", (mask.astype(np.uint16) * 257))  # a 16-bit mask reads the same
+    np.testing.assert_array_equal(reader[3].valid, SyntheticReader(reference)[3].valid)
+
+
+def test_contact_sheet_of_an_empty_split_is_an_error(tmp_path, capsys):
+    from depth_anything.cli.__main__ import main
+
+    write_dataset(tmp_path / "data", 1, seed=3, config=CONFIG)  # sample 0 is in "val": "train" is empty
+    assert main(["contact-sheet", "--data", str(tmp_path / "data"), "--split", "train",
+                 "--out", str(tmp_path / "sheet.png")]) == 2
+    assert "no samples to show" in capsys.readouterr().err
+    with pytest.raises(DatasetError, match="no samples"):
+        sheet_cli.contact_sheet(SyntheticReader(tmp_path / "data", split="train"))
+
+
+def test_contact_sheet_shows_16bit_images_like_8bit(reference):
+    sample = SyntheticReader(reference)[0]
+    wide = dataclasses.replace(sample, image=sample.image.astype(np.uint16) * 257)
+    np.testing.assert_array_equal(sheet_cli._cell(wide, 24), sheet_cli._cell(sample, 24))
 
 
 def test_contact_sheet_colours_near_warm(reference):

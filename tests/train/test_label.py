@@ -13,9 +13,10 @@ from train_helpers import TINY_MODEL
 
 import depth_anything
 from depth_anything.data.datasets import open_dataset
-from depth_anything.io import list_images, load_image
+from depth_anything.errors import ImageReadError
+from depth_anything.io import list_images, load_image, save_image
 from depth_anything.train.config import ModelSection, model_config_from
-from depth_anything.train.label import label_images, read_label
+from depth_anything.train.label import label_images, read_label, write_label
 from depth_anything.weights import save_checkpoint
 
 
@@ -87,3 +88,13 @@ def test_label_command_prints_throughput(tmp_path: Path, photos: Path, teacher: 
     assert code == 0
     assert "images/s" in capsys.readouterr().out
     assert len(list((tmp_path / "p" / "labels").rglob("*.png"))) == len(list_images(photos))
+
+
+def test_png_labels_read_back_through_the_shared_decoder(tmp_path: Path) -> None:
+    disparity = np.linspace(0.0, 4.0, 12, dtype=np.float32).reshape(3, 4)
+    back = read_label(write_label(tmp_path / "l.png", disparity, "png16"))
+    assert back.dtype == np.float32 and back.shape == (3, 4)
+    np.testing.assert_allclose(back, disparity / 4.0, atol=1 / 65535)
+    save_image(tmp_path / "eight.png", np.zeros((3, 4), np.uint8))
+    with pytest.raises(ImageReadError, match="eight.png"):
+        read_label(tmp_path / "eight.png")

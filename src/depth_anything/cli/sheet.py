@@ -13,7 +13,8 @@ import cv2
 import numpy as np
 
 from ..data.datasets import DepthSample, SampleReader
-from ..io import colorize_depth
+from ..errors import DatasetError
+from ..io import colorize_depth, to_unit_float
 from .options import int_at_least
 
 
@@ -34,7 +35,7 @@ def _cell(sample: DepthSample, tile: int) -> np.ndarray:
     """Image and depth picture side by side, scaled to height `tile`, with the sample name."""
     image = sample.image
     if image.dtype != np.uint8:
-        image = (image.astype(np.float64) / (65535.0 if image.dtype == np.uint16 else 1.0) * 255).clip(0, 255).astype(np.uint8)
+        image = np.round(to_unit_float(image).clip(0.0, 1.0) * 255).astype(np.uint8)
     height, width = image.shape[:2]
     new_w = max(1, round(width * tile / height))
     left = cv2.resize(np.ascontiguousarray(image), (new_w, tile), interpolation=cv2.INTER_AREA)
@@ -48,7 +49,7 @@ def _cell(sample: DepthSample, tile: int) -> np.ndarray:
 def contact_sheet(reader: SampleReader, count: int = 12, columns: int = 4, tile: int = 192, gap: int = 4) -> np.ndarray:
     """A grid picture of `count` samples spread evenly over `reader` (RGB uint8)."""
     if len(reader) == 0:
-        raise ValueError("the dataset has no samples to show")
+        raise DatasetError(f"{getattr(reader, 'root', 'the dataset')}: the dataset has no samples to show")
     count = min(count, len(reader))
     picks = np.unique(np.linspace(0, len(reader) - 1, count).round().astype(int))
     cells = [_cell(reader[int(i)], tile) for i in picks]
@@ -78,12 +79,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the samples, build the grid and write it atomically."""
     from ..data.datasets import open_dataset
-    from ..errors import DatasetError
     from ..io import save_image
 
     reader = open_dataset(args.layout, args.data, split=args.split)
-    if len(reader) == 0:
-        raise DatasetError(f"{args.data}: the {args.layout} dataset has no samples to show")
     sheet = contact_sheet(reader, args.count, args.columns, args.tile)
     save_image(args.out, sheet)
     print(f"{args.out}: {min(args.count, len(reader))} samples, {sheet.shape[1]}x{sheet.shape[0]} pixels")

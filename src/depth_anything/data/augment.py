@@ -22,11 +22,19 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DatasetError, DepthAnythingError
-from ..io import to_unit_float
 from ..transforms import normalize
-from .datasets import DepthSample, SampleReader
+from .datasets import DepthSample, SampleReader, describe_item
 
 Target = Literal["disparity", "depth"]
+
+
+def unit_float32(image: np.ndarray) -> np.ndarray:
+    """An RGB array as float32 in [0, 1] by its bit depth (`io.to_unit_float` without its float64 copy)."""
+    if image.dtype == np.uint8:
+        return image.astype(np.float32) / np.float32(255)
+    if image.dtype == np.uint16:
+        return image.astype(np.float32) / np.float32(65535)
+    return image.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,7 @@ class TrainTransform:
 
     def __call__(self, sample: DepthSample, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Transform one sample into float32 image [3, S, S], target [S, S] and bool valid [S, S]."""
-        image = to_unit_float(sample.image).astype(np.float32)
+        image = unit_float32(sample.image)
         if sample.depth is None:
             raise DatasetError(f"{sample.name}: training needs a depth label, but the sample has none")
         target, valid = self._target(sample)
@@ -147,19 +155,11 @@ class SourceInfo:
     name: str = ""
 
 
-def describe_item(reader: Any, index: int) -> str:
-    """Best human-readable pointer to a reader's sample (its file path when the reader lists them)."""
+def _describe(reader: Any, index: int) -> str:
+    """Name sample `index` of a reader that failed to load (readers without `items`: its index)."""
     items = getattr(reader, "items", None)
     if items is not None and 0 <= index < len(items):
-        item = items[index]
-        image = getattr(item, "image", None)
-        if image is not None:  # readers that list file paths (`SamplePaths` and similar)
-            return str(image)
-        if isinstance(item, (tuple, list)) and item:
-            return " / ".join(str(part) for part in item)
-        if isinstance(item, dict):
-            return ", ".join(f"{k}={v}" for k, v in item.items())
-        return str(item)
+        return describe_item(items[index])
     return f"sample {index}"
 
 
@@ -196,7 +196,7 @@ class DepthTrainDataset(Dataset):
             rng = np.random.default_rng([self.seed, int(epoch), int(index)])
             arrays = self.transform(sample, rng)
         except (DepthAnythingError, OSError, ValueError, KeyError, cv2.error) as exc:
-            where = describe_item(source.reader, local)
+            where = _describe(source.reader, local)
             message = str(exc)
             text = message if where in message else f"{where}: {message}"
             return {"error": f"{source.name + ': ' if source.name else ''}{text}", "index": int(index)}

@@ -56,6 +56,21 @@ class SampleReader:
         raise NotImplementedError
 
 
+def describe_item(item: Any) -> str:
+    """Name a reader's listed item (`reader.items[i]`) in messages and reports, without loading it.
+
+    Items with a `name` (`SamplePaths`, `SyntheticItem`) give it, which is also the loaded sample's
+    `DepthSample.name`; tuples of paths (the pseudo-label reader's image and label) are joined with
+    " / "; anything else is shown with `str`.
+    """
+    name = getattr(item, "name", None)
+    if isinstance(name, str) and name:
+        return name
+    if isinstance(item, (tuple, list)) and item:
+        return " / ".join(str(part) for part in item)
+    return str(item)
+
+
 DATASET_READERS: dict[str, Callable[..., SampleReader]] = {}
 
 # Modules whose import registers their readers with `register_reader`.

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import cv2
 import numpy as np
 
 from ..errors import DatasetError
-from ..io import IMAGE_SUFFIXES, load_image
+from ..io import IMAGE_SUFFIXES, load_depth_png16, load_image
 from .datasets import DepthSample, SampleReader, register_reader
 
 # ------------------------------------------------------------------------------------ depth decoding
@@ -36,17 +35,13 @@ def read_png16_depth(
     """Decode a single-channel 16-bit PNG storing depth × `scale`; raw values in `invalid_raw` are invalid.
 
     KITTI (scale 256), NYU (1000, millimetres) and Virtual KITTI 2 (100, centimetres; 65535 = sky)
-    all use this encoding.
+    all use this encoding. Decoding is `io.load_depth_png16`'s, the reader of what `save_depth_png16`
+    writes; an unreadable file raises its `ImageReadError` naming the file.
     """
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None:
-        raise DatasetError(f"{path}: depth file is missing or not a readable PNG")
-    if raw.ndim == 3:  # some tools save gray depth as 3 identical channels
-        raw = raw[:, :, 0]
-    if raw.dtype != np.uint16:
-        raise DatasetError(f"{path}: expected a 16-bit depth PNG, found {raw.dtype}")
-    valid = ~np.isin(raw, np.asarray(invalid_raw, dtype=np.uint16))
-    depth = raw.astype(np.float32) / np.float32(scale)
+    depth = load_depth_png16(path, scale)
+    # depth is raw / scale in float32, so raw is recovered exactly by rounding (raw <= 65535 < 2**24)
+    raw = np.rint(depth.astype(np.float64) * scale)
+    valid = ~np.isin(raw, np.asarray(invalid_raw, dtype=np.float64))
     return depth, valid
 
 
@@ -117,6 +112,14 @@ def read_npy_depth(path: str | Path) -> np.ndarray:
     return array.astype(np.float32)
 
 
+def read_mask(path: str | Path) -> np.ndarray:
+    """Read a validity-mask image (8- or 16-bit, grey or colour) as bool H×W: nonzero pixels are valid.
+
+    Decoded by `io.load_image`, so a missing or broken file raises `ImageReadError` naming it.
+    """
+    return load_image(path).max(axis=2) > 0
+
+
 def finite_positive(depth: np.ndarray) -> np.ndarray:
     """Pixels with a usable depth: finite and > 0 (0, NaN and inf mark holes in every format here)."""
     return np.isfinite(depth) & (depth > 0)
@@ -179,6 +182,22 @@ def _read_split_lines(path: Path) -> list[list[str]]:
     return [line.split() for line in text.splitlines() if line.strip() and not line.lstrip().startswith("#")]
 
 
+def _split_path(token: str) -> str:
+    """A path from a split file, relative to the dataset folder: BTS/ZoeDepth-style lists write NYU
+    (and some KITTI) paths with a leading "/", which would otherwise replace the folder when joined."""
+    return token.lstrip("/")
+
+
+def _split_focal(tokens: list[str], listing: Path, number: int) -> dict[str, Any]:
+    """`{"focal": f}` from the optional third column of an `IMAGE DEPTH [FOCAL]` line, else `{}`."""
+    if len(tokens) < 3:
+        return {}
+    try:
+        return {"focal": float(tokens[2])}
+    except ValueError:
+        raise DatasetError(f"{listing}:{number}: focal length {tokens[2]!r} is not a number") from None
+
+
 def _first_existing(candidates: Iterable[Path]) -> Path | None:
     for candidate in candidates:
         if candidate.exists():
@@ -223,8 +242,9 @@ class KittiReader(PairedReader):
     Layout: `ROOT/2011_09_26/2011_09_26_drive_0002_sync/image_02/data/0000000069.png` and
     `ROOT/data_depth_annotated/{train,val}/2011_09_26_drive_0002_sync/proj_depth/groundtruth/image_02/0000000069.png`.
     The split file (`split_file=`, else `ROOT/eigen_{split}_files_with_gt.txt`, `ROOT/splits/...` or
-    `eigen_{split}_files.txt`) has lines `IMAGE DEPTH [FOCAL]` (DEPTH may be `None`) or, as in the
-    self-supervised Eigen split, `DRIVE FRAME l|r`. Images without ground truth get `depth=None`.
+    `eigen_{split}_files.txt`) has lines `IMAGE DEPTH [FOCAL]` (DEPTH may be `None`; a DEPTH found in no candidate
+    folder fails when loaded, naming it) or, as in the self-supervised Eigen split, `DRIVE FRAME l|r`.
+    Images without ground truth get `depth=None`.
     """
 
     def __init__(
@@ -253,18 +273,17 @@ class KittiReader(PairedReader):
     def _parse_line(self, tokens: list[str], listing: Path, number: int) -> SamplePaths:
         meta: dict[str, Any] = {}
         if Path(tokens[0]).suffix.lower() in IMAGE_SUFFIXES:
-            image_rel = tokens[0]
-            depth_rel = tokens[1] if len(tokens) > 1 and tokens[1] != "None" else None
-            if len(tokens) > 2:
-                try:
-                    meta["focal"] = float(tokens[2])
-                except ValueError:
-                    raise DatasetError(f"{listing}:{number}: focal length {tokens[2]!r} is not a number") from None
+            image_rel = _split_path(tokens[0])
+            depth_rel = _split_path(tokens[1]) if len(tokens) > 1 and tokens[1] != "None" else None
+            meta = _split_focal(tokens, listing, number)
+            named = True  # the split file names the depth file: it must exist
         elif len(tokens) >= 2 and tokens[1].isdigit():
+            drive = _split_path(tokens[0])
             camera = "image_03" if len(tokens) > 2 and tokens[2] == "r" else "image_02"
             frame = f"{int(tokens[1]):010d}.png"
-            image_rel = f"{tokens[0]}/{camera}/data/{frame}"
-            depth_rel = f"{Path(tokens[0]).name}/proj_depth/groundtruth/{camera}/{frame}"
+            image_rel = f"{drive}/{camera}/data/{frame}"
+            depth_rel = f"{Path(drive).name}/proj_depth/groundtruth/{camera}/{frame}"
+            named = False  # derived path: frames without annotated depth are unlabeled
         else:
             raise DatasetError(
                 f"{listing}:{number}: expected 'IMAGE DEPTH [FOCAL]' or 'DRIVE FRAME l|r', found {' '.join(tokens)!r}"
@@ -272,9 +291,13 @@ class KittiReader(PairedReader):
         depth = None
         if depth_rel is not None:
             rel = Path(depth_rel)
-            depth = _first_existing(
-                [self.depth_root / "train" / rel, self.depth_root / "val" / rel, self.depth_root / rel, self.root / rel]
-            )
+            candidates = [self.depth_root / "train" / rel, self.depth_root / "val" / rel, self.depth_root / rel,
+                          self.root / rel]
+            depth = _first_existing(candidates)
+            if depth is None and named:
+                # keep a path, so loading fails with "ground truth ... is missing" instead of the
+                # sample passing as one without ground truth
+                depth = candidates[0]
         image = self.root / image_rel
         # Name by drive/camera/frame: unique across the split and readable in reports.
         parts = Path(image_rel).with_suffix("").parts
@@ -292,7 +315,7 @@ class NyuReader(PairedReader):
 
     The test split is the 654 official test images; for `split="train"`, the `sync/` folder (the
     larger training set) is used when present. `split_file=` takes lines `SCENE/rgb_X.jpg SCENE/sync_depth_X.png [FOCAL]`
-    relative to the split folder.
+    relative to the split folder (a leading "/", as in the BTS/ZoeDepth lists, is allowed); FOCAL goes to `meta["focal"]`.
     """
 
     def __init__(self, root: str | Path, split: str | None = "test", split_file: str | Path | None = None) -> None:
@@ -304,10 +327,12 @@ class NyuReader(PairedReader):
             folder = self.root / "sync"
         _require_dir(folder, "nyu", "NYU layout: official_splits/test/<scene>/rgb_XXXXX.jpg")
         if split_file is not None:
-            for tokens in _read_split_lines(Path(split_file)):
-                image = folder / tokens[0]
-                depth = folder / tokens[1] if len(tokens) > 1 else self._depth_for(image)
-                self.items.append(SamplePaths(sample_name(image, folder), image, depth))
+            listing = Path(split_file)
+            for number, tokens in enumerate(_read_split_lines(listing), start=1):
+                image = folder / _split_path(tokens[0])
+                depth = folder / _split_path(tokens[1]) if len(tokens) > 1 else self._depth_for(image)
+                meta = _split_focal(tokens, listing, number)
+                self.items.append(SamplePaths(sample_name(image, folder), image, depth, meta))
         else:
             for image in sorted(folder.glob("*/rgb_*.jpg")):
                 self.items.append(SamplePaths(sample_name(image, folder), image, self._depth_for(image)))

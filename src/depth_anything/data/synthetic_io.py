@@ -33,6 +33,7 @@ import numpy as np
 from ..errors import DatasetError
 from ..io import atomic_write_text, load_image, save_image, save_npy
 from .datasets import DepthSample, SampleReader, register_reader
+from .layouts import read_mask, read_npy_depth
 from .synthetic import SynthConfig, generate_sample
 
 FORMAT_NAME = "depth-anything-synthetic"
@@ -259,7 +260,7 @@ def _run(job: _SampleJob, indices: list[int], workers: int) -> Iterator[dict[str
 # ------------------------------------------------------------------------------------- reader
 @dataclass(frozen=True)
 class SyntheticItem:
-    """One manifest entry with absolute paths (the trainer names `image` when a sample fails)."""
+    """One manifest entry with absolute paths; `name` identifies it in error reports (`describe_item`)."""
 
     index: int
     name: str
@@ -316,18 +317,12 @@ class SyntheticReader(SampleReader):
     def load(self, item: SyntheticItem) -> DepthSample:
         """Read one sample's image, depth and mask from disk."""
         image = load_image(item.image)
-        depth_path, mask_path = item.depth, item.mask
-        try:
-            depth = np.load(depth_path).astype(np.float32)
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"{depth_path}: unreadable depth file ({exc})") from None
-        mask = cv2.imread(str(mask_path), cv2.IMREAD_UNCHANGED)
-        if mask is None:
-            raise DatasetError(f"{mask_path}: missing or unreadable mask")
+        depth = read_npy_depth(item.depth)
+        mask = read_mask(item.mask)
         if depth.shape != image.shape[:2] or mask.shape != image.shape[:2]:
             raise DatasetError(f"sample {item.name} in {self.root}: image {image.shape[:2]}, depth {depth.shape} "
                                f"and mask {mask.shape} differ in size")
-        valid = (mask > 0) & (depth > 0)
+        valid = mask & (depth > 0)
         meta = {"index": item.index, "kind": item.kind, "tags": list(item.tags),
                 "camera_to_world": item.camera_to_world.copy()}
         return DepthSample(item.name, image, depth, valid, item.intrinsics.copy(), meta=meta)

@@ -11,8 +11,9 @@ import functools
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
+from ..errors import ImageReadError
+from ..io import load_image, to_unit_float
 from .synthetic_scene import Material
 
 TEXTURE_KINDS = ("solid", "checker", "stripes", "gradient", "noise", "photo")
@@ -49,11 +50,10 @@ def load_photo(name: str) -> np.ndarray:
     matches = [f for f in _COLOUR_PHOTOS + _GREY_PHOTOS if Path(f).stem == name]
     path = _skimage_data_dir() / (matches[0] if matches else name)
     try:
-        with Image.open(path) as pil:  # Pillow: no libpng warnings about the files' colour profiles
-            rgb = np.asarray(pil.convert("RGB"))
-    except OSError as exc:
-        raise FileNotFoundError(f"texture photo {name!r}: {path} is missing or unreadable ({exc})") from None
-    linear = np.power(rgb.astype(np.float32) / 255.0, 2.2) * 0.9
+        rgb = load_image(path)
+    except ImageReadError as exc:
+        raise FileNotFoundError(f"texture photo {name!r}: {exc}") from None
+    linear = (np.power(to_unit_float(rgb), 2.2) * 0.9).astype(np.float32)
     linear.setflags(write=False)
     return linear
 

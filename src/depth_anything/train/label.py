@@ -25,7 +25,7 @@ import torch
 
 from ..data.datasets import DepthSample, SampleReader, register_reader
 from ..errors import DatasetError, ImageReadError
-from ..io import atomic_write, atomic_write_text, list_images, load_image, save_image
+from ..io import atomic_write, atomic_write_text, list_images, load_depth_png16, load_image, save_image
 from .distributed import all_reduce_sum, barrier, init_distributed
 
 MANIFEST = "manifest.json"
@@ -65,17 +65,12 @@ def write_label(path: Path, disparity: np.ndarray, encoding: str) -> Path:
 
 def read_label(path: Path) -> np.ndarray:
     """float32 disparity (max-normalised) from a label written by `write_label`."""
-    import cv2
-
     if path.suffix == ".npy":
         try:
             return np.load(path).astype(np.float32)
         except (OSError, ValueError) as exc:
             raise DatasetError(f"{path}: not a readable label ({exc})") from None
-    raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if raw is None or raw.dtype != np.uint16 or raw.ndim != 2:
-        raise DatasetError(f"{path}: not a readable 16-bit single-channel label PNG")
-    return raw.astype(np.float32) / 65535.0
+    return load_depth_png16(path, scale=65535.0)
 
 
 def label_images(
