@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.datasets import DepthSample, SampleReader, open_dataset
+from ..data.datasets import DepthSample, SampleReader, describe_item, open_dataset
 from ..errors import ConfigError, DepthAnythingError
 from ..io import atomic_write_text, save_npy
 from .metrics import HIGHER_IS_BETTER, METRIC_LABELS, METRIC_NAMES, MetricAverager
@@ -262,7 +262,7 @@ def evaluate(
                 try:
                     sample = reader[index]
                 except (DepthAnythingError, OSError) as exc:
-                    exclude(_item_name(reader, index), f"cannot read sample: {exc}")
+                    exclude(describe_item(reader.items[index]), f"cannot read sample: {exc}")
                     continue
                 if sample.depth is not None and sample.depth.shape != sample.image.shape[:2]:
                     exclude(
@@ -290,13 +290,6 @@ def evaluate(
     report.num_excluded = len(report.excluded)
     report.metrics = averager.means()
     return report
-
-
-def _item_name(reader: SampleReader, index: int) -> str:
-    item = reader.items[index]
-    if isinstance(item, dict) and "name" in item:
-        return str(item["name"])
-    return str(getattr(item, "name", item))
 
 
 def evaluate_benchmark(
