@@ -83,6 +83,13 @@ def test_depth_png16_round_trip_and_colour(tmp_path):
     save_depth_png16(tmp_path / "d.png", depth, scale=1000.0)
     back = load_depth_png16(tmp_path / "d.png", scale=1000.0)
     np.testing.assert_allclose(back, [[0, 1.234], [65.535, 0]], atol=1e-3)
+    grey3 = np.repeat(np.array([[1000, 2000]], np.uint16)[..., None], 3, axis=2)
+    cv2.imwrite(str(tmp_path / "three.png"), grey3)
+    np.testing.assert_allclose(load_depth_png16(tmp_path / "three.png", scale=1000.0), [[1.0, 2.0]])
+    grey3[0, 0, 1] = 7
+    cv2.imwrite(str(tmp_path / "colour.png"), grey3)
+    with pytest.raises(ImageReadError, match="colour.png"):
+        load_depth_png16(tmp_path / "colour.png", scale=1000.0)
     picture = colorize_depth(np.array([[0.0, 1.0], [2.0, np.inf]]))
     assert picture.shape == (2, 2, 3) and picture.dtype == np.uint8
     assert (picture[1, 1] == 0).all() and not (picture[0, 0] == picture[1, 0]).all()

@@ -217,6 +217,8 @@ def load_depth_png16(path: PathLike, scale: float) -> np.ndarray:
     raw = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
     if raw is None:
         raise ImageReadError(f"{path}: not a readable depth PNG")
+    if raw.ndim == 3 and all(np.array_equal(raw[..., 0], raw[..., c]) for c in range(1, raw.shape[2])):
+        raw = raw[..., 0]  # some exports repeat the depth in every channel
     if raw.dtype != np.uint16 or raw.ndim != 2:
         raise ImageReadError(f"{path}: expected a single-channel 16-bit PNG, got {raw.dtype} with shape {raw.shape}")
     return (raw.astype(np.float32) / np.float32(scale)).astype(np.float32)
