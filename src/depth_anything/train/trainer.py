@@ -34,7 +34,7 @@ from torch.utils.data import DataLoader
 
 from ..data.augment import DepthTrainDataset, SourceInfo, TrainTransform, collate_samples
 from ..data.datasets import open_dataset
-from ..errors import CheckpointMismatchError, ConfigError, DepthAnythingError
+from ..errors import CheckpointMismatchError, ConfigError, DatasetError, DepthAnythingError
 from ..io import atomic_write, atomic_write_text
 from .config import DataSource, TrainConfig, model_config_from
 from .distributed import all_gather_objects, all_reduce_sum, barrier, init_distributed
@@ -47,7 +47,7 @@ CHECKPOINT_FORMAT = "depth-anything-train/1"
 KILL_AT_STEP_ENV = "DEPTH_ANYTHING_KILL_AT_STEP"
 TRAIN_COLUMNS = ("step", "epoch", "lr_encoder", "lr_decoder", "loss", "ssi", "gradient", "feature", "silog",
                  "grad_norm", "skipped")
-VAL_COLUMNS = ("step", "val_loss", "d1", "abs_rel", "samples")
+VAL_COLUMNS = ("step", "val_loss", "d1", "abs_rel", "samples", "skipped")
 
 
 class TrainingDivergedError(DepthAnythingError, FloatingPointError):
@@ -394,6 +394,13 @@ class Trainer:
         state = torch.load(path, map_location="cpu", weights_only=True)
         if state.get("format") != CHECKPOINT_FORMAT:
             raise CheckpointMismatchError(f"{path}: not a training checkpoint of this version (format {state.get('format')!r})")
+        changed = config_differences(state.get("config"), _plain(self.cfg.to_dict()))
+        if changed:
+            raise ConfigError(
+                f"--resume: {path} was written under another configuration; only the 'run' section may change "
+                f"on resume. Differences: {'; '.join(changed)}. Restore these values, or start a new run in "
+                "another output folder"
+            )
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
@@ -404,6 +411,15 @@ class Trainer:
         rng = state["rng"]
         _set_rng_state(rng[self.env.rank % len(rng)])
         self.last_checkpoint = path
+        if self.env.is_main:  # checkpoints past the resumed step belong to an abandoned continuation
+            for step, stale in sorted(self._step_files().items()):
+                if step > self.step and stale.resolve() != path.resolve():
+                    print(f"depth-anything train: removing {stale}, later than the resumed step {self.step}",
+                          file=sys.stderr)
+                    stale.unlink(missing_ok=True)
+            if path.parent.resolve() == self.checkpoint_dir.resolve():
+                atomic_write_text(self.checkpoint_dir / "latest", path.name)
+        barrier()
         if self.env.is_main:
             print(f"depth-anything train: resumed from {path} at step {self.step}", file=sys.stderr)
         return path
@@ -414,7 +430,21 @@ class Trainer:
         if not pointer.is_file():
             return None
         path = self.checkpoint_dir / pointer.read_text().strip()
-        return path if path.is_file() else None
+        if not path.is_file():
+            raise CheckpointMismatchError(
+                f"{pointer} names {path.name}, which does not exist; resume from an existing checkpoint with "
+                f"--resume {self.checkpoint_dir}/step_N.pt (it rewrites 'latest') or remove {pointer}"
+            )
+        return path
+
+    def _step_files(self) -> dict[int, Path]:
+        """The `step_N.pt` files in the checkpoint folder, by step."""
+        files: dict[int, Path] = {}
+        for file in self.checkpoint_dir.glob("step_*.pt"):
+            number = file.stem.removeprefix("step_")
+            if number.isdigit():
+                files[int(number)] = file
+        return files
 
     def save_checkpoint(self) -> Path:
         """Write `step_N.pt` atomically, then point `latest` at it, then prune old ones (rank 0 writes)."""
@@ -443,9 +473,11 @@ class Trainer:
             }
             atomic_write(path, lambda tmp: torch.save(state, tmp))
             atomic_write_text(self.checkpoint_dir / "latest", path.name)
-            kept = sorted(self.checkpoint_dir.glob("step_*.pt"))
-            for old in kept[: -self.cfg.run.keep_checkpoints]:
-                old.unlink(missing_ok=True)
+            # Prune by step number, only among this run's history (steps up to now), never the new file.
+            steps = sorted(step for step in self._step_files() if step <= self.step)
+            for step in steps[: -self.cfg.run.keep_checkpoints]:
+                if step != self.step:
+                    (self.checkpoint_dir / f"step_{step:07d}.pt").unlink(missing_ok=True)
         barrier()
         self.last_checkpoint = path
         return path
@@ -457,8 +489,9 @@ class Trainer:
 
     def save_model(self, path: Path) -> Path:
         """Weights + model config only: what `depth_anything.load_model` and the labeler read."""
-        payload = {"model": self.model.state_dict(), "model_config": self.model.config.to_dict()}
-        return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+        from ..weights import save_checkpoint
+
+        return save_checkpoint(self.model, path)
 
     # ------------------------------------------------------------------ steps
     def _losses(
@@ -561,9 +594,9 @@ class Trainer:
         indices = list(range(self.env.rank, len(self.val_data), self.env.world_size))
         if self.cfg.data.max_val_samples is not None:
             indices = [i for i in indices if i < self.cfg.data.max_val_samples]
-        sums = torch.zeros(4, dtype=torch.float64)  # loss, d1, abs_rel, count
+        sums = torch.zeros(5, dtype=torch.float64)  # loss, d1, abs_rel, count, skipped
         for batch in self._loader(self.val_data, indices):
-            self._count_errors(batch)
+            sums[4] += len(self._count_errors(batch, validation=True))
             if not batch["size"]:
                 continue
             batch = self._to_device(batch)
@@ -588,17 +621,22 @@ class Trainer:
                     aligned = np.clip(scale * pred + shift, target[mask].min(), target[mask].max())
                     pred_depth = 1.0 / aligned
                 metrics = compute_metrics(pred_depth, gt_depth, mask)
-                sums += torch.tensor([float(terms["total"][i]), metrics["d1"], metrics["abs_rel"], 1.0], dtype=torch.float64)
+                sums[:4] += torch.tensor([float(terms["total"][i]), metrics["d1"], metrics["abs_rel"], 1.0],
+                                         dtype=torch.float64)
         total = all_reduce_sum(sums.to(self.device)).cpu()
         count = max(float(total[3]), 1.0)
         return {"val_loss": float(total[0]) / count, "d1": float(total[1]) / count,
-                "abs_rel": float(total[2]) / count, "samples": int(total[3])}
+                "abs_rel": float(total[2]) / count, "samples": int(total[3]), "skipped": int(total[4])}
 
     # ------------------------------------------------------------------ loop
-    def _count_errors(self, batch: dict[str, Any]) -> None:
+    def _count_errors(self, batch: dict[str, Any], validation: bool = False) -> list[str]:
+        """Report the batch's unreadable samples; training ones count in `skipped` (validation's don't)."""
+        what = "validation sample" if validation else "unreadable sample"
         for message in batch["errors"]:
-            self.skipped += 1
-            print(f"depth-anything train: rank {self.env.rank}: skipped unreadable sample {message}", file=sys.stderr)
+            if not validation:
+                self.skipped += 1
+            print(f"depth-anything train: rank {self.env.rank}: skipped {what} {message}", file=sys.stderr)
+        return list(batch["errors"])
 
     def _batches(self) -> Iterator[dict[str, Any]]:
         """Training batches from the saved data position onwards, epoch after epoch."""
@@ -622,13 +660,20 @@ class Trainer:
         bar = tqdm(total=total, initial=self.step, disable=not (self.env.is_main and run.progress),
                    desc=f"{self.cfg.stage}", dynamic_ncols=True, file=sys.stderr)
         batches = self._batches()
+        idle_batches, idle_errors = 0, []  # batches in a row without a training step, and why
         while self.step < total:
             batch = next(batches)
-            self._count_errors(batch)
+            errors = self._count_errors(batch)
             # Every rank must take the same decision, or DDP would wait for a rank that skipped.
             empty = all_reduce_sum(torch.tensor([0.0 if batch["size"] else 1.0], device=self.device))
             if float(empty[0]) > 0:
+                idle_batches += 1
+                idle_errors += errors[: max(0, 5 - len(idle_errors))]
+                if idle_batches >= self.sampler.batches_per_epoch:
+                    bar.close()
+                    self._no_usable_samples(idle_batches, idle_errors)
                 continue
+            idle_batches, idle_errors = 0, []
             window.append(self._train_step(batch))
             self.step += 1
             bar.update(1)
@@ -652,6 +697,15 @@ class Trainer:
         skipped = self.total_skipped()
         return TrainResult(self.step, self.output_dir, final, self.last_checkpoint, skipped, history)
 
+    def _no_usable_samples(self, batches: int, errors: list[str]) -> None:
+        """Stop (every rank together) when a whole epoch's worth of batches gave no training step."""
+        everyone = [message for part in all_gather_objects(errors) for message in part][:5]
+        kept = f"last checkpoint: {self.last_checkpoint}" if self.last_checkpoint else "no checkpoint was written"
+        raise DatasetError(
+            f"no usable training sample in {batches} batches in a row (a whole epoch) at step {self.step}; "
+            f"{kept}. First skipped samples: {' | '.join(everyone) or 'none reported'}"
+        )
+
     def _log_row(self, window: list[dict[str, float]]) -> dict[str, float]:
         """Average the steps since the last log over steps and ranks, then write one CSV row."""
         names = [c for c in TRAIN_COLUMNS if c not in ("step", "epoch", "skipped")]
@@ -671,6 +725,37 @@ class Trainer:
         if self.env.is_main:
             self.train_log.write(row)
         return row
+
+
+def config_differences(saved: Any, current: dict[str, Any]) -> list[str]:
+    """Keys whose values differ between a checkpoint's config and the current one, as
+    ``key: A in the checkpoint, B now``; the `run` section (output folder, cadence, progress) may change."""
+    if not isinstance(saved, dict):
+        return ["config: not recorded in the checkpoint"]
+    found: list[str] = []
+
+    def walk(old: Any, new: Any, key: str) -> None:
+        if isinstance(old, dict) and isinstance(new, dict):
+            for name in [*old, *(k for k in new if k not in old)]:
+                child = f"{key}.{name}" if key else str(name)
+                if child == "run":
+                    continue
+                walk(old.get(name, _MISSING), new.get(name, _MISSING), child)
+        elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+            for i, (a, b) in enumerate(zip(old, new, strict=True)):
+                walk(a, b, f"{key}[{i}]")
+        elif old != new:
+            found.append(f"{key}: {_show(old)} in the checkpoint, {_show(new)} now")
+
+    walk(_plain(saved), current, "")
+    return found
+
+
+_MISSING = object()
+
+
+def _show(value: Any) -> str:
+    return "(absent)" if value is _MISSING else repr(value) if isinstance(value, str) else str(value)
 
 
 def _plain(value: Any) -> Any:
