@@ -13,7 +13,7 @@ from train_helpers import TINY_MODEL
 
 import depth_anything
 from depth_anything.data.datasets import open_dataset
-from depth_anything.errors import ImageReadError
+from depth_anything.errors import ConfigError, ImageReadError
 from depth_anything.io import list_images, load_image, save_image
 from depth_anything.train.config import ModelSection, model_config_from
 from depth_anything.train.label import label_images, read_label, write_label
@@ -98,3 +98,48 @@ def test_png_labels_read_back_through_the_shared_decoder(tmp_path: Path) -> None
     save_image(tmp_path / "eight.png", np.zeros((3, 4), np.uint8))
     with pytest.raises(ImageReadError, match="eight.png"):
         read_label(tmp_path / "eight.png")
+
+
+def test_images_differing_only_in_suffix_get_separate_labels(tmp_path: Path, photos: Path, teacher: Path) -> None:
+    images = tmp_path / "images"
+    images.mkdir()
+    rgb = load_image(next(p for p in list_images(photos) if p.suffix == ".png"))
+    save_image(images / "a.png", rgb)
+    save_image(images / "a.jpg", np.ascontiguousarray(rgb[::-1]))  # another picture, same stem
+    out = tmp_path / "pseudo"
+    result = label_images(teacher, images, out, input_size=28, device="cpu", progress=False)
+    assert result.labeled == 2
+    assert sorted(p.name for p in (out / "labels").iterdir()) == ["a.jpg.npy", "a.png.npy"]
+    reader = open_dataset("pseudo", out)
+    samples = {sample.name: sample for sample in reader}
+    assert set(samples) == {"a.jpg", "a.png"}
+    assert not np.array_equal(samples["a.jpg"].depth, samples["a.png"].depth)
+
+
+def test_out_inside_images_is_refused(tmp_path: Path, photos: Path, teacher: Path) -> None:
+    images = tmp_path / "images"
+    shutil.copytree(photos, images)
+    with pytest.raises(ConfigError, match="inside --images"):
+        label_images(teacher, images, images / "pseudo", input_size=28, device="cpu", progress=False)
+    assert not (images / "pseudo").exists()
+
+
+def test_rerun_with_another_teacher_setting_is_refused_naming_both(
+    tmp_path: Path, photos: Path, teacher: Path
+) -> None:
+    out = tmp_path / "pseudo"
+    label_images(teacher, photos, out, input_size=28, device="cpu", progress=False)
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["teacher"]["input_size"] == 28 and manifest["teacher"]["model_bytes"] == teacher.stat().st_size
+    labels = {p: p.stat().st_mtime_ns for p in (out / "labels").rglob("*.npy")}
+    with pytest.raises(ConfigError) as caught:
+        label_images(teacher, photos, out, input_size=42, device="cpu", progress=False)
+    message = str(caught.value)
+    assert "input_size" in message and '"input_size": 28' in message and '"input_size": 42' in message
+    other = tmp_path / "other_teacher.pt"
+    shutil.copyfile(teacher, other)
+    with pytest.raises(ConfigError) as caught:
+        label_images(other, photos, out, input_size=28, device="cpu", progress=False)
+    assert str(teacher) in str(caught.value) and str(other) in str(caught.value)
+    assert {p: p.stat().st_mtime_ns for p in (out / "labels").rglob("*.npy")} == labels  # nothing rewritten
+    assert json.loads((out / "manifest.json").read_text()) == manifest

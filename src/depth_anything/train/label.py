@@ -2,13 +2,15 @@
 
 Output layout (read back by the "pseudo" dataset reader registered here)::
 
-    OUT/labels/<image path relative to IMAGES, suffix replaced>.npy|.png
-    OUT/manifest.json   format, encoding, images root, model, and one {image, label} entry per label
+    OUT/labels/<image path relative to IMAGES>.npy|.png   (a.jpg → labels/a.jpg.npy: a.jpg and a.png never collide)
+    OUT/manifest.json   format, encoding, images root, the teacher's identity, one {image, label} entry per label
 
 Labels are relative disparity divided by its per-image maximum (so 1 = nearest pixel): float16
 ``.npy`` (encoding "npy16") or 16-bit PNG × 65535 ("png16"). Affine-invariant losses make the scaling
 irrelevant for training. Every label is written atomically, so a crash never leaves half a file, and a
-rerun skips images whose label exists. Under torchrun the image list is sharded over ranks.
+rerun skips images whose label exists, but only when the manifest names the same teacher (model file,
+its size and modification time, input size, dtype, encoding); another teacher is refused. OUT may not lie
+inside IMAGES. Under torchrun the image list is sharded over ranks.
 """
 
 from __future__ import annotations
@@ -24,8 +26,8 @@ import numpy as np
 import torch
 
 from ..data.datasets import DepthSample, SampleReader, register_reader
-from ..errors import DatasetError, ImageReadError
-from ..io import atomic_write, atomic_write_text, list_images, load_depth_png16, load_image, save_image
+from ..errors import ConfigError, DatasetError
+from ..io import atomic_write_text, list_images, load_depth_png16, load_image, save_depth_png16, save_npy
 from .distributed import all_reduce_sum, barrier, init_distributed
 
 MANIFEST = "manifest.json"
@@ -47,7 +49,7 @@ class LabelResult:
 
 def label_path(out: Path, relative: Path, encoding: str) -> Path:
     """Where the label of image `relative` (to the images root) goes."""
-    return out / "labels" / relative.with_suffix(ENCODINGS[encoding])
+    return out / "labels" / relative.with_name(relative.name + ENCODINGS[encoding])
 
 
 def write_label(path: Path, disparity: np.ndarray, encoding: str) -> Path:
@@ -57,9 +59,9 @@ def write_label(path: Path, disparity: np.ndarray, encoding: str) -> Path:
     peak = float(disparity.max()) if disparity.size else 0.0
     unit = disparity / peak if peak > 0 else disparity
     if encoding == "npy16":
-        return atomic_write(path, lambda tmp: np.save(tmp, unit.astype(np.float16)))
+        return save_npy(path, unit.astype(np.float16))
     if encoding == "png16":
-        return save_image(path, np.round(unit * 65535.0).astype(np.uint16))
+        return save_depth_png16(path, unit, 65535)
     raise ValueError(f"unknown label encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
 
 
@@ -92,27 +94,33 @@ def label_images(
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown label encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
     images, out = Path(images), Path(out)
+    if out.resolve() == images.resolve() or images.resolve() in out.resolve().parents:
+        raise ConfigError(
+            f"--out {out} lies inside --images {images}: labels would be read back as images; choose an output "
+            "folder outside the images folder"
+        )
     env, torch_device = init_distributed(device)
+    predictor = Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
+    identity = teacher_identity(model, input_size, predictor.dtype, encoding)
+    check_teacher(out, identity)
+    barrier()  # every rank has compared with the old manifest before rank 0 records this teacher
+    if env.is_main:  # recorded before any label is written, so a crashed run still names its teacher
+        write_manifest(out, images, encoding, identity)
+    barrier()
     files = list_images(images)
     mine = files[env.rank :: env.world_size]
     todo = [f for f in mine if not label_path(out, f.relative_to(images), encoding).is_file()]
-    predictor = Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
     failed = 0
     start = time.perf_counter()
     bar = tqdm(total=len(mine), initial=len(mine) - len(todo), disable=not (progress and env.is_main),
                desc="label", unit="img", file=sys.stderr)
-    window = max(1, batch_size) * 8  # read a window of images at a time: memory stays flat
-    for begin in range(0, len(todo), window):
-        chunk: list[tuple[Path, np.ndarray]] = []
-        for path in todo[begin : begin + window]:
-            try:
-                chunk.append((path, load_image(path)))
-            except ImageReadError as exc:
-                failed += 1
-                print(f"depth-anything label: skipped {exc}", file=sys.stderr)
-        for (path, _), disparity in zip(chunk, predictor.predict([rgb for _, rgb in chunk]), strict=True):
-            write_label(label_path(out, path.relative_to(images), encoding), disparity, encoding)
-        bar.update(len(todo[begin : begin + window]))
+    for result in predictor.iter_results(todo):  # input order, a window of images read at a time
+        if result.error is not None:
+            failed += 1
+            print(f"depth-anything label: skipped {result.error}", file=sys.stderr)
+        else:
+            write_label(label_path(out, Path(result.source).relative_to(images), encoding), result.depth, encoding)
+        bar.update(1)
     bar.close()
     elapsed = time.perf_counter() - start
     labeled_here = len(todo) - failed
@@ -123,7 +131,7 @@ def label_images(
     barrier()
     manifest = out / MANIFEST
     if env.is_main:
-        write_manifest(out, images, encoding, model, input_size)
+        write_manifest(out, images, encoding, identity)
     barrier()
     labeled, existing, bad = (int(v) for v in totals)
     return LabelResult(labeled, existing, bad, slowest, labeled / slowest if slowest > 0 else 0.0, manifest)
@@ -138,7 +146,55 @@ def _max_over_ranks(value: float, device: torch.device) -> float:
     return float(tensor[0])
 
 
-def write_manifest(out: Path, images: Path, encoding: str, model: str | Path, input_size: int) -> Path:
+def teacher_identity(model: str | Path, input_size: int, dtype: torch.dtype | str, encoding: str) -> dict[str, Any]:
+    """What decides the labels' values: the model file (path, size, modification time), input size, dtype
+    and encoding. Labels written under another identity must not be mixed with new ones."""
+    file: Path | None = Path(model)
+    if file.is_dir():  # a transformers folder
+        file = file / "model.safetensors"
+    elif not file.is_file():  # a published name: its file in the cache
+        from ..weights import resolve_weights
+
+        try:
+            file = resolve_weights(str(model))
+        except Exception:  # noqa: BLE001 - no file to describe; the name alone identifies it
+            file = None
+    stat = file.stat() if file is not None and file.is_file() else None
+    return {
+        "model": str(model),
+        "model_file": str(file.resolve()) if stat is not None and file is not None else None,
+        "model_bytes": stat.st_size if stat is not None else None,
+        "model_mtime_ns": stat.st_mtime_ns if stat is not None else None,
+        "input_size": int(input_size),
+        "dtype": str(dtype).removeprefix("torch."),
+        "encoding": encoding,
+    }
+
+
+def check_teacher(out: Path, identity: dict[str, Any]) -> None:
+    """Refuse to add labels to `out` when its manifest was written by another teacher setting."""
+    path = out / MANIFEST
+    if not path.is_file():
+        if (out / "labels").is_dir() and any(p.is_file() for p in (out / "labels").rglob("*")):
+            raise ConfigError(f"--out {out} holds labels but no {MANIFEST}: their teacher is unknown; use a new folder")
+        return
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8")).get("teacher")
+    except (OSError, json.JSONDecodeError, AttributeError) as exc:
+        raise ConfigError(f"{path} is not a readable manifest ({exc}); use a new output folder") from None
+    if recorded != identity:
+        def show(value: Any) -> str:
+            return json.dumps(value, sort_keys=True) if value is not None else "no teacher recorded"
+
+        differing = sorted(k for k in identity if not isinstance(recorded, dict) or recorded.get(k) != identity[k])
+        raise ConfigError(
+            f"{out} holds labels of another teacher setting (differs in: {', '.join(differing)}); "
+            f"recorded {show(recorded)}, now {show(identity)}. Relabel into a new --out folder "
+            "(or delete the old labels)"
+        )
+
+
+def write_manifest(out: Path, images: Path, encoding: str, teacher: dict[str, Any]) -> Path:
     """List every image that has a label (from any rank or earlier run) in `out/manifest.json`."""
     samples = []
     for image in list_images(images):
@@ -152,8 +208,7 @@ def write_manifest(out: Path, images: Path, encoding: str, model: str | Path, in
         "depth_kind": "disparity",
         "scaling": "per-image maximum = 1",
         "images_root": str(images.resolve()),
-        "model": str(model),
-        "input_size": input_size,
+        "teacher": teacher,
         "count": len(samples),
         "samples": samples,
     }
@@ -189,5 +244,5 @@ class PseudoLabelReader(SampleReader):
         disparity = read_label(label)
         if disparity.shape != image.shape[:2]:
             raise DatasetError(f"pseudo: label {label} is {disparity.shape}, image {image_path} is {image.shape[:2]}")
-        name = image_path.relative_to(self.images_root).with_suffix("").as_posix()
+        name = image_path.relative_to(self.images_root).as_posix()  # with its suffix: a.jpg ≠ a.png
         return DepthSample(name, image, disparity, np.isfinite(disparity), depth_kind="disparity")
