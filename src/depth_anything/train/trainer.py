@@ -495,9 +495,10 @@ class Trainer:
 
     # ------------------------------------------------------------------ steps
     def _losses(
-        self, batch: dict[str, Any], depth: torch.Tensor, feature: torch.Tensor, align_features: bool = True
+        self, batch: dict[str, Any], depth: torch.Tensor, feature: torch.Tensor | None
     ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Per-sample loss terms and the batch loss (mean over samples with valid pixels)."""
+        """Per-sample loss terms and the batch loss (mean over samples with valid pixels); without
+        `feature` (validation) no feature alignment term."""
         cfg = self.cfg.loss
         target, valid, pseudo = batch["target"], batch["valid"], batch["pseudo"]
         has_pixels = valid.flatten(1).any(dim=1).float()
@@ -512,7 +513,7 @@ class Trainer:
             )
             per_sample, terms["ssi"], terms["gradient"] = rel.total, rel.ssi, rel.gradient
         loss = (per_sample * has_pixels).sum() / has_pixels.sum().clamp(min=1)
-        if self.reference is not None and align_features:
+        if self.reference is not None and feature is not None:
             with torch.no_grad(), self._autocast():
                 index = max(self.model.config.layer_indices)
                 reference = self.reference.get_intermediate_layers(batch["image"], [index])[0][0]
@@ -601,10 +602,8 @@ class Trainer:
                 continue
             batch = self._to_device(batch)
             with self._autocast():
-                features = self.model.encode(batch["image"])
-                patch = self.model.config.patch_size
-                depth = self.model.decode(features, batch["image"].shape[-2] // patch, batch["image"].shape[-1] // patch)
-            _, terms = self._losses(batch, depth, features[-1][0], align_features=False)
+                depth = self.model(batch["image"])
+            _, terms = self._losses(batch, depth, None)
             for i in range(batch["size"]):
                 mask = batch["valid"][i].cpu().numpy()
                 if mask.sum() < 2:
@@ -613,13 +612,11 @@ class Trainer:
                 target = batch["target"][i].cpu().numpy().astype(np.float64)
                 if self.cfg.stage == "metric":
                     pred_depth, gt_depth = np.maximum(pred, 1e-6), target
-                else:  # relative: affine alignment in disparity, then compare depths
+                else:  # relative: the target is disparity; align in disparity, compare depths
                     gt_depth = np.where(mask, 1.0 / np.maximum(target, 1e-12), 0.0)
                     scale, shift = align_disparity_affine(pred, gt_depth, mask)
-                    # Like the evaluation protocol's depth caps: keep the aligned disparity inside the
-                    # label's range, so one near-zero disparity cannot dominate AbsRel.
-                    aligned = np.clip(scale * pred + shift, target[mask].min(), target[mask].max())
-                    pred_depth = 1.0 / aligned
+                    # kept inside the label's disparity range, so one near-zero value cannot dominate AbsRel
+                    pred_depth = 1.0 / np.clip(scale * pred + shift, target[mask].min(), target[mask].max())
                 metrics = compute_metrics(pred_depth, gt_depth, mask)
                 sums[:4] += torch.tensor([float(terms["total"][i]), metrics["d1"], metrics["abs_rel"], 1.0],
                                          dtype=torch.float64)
