@@ -72,7 +72,8 @@ def test_resume_with_changed_config_is_refused_naming_the_key(
 
 def test_resume_with_only_run_changes_works(finished_run: tuple[Path, Path], tmp_path: Path) -> None:
     out, data = _copy(finished_run, tmp_path)
-    cfg = _config(out, data, run={"checkpoint_every": 7, "log_every": 3, "keep_checkpoints": 2, "progress": True})
+    cfg = _config(out, data, run={"checkpoint_every": 7, "log_every": 3, "keep_checkpoints": 2, "progress": True},
+                  data={"num_workers": 1})  # loader processes cannot change the weights either
     trainer = Trainer(config_from_dict(cfg), resume=True)
     assert trainer.step == 4
     assert trainer.fit().step == 4

@@ -724,9 +724,15 @@ class Trainer:
         return row
 
 
+# Settings that may change on resume because they cannot change the weights: the `run` section
+# (output folder, cadence, progress) and the number of loader processes (samples are a pure function
+# of seed, epoch and index, whichever process loads them).
+RESUME_MAY_CHANGE = ("run", "data.num_workers")
+
+
 def config_differences(saved: Any, current: dict[str, Any]) -> list[str]:
     """Keys whose values differ between a checkpoint's config and the current one, as
-    ``key: A in the checkpoint, B now``; the `run` section (output folder, cadence, progress) may change."""
+    ``key: A in the checkpoint, B now``, leaving out `RESUME_MAY_CHANGE`."""
     if not isinstance(saved, dict):
         return ["config: not recorded in the checkpoint"]
     found: list[str] = []
@@ -735,7 +741,7 @@ def config_differences(saved: Any, current: dict[str, Any]) -> list[str]:
         if isinstance(old, dict) and isinstance(new, dict):
             for name in [*old, *(k for k in new if k not in old)]:
                 child = f"{key}.{name}" if key else str(name)
-                if child == "run":
+                if child in RESUME_MAY_CHANGE:
                     continue
                 walk(old.get(name, _MISSING), new.get(name, _MISSING), child)
         elif isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
