@@ -8,11 +8,20 @@ those variables everything runs as a single process and the collectives are no-o
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 import torch.distributed as dist
+
+from ..errors import DepthAnythingError
+
+T = TypeVar("T")
+
+
+class RankFailedError(DepthAnythingError):
+    """Work that rank 0 did for the whole job failed; raised on the other ranks with rank 0's message."""
 
 
 @dataclass(frozen=True)
@@ -84,3 +93,35 @@ def barrier() -> None:
     """Wait for every rank."""
     if dist.is_available() and dist.is_initialized():
         dist.barrier()
+
+
+def broadcast_object(value: Any) -> Any:
+    """Rank 0's `value` on every rank (`value` is ignored elsewhere)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    box = [value if dist.get_rank() == 0 else None]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
+def on_main(action: Callable[[], T], what: str) -> T:
+    """Run `action` on rank 0 only, then have every rank agree on its outcome (a collective: call on
+    every rank). Every rank returns rank 0's result; when it raised, rank 0 re-raises its exception and
+    every other rank raises `RankFailedError` naming it, so no rank is left waiting in a collective.
+    """
+    if not (dist.is_available() and dist.is_initialized()):
+        return action()
+    result: Any = None
+    failure: BaseException | None = None
+    message: str | None = None
+    if dist.get_rank() == 0:
+        try:
+            result = action()
+        except Exception as exc:  # reported to every rank below, then re-raised here
+            failure, message = exc, f"{type(exc).__name__}: {exc}"
+    message, result = broadcast_object((message, result))
+    if failure is not None:
+        raise failure
+    if message is not None:
+        raise RankFailedError(f"rank {dist.get_rank()}: rank 0 failed to {what}: {message}")
+    return result

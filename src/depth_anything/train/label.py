@@ -28,7 +28,7 @@ import torch
 from ..data.datasets import DepthSample, SampleReader, register_reader
 from ..errors import ConfigError, DatasetError
 from ..io import atomic_write_text, list_images, load_depth_png16, load_image, save_depth_png16, save_npy
-from .distributed import all_reduce_sum, barrier, init_distributed
+from .distributed import all_reduce_sum, barrier, init_distributed, on_main
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "depth-anything-pseudo/1"
@@ -104,9 +104,8 @@ def label_images(
     identity = teacher_identity(model, input_size, predictor.dtype, encoding)
     check_teacher(out, identity)
     barrier()  # every rank has compared with the old manifest before rank 0 records this teacher
-    if env.is_main:  # recorded before any label is written, so a crashed run still names its teacher
-        write_manifest(out, images, encoding, identity)
-    barrier()
+    # recorded before any label is written, so a crashed run still names its teacher
+    on_main(lambda: write_manifest(out, images, encoding, identity), f"write {out / MANIFEST}")
     files = list_images(images)
     mine = files[env.rank :: env.world_size]
     todo = [f for f in mine if not label_path(out, f.relative_to(images), encoding).is_file()]
@@ -130,9 +129,7 @@ def label_images(
     slowest = _max_over_ranks(elapsed, torch_device)
     barrier()
     manifest = out / MANIFEST
-    if env.is_main:
-        write_manifest(out, images, encoding, identity)
-    barrier()
+    on_main(lambda: write_manifest(out, images, encoding, identity), f"write {manifest}")
     labeled, existing, bad = (int(v) for v in totals)
     return LabelResult(labeled, existing, bad, slowest, labeled / slowest if slowest > 0 else 0.0, manifest)
 

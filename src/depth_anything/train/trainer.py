@@ -37,7 +37,7 @@ from ..data.datasets import open_dataset
 from ..errors import CheckpointMismatchError, ConfigError, DatasetError, DepthAnythingError
 from ..io import atomic_write, atomic_write_text
 from .config import DataSource, TrainConfig, model_config_from
-from .distributed import all_gather_objects, all_reduce_sum, barrier, init_distributed
+from .distributed import all_gather_objects, all_reduce_sum, init_distributed, on_main
 from .losses import feature_alignment_loss, relative_depth_loss, silog_loss
 from .schedule import EpochShardSampler, WarmupPoly
 
@@ -258,7 +258,8 @@ class Trainer:
                 f"{self.env.world_size} processes"
             )
         self.batch_per_rank = config.optim.batch_size // self.env.world_size
-        existing = self.latest_checkpoint()
+        # rank 0 reads `latest` and every rank uses its answer (so all ranks resume from one file)
+        existing = on_main(self.latest_checkpoint, f"read {self.checkpoint_dir / 'latest'}")
         if not resume and existing is not None:  # never clobber a run by forgetting --resume
             raise ConfigError(
                 f"key 'run.output_dir': {self.output_dir} already holds a run (latest checkpoint {existing}); "
@@ -288,14 +289,16 @@ class Trainer:
         self.skipped, self.skipped_before = 0, 0
         seed_everything(config.run.seed, self.env.rank)
         self.last_checkpoint: Path | None = None
-        resumed_from = self._resume(resume) if resume else None
-        if self.env.is_main:
+        resumed_from = self._resume(existing if resume is True else Path(resume)) if resume else None
+        truncate = self.step if resumed_from else None
+
+        def write_run_files() -> None:
             self.output_dir.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.output_dir / "config.yaml", yaml.safe_dump(_plain(config.to_dict()), sort_keys=False))
-            truncate = self.step if resumed_from else None
             self.train_log = _CsvLog(self.output_dir / "metrics.csv", TRAIN_COLUMNS, truncate)
             self.val_log = _CsvLog(self.output_dir / "val.csv", VAL_COLUMNS, truncate)
-        barrier()
+
+        on_main(write_run_files, f"write config.yaml and the logs in {self.output_dir}")
 
     # ------------------------------------------------------------------ construction
     def _build_model(self) -> nn.Module:
@@ -383,8 +386,8 @@ class Trainer:
         )
 
     # ------------------------------------------------------------------ checkpoints
-    def _resume(self, resume: bool | str | Path) -> Path | None:
-        path = self.latest_checkpoint() if resume is True else Path(resume)
+    def _resume(self, path: Path | None) -> Path | None:
+        """Continue from `path` (chosen by rank 0, the same on every rank); None: start fresh."""
         if path is None:
             if self.env.is_main:
                 print(f"depth-anything train: no checkpoint in {self.checkpoint_dir}; starting fresh", file=sys.stderr)
@@ -411,7 +414,11 @@ class Trainer:
         rng = state["rng"]
         _set_rng_state(rng[self.env.rank % len(rng)])
         self.last_checkpoint = path
-        if self.env.is_main:  # checkpoints past the resumed step belong to an abandoned continuation
+        steps = all_gather_objects(self.step)
+        if len(set(steps)) > 1:
+            raise CheckpointMismatchError(f"ranks resumed from {path} at different steps {steps}")
+
+        def drop_stale() -> None:  # checkpoints past the resumed step belong to an abandoned continuation
             for step, stale in sorted(self._step_files().items()):
                 if step > self.step and stale.resolve() != path.resolve():
                     print(f"depth-anything train: removing {stale}, later than the resumed step {self.step}",
@@ -419,7 +426,8 @@ class Trainer:
                     stale.unlink(missing_ok=True)
             if path.parent.resolve() == self.checkpoint_dir.resolve():
                 atomic_write_text(self.checkpoint_dir / "latest", path.name)
-        barrier()
+
+        on_main(drop_stale, f"remove checkpoints later than step {self.step}")
         if self.env.is_main:
             print(f"depth-anything train: resumed from {path} at step {self.step}", file=sys.stderr)
         return path
@@ -456,7 +464,8 @@ class Trainer:
         if len(set(digests)) > 1:
             raise TrainingDivergedError(f"step {self.step}: model replicas differ across ranks (digests {digests})")
         path = self.checkpoint_dir / f"step_{self.step:07d}.pt"
-        if self.env.is_main:
+
+        def write() -> None:
             state = {
                 "format": CHECKPOINT_FORMAT,
                 "model": self.model.state_dict(),
@@ -478,7 +487,8 @@ class Trainer:
             for step in steps[: -self.cfg.run.keep_checkpoints]:
                 if step != self.step:
                     (self.checkpoint_dir / f"step_{step:07d}.pt").unlink(missing_ok=True)
-        barrier()
+
+        on_main(write, f"write checkpoint {path}")
         self.last_checkpoint = path
         return path
 
@@ -689,8 +699,8 @@ class Trainer:
             if kill_at and self.step == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
         bar.close()
-        final = self.save_model(self.output_dir / "model.pt") if self.env.is_main else None
-        barrier()
+        final = on_main(lambda: self.save_model(self.output_dir / "model.pt"), "save the final model")
+        final = final if self.env.is_main else None
         skipped = self.total_skipped()
         return TrainResult(self.step, self.output_dir, final, self.last_checkpoint, skipped, history)
 
