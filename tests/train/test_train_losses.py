@@ -105,6 +105,34 @@ def test_trim_drops_pixels_above_the_90th_percentile_per_sample() -> None:
     assert not kept[0, 0].any() and int(kept[0].sum()) == 81
 
 
+def _trim_one_by_one(losses: torch.Tensor, mask: torch.Tensor, fractions: list[float]) -> torch.Tensor:
+    """The per-sample reference: k-th smallest valid loss, k = max(1, ⌈(1 − f)·n⌉), kept where ≤ it."""
+    keep = mask.clone()
+    for i, fraction in enumerate(fractions):
+        values = losses[i][mask[i]]
+        if fraction == 0.0 or values.numel() == 0:
+            continue
+        k = max(1, math.ceil((1.0 - fraction) * values.numel()))
+        keep[i] &= losses[i] <= torch.kthvalue(values, k).values
+    return keep
+
+
+def test_batched_trim_keeps_the_same_pixels_as_trimming_each_sample_alone() -> None:
+    generator = torch.Generator().manual_seed(7)
+    losses = torch.rand(6, 17, 19, generator=generator)
+    losses[1, :4] = losses[1, 4:8]  # ties
+    keep_rates = [0.9, 0.5, 0.05, 0.7, 0.0, 1.0]  # different valid counts per sample, one sample empty
+    mask = torch.stack([torch.rand(17, 19, generator=generator) < rate for rate in keep_rates])
+    mask[5, 3, 3] = False
+    fractions = [0.1, 0.25, 0.1, 0.0, 0.1, 0.33]
+    expected = _trim_one_by_one(losses, mask, fractions)
+    assert torch.equal(trim_mask(losses, mask, torch.tensor(fractions)), expected)
+    assert torch.equal(trim_mask(losses, mask, 0.1), _trim_one_by_one(losses, mask, [0.1] * 6))
+    assert not torch.equal(expected, mask)  # something was trimmed
+    with pytest.raises(ValueError, match="drop_fraction"):
+        trim_mask(losses, mask, torch.tensor([0.1, 1.0, 0, 0, 0, 0]))
+
+
 def test_trimmed_relative_loss_ignores_outliers_only_where_asked() -> None:
     pred, _ = _maps(batch=1)
     mask = torch.ones_like(pred, dtype=torch.bool)

@@ -5,7 +5,8 @@ the samples that actually had valid pixels. Masks are boolean [B, H, W]; a maske
 contributes to any loss (it is replaced, not multiplied, so NaN/inf under the mask cannot leak in).
 
 - `ssi_loss`: scale-and-shift-invariant loss (MiDaS / V1): both maps are normalised per sample by
-  their median and mean absolute deviation over valid pixels, then compared with L1.
+  their median and mean absolute deviation over valid pixels, then compared with L1; the relative-
+  depth loss uses the same computation (`_ssi`).
 - `gradient_matching_loss`: L1 of the gradients of the normalised residual, over several scales.
 - `trim_mask`: the "ignore the top 10% largest losses" rule used on pseudo-labeled samples.
 - `feature_alignment_loss`: V1's cosine feature alignment with a tolerance margin.
@@ -65,40 +66,60 @@ def normalize_ssi(x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return torch.where(mask, centred / scale.view(-1, 1, 1), torch.zeros_like(x))
 
 
-def trim_mask(pixel_loss: torch.Tensor, mask: torch.Tensor, drop_fraction: float = 0.1) -> torch.Tensor:
+def _fractions(drop_fraction: torch.Tensor | float, batch: int, device: torch.device) -> torch.Tensor:
+    """`drop_fraction` (one value or one per sample) as a float64 [B] tensor on `device`, checked."""
+    fractions = torch.as_tensor(drop_fraction, dtype=torch.float32).flatten().to(device, torch.float64)
+    if fractions.numel() == 1:
+        fractions = fractions.expand(batch)
+    if fractions.numel() != batch:
+        raise ValueError(f"drop_fraction has {fractions.numel()} entries for a batch of {batch}")
+    if bool(((fractions < 0.0) | (fractions >= 1.0)).any()):
+        raise ValueError(f"drop_fraction must be in [0, 1), got {fractions.tolist()}")
+    return fractions
+
+
+def trim_mask(
+    pixel_loss: torch.Tensor, mask: torch.Tensor, drop_fraction: torch.Tensor | float = 0.1
+) -> torch.Tensor:
     """Drop, per sample, the valid pixels whose loss is above the (1 − drop_fraction) quantile.
 
     Pseudo-labels are noisy; the paper ignores the 10% largest per-pixel losses of each pseudo-
-    labeled sample. The threshold is not differentiated through.
+    labeled sample. `drop_fraction` may be one value or one per sample (0 keeps the sample's mask).
+    The threshold of a sample with n valid pixels is its k-th smallest valid loss, k = ⌈(1 − f)·n⌉
+    (at least 1); the whole batch is done at once, with no per-sample indexing. Not differentiated.
     """
-    if not 0.0 <= drop_fraction < 1.0:
-        raise ValueError(f"drop_fraction must be in [0, 1), got {drop_fraction}")
-    if drop_fraction == 0.0:
+    batch = mask.shape[0]
+    fractions = _fractions(drop_fraction, batch, mask.device)
+    if not bool((fractions > 0).any()):
         return mask
-    keep = mask.clone()
     detached = pixel_loss.detach()
-    for i in range(mask.shape[0]):
-        values = detached[i][mask[i]]
-        if values.numel() == 0:
-            continue
-        k = max(1, math.ceil((1.0 - drop_fraction) * values.numel()))
-        threshold = torch.kthvalue(values.float(), k).values
-        keep[i] &= detached[i] <= threshold
-    return keep
+    flat = torch.where(mask, detached, torch.full_like(detached, math.inf)).flatten(1)
+    ordered = flat.sort(dim=1).values  # valid losses first, ascending
+    count = mask.flatten(1).sum(dim=1).to(torch.float64)
+    k = torch.ceil((1.0 - fractions) * count).clamp(min=1).long()
+    threshold = ordered.gather(1, (k - 1).clamp(max=flat.shape[1] - 1).unsqueeze(1))
+    below = detached <= threshold.view(batch, *([1] * (mask.dim() - 1)))
+    untrimmed = (fractions == 0).view(batch, *([1] * (mask.dim() - 1)))
+    return mask & (below | untrimmed)
 
 
-def ssi_pixel_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    """Per-pixel |normalised prediction − normalised target| (0 outside the mask)."""
+def _ssi(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, drop_fraction: torch.Tensor | float
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The one SSI computation: normalised prediction and target, the pixels kept after trimming,
+    and the per-sample SSI loss (mean |difference| over the kept pixels)."""
     _check(pred, target, mask)
-    return (normalize_ssi(pred, mask) - normalize_ssi(target, mask)).abs()
+    pred_n, target_n = normalize_ssi(pred, mask), normalize_ssi(target, mask)
+    pixel = (pred_n - target_n).abs()
+    kept = trim_mask(pixel, mask, drop_fraction)
+    return pred_n, target_n, kept, _masked_mean(pixel, kept)
 
 
 def ssi_loss(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, drop_fraction: float = 0.0
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, drop_fraction: torch.Tensor | float = 0.0
 ) -> torch.Tensor:
     """Scale-and-shift-invariant L1 per sample ([B]); `drop_fraction` trims the largest losses."""
-    pixel = ssi_pixel_loss(pred, target, mask)
-    return _masked_mean(pixel, trim_mask(pixel, mask, drop_fraction))
+    return _ssi(pred, target, mask, drop_fraction)[3]
 
 
 def _gradient_terms(residual: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -144,7 +165,6 @@ class RelativeLossTerms:
     total: torch.Tensor
     ssi: torch.Tensor
     gradient: torch.Tensor
-    valid: torch.Tensor  # [B] bool: sample had at least one valid pixel
 
 
 def relative_depth_loss(
@@ -161,22 +181,9 @@ def relative_depth_loss(
     `drop_fraction` may be a [B] tensor so that a batch can mix exact labels (no trimming) and
     pseudo-labels (trimmed). Trimmed pixels are excluded from both terms.
     """
-    _check(pred, target, mask)
-    batch = pred.shape[0]
-    fractions = torch.as_tensor(drop_fraction, dtype=torch.float32).flatten().cpu()
-    if fractions.numel() == 1:
-        fractions = fractions.expand(batch)
-    if fractions.numel() != batch:
-        raise ValueError(f"drop_fraction has {fractions.numel()} entries for a batch of {batch}")
-    pred_n, target_n = normalize_ssi(pred, mask), normalize_ssi(target, mask)
-    pixel = (pred_n - target_n).abs()
-    kept = torch.stack(
-        [trim_mask(pixel[i : i + 1], mask[i : i + 1], float(fractions[i]))[0] for i in range(batch)]
-    )
-    ssi = _masked_mean(pixel, kept)
+    pred_n, target_n, kept, ssi = _ssi(pred, target, mask, drop_fraction)
     gradient = gradient_matching_loss(pred_n, target_n, kept, scales=scales, normalized=True)
-    valid = mask.flatten(1).any(dim=1)
-    return RelativeLossTerms(ssi_weight * ssi + gradient_weight * gradient, ssi, gradient, valid)
+    return RelativeLossTerms(ssi_weight * ssi + gradient_weight * gradient, ssi, gradient)
 
 
 def _tokens(feature: torch.Tensor | Sequence[torch.Tensor]) -> torch.Tensor:

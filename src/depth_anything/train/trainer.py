@@ -517,7 +517,7 @@ class Trainer:
             per_sample = silog_loss(depth.float(), target, valid, cfg.silog_lambda)
             terms["silog"] = per_sample
         else:
-            drop = torch.where(pseudo.cpu(), cfg.trim_fraction, 0.0)
+            drop = torch.where(pseudo, cfg.trim_fraction, 0.0)
             rel = relative_depth_loss(
                 depth.float(), target, valid, drop, cfg.ssi_weight, cfg.gradient_weight, cfg.gradient_scales
             )
