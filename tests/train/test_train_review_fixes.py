@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from train_helpers import make_config
+import torch
+from train_helpers import TINY_MODEL, make_config
 
 from depth_anything.errors import CheckpointMismatchError, ConfigError, DatasetError
 from depth_anything.io import save_image
@@ -145,3 +146,21 @@ def test_validation_errors_are_not_counted_as_training_skips(tmp_path: Path) -> 
     with (tmp_path / "out" / "val.csv").open(newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert [row["skipped"] for row in rows] == ["1", "1"] and [row["samples"] for row in rows] == ["3", "3"]
+
+
+def test_student_and_reference_align_the_deepest_layer_the_head_reads(tmp_path: Path, synth_root: Path) -> None:
+    """With layer_indices not in ascending order, the student's feature is still the deepest block's
+    (the one the reference encoder is read at), not simply the last one listed."""
+    from depth_anything.models import build_model
+    from depth_anything.train.config import model_config_from
+    from depth_anything.train.trainer import _TrainForward, feature_layer
+
+    model_cfg = {**TINY_MODEL, "layer_indices": [3, 0, 1, 2]}
+    cfg = config_from_dict(make_config(tmp_path / "out", [{"layout": "synthetic", "root": str(synth_root)}],
+                                       model={"config": model_cfg}))
+    torch.manual_seed(0)
+    model = build_model(model_config_from(cfg.model)).eval()
+    image = torch.rand(2, 3, 28, 28)
+    _, feature = _TrainForward(model)(image)
+    assert feature_layer(model) == 3
+    assert torch.equal(feature, model.pretrained.get_intermediate_layers(image, [3])[0][0])

@@ -69,14 +69,8 @@ class TrainResult:
 # ----------------------------------------------------------------------------------- helpers
 def _import_readers() -> None:
     """Make sure every reader module has registered itself with `open_dataset`."""
-    import importlib
-
-    for module in ("depth_anything.data.layouts", "depth_anything.data.synthetic_io", "depth_anything.train.label"):
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            if exc.name != module:  # a module that exists but fails to import is a real error
-                raise
+    from ..data import layouts, synthetic_io  # noqa: F401  (imported for their registrations)
+    from . import label  # noqa: F401  (the pseudo-label reader)
 
 
 def open_source(source: DataSource, key: str) -> SourceInfo:
@@ -151,28 +145,50 @@ def seed_everything(seed: int, rank: int = 0) -> None:
     torch.manual_seed(seed + rank)
 
 
-def _load_init(model: nn.Module, path: str, encoder_only: bool) -> None:
-    """Start from a checkpoint: all weights, or only the encoder (`pretrained.*`) for metric fine-tuning."""
-    from ..weights import load_state_dict_checked, read_checkpoint, resolve_weights
+def _read_init(path: str) -> tuple[dict[str, Any], Path]:
+    """The state dict of the checkpoint at `path` (a file, or a name `resolve_weights` knows), and its file."""
+    from ..weights import read_checkpoint, resolve_weights
 
     file = Path(path) if Path(path).exists() else resolve_weights(path)
     state, _ = read_checkpoint(file)
+    return state, file
+
+
+def _load_init(model: nn.Module, path: str, encoder_only: bool) -> None:
+    """Start from a checkpoint: all weights, or only the encoder (`pretrained.*`) for metric fine-tuning."""
+    from ..weights import load_state_dict_checked
+
     if not encoder_only:
+        state, file = _read_init(path)
         load_state_dict_checked(model, state, str(file))  # type: ignore[arg-type]
         return
-    encoder = {k.removeprefix("pretrained."): v for k, v in state.items() if k.startswith("pretrained.")}
-    if not encoder and "patch_embed.proj.weight" in state:  # a bare DINOv2 checkpoint, as the paper starts from
-        encoder = dict(state)
-    if not encoder:
+    _load_encoder(model.pretrained, path)
+
+
+def _load_encoder(encoder: nn.Module, path: str) -> None:
+    """Load only encoder weights into `encoder` (a model's `pretrained`): a full model's `pretrained.*`
+    or a bare DINOv2 checkpoint."""
+    state, file = _read_init(path)
+    weights = {k.removeprefix("pretrained."): v for k, v in state.items() if k.startswith("pretrained.")}
+    if not weights and "patch_embed.proj.weight" in state:  # a bare DINOv2 checkpoint, as the paper starts from
+        weights = dict(state)
+    if not weights:
         raise CheckpointMismatchError(f"{file}: no encoder weights ('pretrained.*' or DINOv2 keys) to initialise from")
     try:
-        model.pretrained.load_state_dict(encoder, strict=True)
+        encoder.load_state_dict(weights, strict=True)
     except RuntimeError as exc:
         raise CheckpointMismatchError(f"{file}: encoder does not fit the configured model ({exc})") from None
 
 
+def feature_layer(model: nn.Module) -> int:
+    """The encoder block whose tokens feature alignment compares, for student and reference alike:
+    the deepest block the head reads."""
+    return max(model.config.layer_indices)
+
+
 class _TrainForward(nn.Module):
-    """Depth and the last encoder feature from one pass, so DDP sees a single forward per step."""
+    """Depth and the aligned encoder feature (`feature_layer`) from one pass, so DDP sees a single
+    forward per step."""
 
     def __init__(self, model: nn.Module) -> None:
         super().__init__()
@@ -182,7 +198,7 @@ class _TrainForward(nn.Module):
         patch = self.model.config.patch_size
         features = self.model.encode(x)
         depth = self.model.decode(features, x.shape[-2] // patch, x.shape[-1] // patch)
-        return depth, features[-1][0]
+        return depth, features[list(self.model.config.layer_indices).index(feature_layer(self.model))][0]
 
 
 def _grad_scaler(device_type: str, enabled: bool) -> Any:
@@ -324,11 +340,9 @@ class Trainer:
         )
         if not wanted:
             return None
-        reference = copy.deepcopy(self.model.pretrained)
+        reference = copy.deepcopy(self.model.pretrained)  # the encoder only, never the head
         if cfg.model.feature_reference != "init":
-            holder = copy.deepcopy(self.model)
-            _load_init(holder, cfg.model.feature_reference, encoder_only=True)
-            reference = holder.pretrained
+            _load_encoder(reference, cfg.model.feature_reference)
         return reference.requires_grad_(False).eval().to(self.device)
 
     def _build_optimizer(self) -> torch.optim.Optimizer:
@@ -525,7 +539,7 @@ class Trainer:
         loss = (per_sample * has_pixels).sum() / has_pixels.sum().clamp(min=1)
         if self.reference is not None and feature is not None:
             with torch.no_grad(), self._autocast():
-                index = max(self.model.config.layer_indices)
+                index = feature_layer(self.model)
                 reference = self.reference.get_intermediate_layers(batch["image"], [index])[0][0]
             feat = feature_alignment_loss(feature, reference, cfg.feature_margin)
             weight = pseudo.to(feat.device).float()
