@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import torch
-from train_helpers import make_config, write_config
+from train_helpers import launch_two_nodes, make_config, write_config
 
 from depth_anything.io import list_images
 from depth_anything.train.trainer import weights_digest
@@ -51,25 +51,11 @@ def test_two_processes_train_identical_replicas_and_shard_labels(
 def test_two_nodes_by_torchrun_rendezvous(tmp_path: Path, synth_root: Path) -> None:
     """Multi-node as torchrun does it: two launchers ("nodes", one process each) meet at a c10d
     rendezvous on 127.0.0.1 and train one job of world size 2."""
-    import socket
-
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     out = tmp_path / "run"
     config = write_config(tmp_path / "nodes.yaml", make_config(
         out, train=[{"layout": "synthetic", "root": str(synth_root), "split": "train"}],
         optim={"steps": 2, "batch_size": 4}, run={"checkpoint_every": 2}))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    launchers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
-             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "two-nodes",
-             "--local-addr", "127.0.0.1", "-m", "depth_anything.cli", "train", "--config", str(config)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for _ in range(2)
-    ]
+    launchers = launch_two_nodes(config, "two-nodes")
     outputs = [launcher.communicate(timeout=300) for launcher in launchers]
     assert all(launcher.returncode == 0 for launcher in launchers), [err[-2000:] for _, err in outputs]
     checkpoint = torch.load(out / "checkpoints" / "step_0000002.pt", weights_only=True)

@@ -8,32 +8,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from train_helpers import make_config
+from train_helpers import make_config, write_depth_folder
 
 from depth_anything.errors import ConfigError
-from depth_anything.io import save_image
 from depth_anything.train.config import config_from_dict, model_config_from
 from depth_anything.train.trainer import Trainer, TrainingDivergedError
-
-
-def _folder(root: Path, count: int = 6) -> Path:
-    """Generic "folder" layout: images/NN.png + depth/NN.npy (metres)."""
-    rng = np.random.default_rng(0)
-    (root / "images").mkdir(parents=True)
-    (root / "depth").mkdir()
-    for i in range(count):
-        yy, xx = np.mgrid[0:32, 0:36].astype(np.float32)
-        depth = 1.0 + xx / 12 + yy / 16 + (i % 3)
-        image = (np.stack([depth / 6, 1 - depth / 6, rng.random(depth.shape)], -1) * 255).astype(np.uint8)
-        save_image(root / "images" / f"{i:02d}.png", image)
-        np.save(root / "depth" / f"{i:02d}.npy", depth)
-    return root
 
 
 def test_unreadable_and_unlabeled_samples_are_skipped_and_counted(
     tmp_path: Path, capfd: pytest.CaptureFixture
 ) -> None:
-    data = _folder(tmp_path / "data")
+    data = write_depth_folder(tmp_path / "data", 6)
     (data / "images" / "02.png").write_bytes(b"\x89PNG\r\n\x1a\ntruncated")
     (data / "depth" / "04.npy").unlink()
     cfg = config_from_dict(make_config(tmp_path / "out", [{"layout": "folder", "root": str(data)}],
@@ -51,7 +36,7 @@ def test_unreadable_and_unlabeled_samples_are_skipped_and_counted(
 
 
 def test_nan_loss_stops_naming_step_and_samples_and_keeps_last_checkpoint(tmp_path: Path) -> None:
-    data = _folder(tmp_path / "data")
+    data = write_depth_folder(tmp_path / "data", 6)
     cfg = config_from_dict(make_config(
         tmp_path / "out", [{"layout": "folder", "root": str(data)}],
         optim={"steps": 5, "batch_size": 2, "lr": 1e30, "grad_clip": None, "warmup_steps": 0},
@@ -78,7 +63,7 @@ def test_metric_stage_starts_from_a_relative_encoder(tmp_path: Path) -> None:
     import depth_anything
     from depth_anything.weights import save_checkpoint
 
-    data = _folder(tmp_path / "data")
+    data = write_depth_folder(tmp_path / "data", 6)
     relative_cfg = config_from_dict(make_config(tmp_path / "rel", [{"layout": "folder", "root": str(data)}]))
     relative = depth_anything.build_model(model_config_from(relative_cfg.model))
     with torch.no_grad():
@@ -111,7 +96,7 @@ def test_metric_stage_starts_from_a_relative_encoder(tmp_path: Path) -> None:
 def test_student_starts_from_a_bare_dinov2_encoder_and_aligns_to_a_frozen_copy(tmp_path: Path) -> None:
     import depth_anything
 
-    data = _folder(tmp_path / "data")
+    data = write_depth_folder(tmp_path / "data", 6)
     source = [{"layout": "folder", "root": str(data), "pseudo_labels": True}]
     cfg = config_from_dict(make_config(tmp_path / "out", source, stage="student",
                                        optim={"steps": 3, "batch_size": 2}, loss={"feature_margin": 1.1}))

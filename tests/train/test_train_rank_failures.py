@@ -2,37 +2,21 @@
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
 from pathlib import Path
 
-from train_helpers import make_config, write_config
+from train_helpers import launch_two_nodes, make_config, write_config
 
 
 def test_failed_rank0_checkpoint_write_stops_both_ranks_with_its_message(tmp_path: Path, synth_root: Path) -> None:
     """Two launchers of one process each (as on two nodes), so neither torchrun agent ends the other
     rank for us: rank 1 must learn of rank 0's failure through the job itself, not wait in a barrier."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     out = tmp_path / "run"
     # a folder where step 4's checkpoint must go: the write fails even for root (unlike a read-only folder)
     (out / "checkpoints" / "step_0000004.pt").mkdir(parents=True)
     config = write_config(tmp_path / "fail.yaml", make_config(
         out, train=[{"layout": "synthetic", "root": str(synth_root), "split": "train"}],
         optim={"steps": 6, "batch_size": 4}, run={"checkpoint_every": 2}))
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    launchers = [
-        subprocess.Popen(
-            [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
-             "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", "rank0-fails",
-             "--local-addr", "127.0.0.1", "-m", "depth_anything.cli", "train", "--config", str(config)],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        )
-        for _ in range(2)
-    ]
+    launchers = launch_two_nodes(config, "rank0-fails")
     try:
         outputs = [launcher.communicate(timeout=180) for launcher in launchers]
     finally:

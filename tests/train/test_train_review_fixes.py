@@ -7,29 +7,13 @@ import csv
 import multiprocessing
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from train_helpers import TINY_MODEL, make_config
+from train_helpers import TINY_MODEL, make_config, write_depth_folder
 
 from depth_anything.errors import CheckpointMismatchError, ConfigError, DatasetError
-from depth_anything.io import save_image
 from depth_anything.train.config import config_from_dict
 from depth_anything.train.trainer import Trainer
-
-
-def _folder(root: Path, count: int = 4) -> Path:
-    """Generic "folder" layout: images/NN.png + depth/NN.npy (metres)."""
-    rng = np.random.default_rng(0)
-    (root / "images").mkdir(parents=True)
-    (root / "depth").mkdir()
-    for i in range(count):
-        yy, xx = np.mgrid[0:32, 0:36].astype(np.float32)
-        depth = 1.0 + xx / 12 + yy / 16 + i
-        image = (np.stack([depth / 6, 1 - depth / 6, rng.random(depth.shape)], -1) * 255).astype(np.uint8)
-        save_image(root / "images" / f"{i:02d}.png", image)
-        np.save(root / "depth" / f"{i:02d}.npy", depth)
-    return root
 
 
 def _config(out: Path, folder: Path, **sections: dict) -> dict:
@@ -43,7 +27,7 @@ def _config(out: Path, folder: Path, **sections: dict) -> dict:
 def finished_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """A 4-step run with a checkpoint at every step (copied per test: resuming changes it)."""
     root = tmp_path_factory.mktemp("run")
-    data = _folder(root / "data")
+    data = write_depth_folder(root / "data", 4)
     Trainer(config_from_dict(_config(root / "out", data))).fit()
     return root / "out", data
 
@@ -114,7 +98,7 @@ def _train_in_child(cfg: dict, queue: multiprocessing.Queue) -> None:
 
 
 def test_a_dataset_without_any_usable_sample_stops_with_an_error(tmp_path: Path) -> None:
-    data = _folder(tmp_path / "data")
+    data = write_depth_folder(tmp_path / "data", 4)
     for depth in (data / "depth").glob("*.npy"):
         depth.unlink()
     cfg = _config(tmp_path / "out", data, run={"checkpoint_every": 1000})
@@ -133,8 +117,8 @@ def test_a_dataset_without_any_usable_sample_stops_with_an_error(tmp_path: Path)
 
 
 def test_validation_errors_are_not_counted_as_training_skips(tmp_path: Path) -> None:
-    train = _folder(tmp_path / "train")
-    val = _folder(tmp_path / "val")
+    train = write_depth_folder(tmp_path / "train", 4)
+    val = write_depth_folder(tmp_path / "val", 4)
     (val / "depth" / "01.npy").unlink()
     cfg = make_config(tmp_path / "out", [{"layout": "folder", "root": str(train)}],
                       val=[{"layout": "folder", "root": str(val)}],

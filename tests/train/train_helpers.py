@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 
 # A 4-block, 32-wide ViT + DPT head; pretrain_grid 2 = the patch grid of the 28 px training crops.
@@ -44,3 +45,35 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "depth_anything.cli", *args], env=full_env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+def write_depth_folder(root: Path, count: int = 6) -> Path:
+    """A dataset in the generic "folder" layout: images/NN.png + depth/NN.npy (metres)."""
+    from depth_anything.io import save_image
+
+    rng = np.random.default_rng(0)
+    (root / "images").mkdir(parents=True)
+    (root / "depth").mkdir()
+    for i in range(count):
+        yy, xx = np.mgrid[0:32, 0:36].astype(np.float32)
+        depth = 1.0 + xx / 12 + yy / 16 + (i % 3)
+        image = (np.stack([depth / 6, 1 - depth / 6, rng.random(depth.shape)], -1) * 255).astype(np.uint8)
+        save_image(root / "images" / f"{i:02d}.png", image)
+        np.save(root / "depth" / f"{i:02d}.npy", depth)
+    return root
+
+
+def launch_two_nodes(config: Path, rdzv_id: str) -> list[subprocess.Popen]:
+    """Two torchrun launchers of one process each, meeting at a c10d rendezvous on 127.0.0.1: how a
+    two-node job starts, on one machine. The caller waits on (and if need be kills) both."""
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1",
+               "--rdzv-backend", "c10d", "--rdzv-endpoint", f"127.0.0.1:{port}", "--rdzv-id", rdzv_id,
+               "--local-addr", "127.0.0.1", "-m", "depth_anything.cli", "train", "--config", str(config)]
+    return [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            for _ in range(2)]
