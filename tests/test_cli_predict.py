@@ -50,6 +50,14 @@ def test_predict_writes_every_format_and_skips_bad_files(tmp_path, checkpoint, c
     assert not list(out.glob(".*tmp*"))  # atomic writes leave no temporaries
 
 
+def test_outputs_inside_the_input_folder_are_not_read_back(tmp_path, checkpoint, capsys):
+    Image.fromarray(np.full((28, 28, 3), 90, np.uint8)).save(tmp_path / "a.png")
+    args = ["predict", str(tmp_path), "--model", str(checkpoint), "--out", str(tmp_path / "depth"), "--input-size", "28"]
+    assert main(args) == 0 and main(args) == 0
+    assert "1 image(s) written" in capsys.readouterr().out.splitlines()[-1]
+    assert sorted(p.name for p in (tmp_path / "depth").iterdir()) == ["a_depth.png"]
+
+
 def test_predict_rejects_unknown_formats(tmp_path, checkpoint, capsys):
     shutil.copy("assets/example.png", tmp_path / "x.png")
     assert main(["predict", str(tmp_path / "x.png"), "--model", str(checkpoint), "--formats", "jpeg"]) == 2

@@ -33,14 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cmap", default="spectral", help="colour map of the pictures: spectral or gray")
 
 
-def _collect(inputs: list[str]) -> list[Path]:
+def _collect(inputs: list[str], out: Path) -> list[Path]:
     from ..io import is_image_file, list_images
 
+    out = out.resolve()
     paths: list[Path] = []
     for item in inputs:
         path = Path(item)
-        if path.is_dir():
-            paths.extend(list_images(path))
+        if path.is_dir():  # our own outputs inside an input folder are not inputs (a rerun would grow)
+            paths.extend(p for p in list_images(path) if not p.resolve().is_relative_to(out))
         elif path.exists() and not is_image_file(path):
             print(f"skipping {path}: not an image file name", file=sys.stderr)
         else:
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown or not formats:
         raise ConfigError(f"--formats: unknown {unknown or 'empty list'}; choose from {', '.join(FORMATS)}")
-    paths = _collect(args.inputs)
+    paths = _collect(args.inputs, Path(args.out))
     if not paths:
         raise ConfigError("no input images found")
     if args.random_weights:
