@@ -186,6 +186,32 @@ def test_hypersim_distance_becomes_planar_depth(tmp_path: Path) -> None:
     assert not sample.valid[1, 1] and sample.valid.sum() == H * W - 1
 
 
+def test_hypersim_tone_mapping_exposes_for_the_geometry_not_the_void(tmp_path: Path) -> None:
+    """Half the frame is empty background (render_entity_id −1) rendered very bright: the exposure must
+    come from the half that shows geometry, as Hypersim's own tone mapping does."""
+    h5py = pytest.importorskip("h5py")
+    images = tmp_path / "ai_001_003" / "images"
+    (images / "scene_cam_00_final_hdf5").mkdir(parents=True)
+    geometry_dir = images / "scene_cam_00_geometry_hdf5"
+    geometry_dir.mkdir(parents=True)
+    colour = np.full((H, W, 3), 0.2, np.float32)
+    colour[:, : W // 2] = 50.0
+    entity = np.full((H, W), 7, np.int32)
+    entity[:, : W // 2] = -1
+    with h5py.File(geometry_dir / "frame.0000.depth_meters.hdf5", "w") as f:
+        f["dataset"] = np.full((H, W), 3.0, np.float16)
+    with h5py.File(images / "scene_cam_00_final_hdf5" / "frame.0000.color.hdf5", "w") as f:
+        f["dataset"] = colour
+    before = open_dataset("hypersim", tmp_path)[0].image
+    with h5py.File(geometry_dir / "frame.0000.render_entity_id.hdf5", "w") as f:
+        f["dataset"] = entity
+    after = open_dataset("hypersim", tmp_path)[0].image
+    # without the mask the bright void sets the exposure and the scene is nearly black
+    assert before[:, W // 2 :].mean() < 40
+    # with it the geometry's 90th percentile maps to 0.8 (≈ 204 in 8 bits)
+    assert after[:, W // 2 :].mean() == pytest.approx(0.8 * 255, abs=2)
+
+
 def test_hypersim_conversion_is_identity_on_the_optical_axis() -> None:
     distance = np.full((3, 1024), 7.0, np.float32)  # odd height: the middle row crosses the axis
     depth = hypersim_distance_to_depth(distance)

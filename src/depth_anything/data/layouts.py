@@ -139,10 +139,14 @@ def hypersim_distance_to_depth(distance: np.ndarray, focal: float | None = None)
     return (distance.astype(np.float64) * focal / ray_length).astype(np.float32)
 
 
-def tonemap_hdr(rgb: np.ndarray) -> np.ndarray:
-    """Linear HDR colour (Hypersim `.color.hdf5`) to uint8 sRGB-like: 90th-percentile brightness to 0.8, gamma 2.2."""
+def tonemap_hdr(rgb: np.ndarray, geometry: np.ndarray | None = None) -> np.ndarray:
+    """Linear HDR colour (Hypersim `.color.hdf5`) to uint8 sRGB-like: 90th-percentile brightness to 0.8,
+    gamma 2.2. As in Hypersim's own tone mapping, the percentile is taken over the pixels that show
+    geometry (`geometry`, from `render_entity_id != -1`) when that mask is known."""
     rgb = np.nan_to_num(rgb.astype(np.float64), nan=0.0, posinf=0.0, neginf=0.0).clip(min=0.0)
     brightness = 0.3 * rgb[..., 0] + 0.59 * rgb[..., 1] + 0.11 * rgb[..., 2]
+    if geometry is not None and geometry.shape == brightness.shape and geometry.any():
+        brightness = brightness[geometry]
     level = np.percentile(brightness, 90) if brightness.size else 0.0
     scale = 0.8 ** 2.2 / level if level > 1e-8 else 1.0
     return (np.clip((scale * rgb) ** (1 / 2.2), 0.0, 1.0) * 255).round().astype(np.uint8)
@@ -393,7 +397,12 @@ class HypersimReader(PairedReader):
 
     def read_image(self, item: SamplePaths) -> np.ndarray:
         if item.image.suffix == ".hdf5":
-            return tonemap_hdr(read_hdf5_array(item.image))
+            geometry = None
+            if item.depth is not None:  # frame.NNNN.render_entity_id.hdf5 lies beside the depth file
+                entity = item.depth.with_name(item.depth.name.replace("depth_meters", "render_entity_id"))
+                if entity.is_file():
+                    geometry = read_hdf5_array(entity) != -1
+            return tonemap_hdr(read_hdf5_array(item.image), geometry)
         return load_image(item.image)
 
     def read_depth(self, item: SamplePaths, image_shape: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
