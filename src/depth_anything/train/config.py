@@ -234,27 +234,17 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError("key 'data.train': at least one training dataset is required")
     if cfg.data.size % 14:
         raise ConfigError(f"key 'data.size': must be a multiple of 14 (the ViT patch size), got {cfg.data.size}")
-    for key, value in (
-        ("optim.batch_size", cfg.optim.batch_size),
-        ("optim.steps", cfg.optim.steps),
-        ("optim.lr", cfg.optim.lr),
-        ("optim.decoder_lr_scale", cfg.optim.decoder_lr_scale),
-        ("run.log_every", cfg.run.log_every),
-        ("run.val_every", cfg.run.val_every),
-        ("run.checkpoint_every", cfg.run.checkpoint_every),
-        ("run.keep_checkpoints", cfg.run.keep_checkpoints),
-        ("loss.gradient_scales", cfg.loss.gradient_scales),
-    ):
-        _positive(key, value)
-    for key, value in (
-        ("optim.warmup_steps", cfg.optim.warmup_steps),
-        ("optim.weight_decay", cfg.optim.weight_decay),
-        ("data.num_workers", cfg.data.num_workers),
-        ("loss.ssi_weight", cfg.loss.ssi_weight),
-        ("loss.gradient_weight", cfg.loss.gradient_weight),
-        ("loss.feature_weight", cfg.loss.feature_weight),
-    ):
-        _positive(key, value, allow_zero=True)
+    # (dotted key, must it be > 0 rather than ≥ 0)
+    bounded = (
+        ("optim.batch_size", True), ("optim.steps", True), ("optim.lr", True), ("optim.decoder_lr_scale", True),
+        ("run.log_every", True), ("run.val_every", True), ("run.checkpoint_every", True),
+        ("run.keep_checkpoints", True), ("loss.gradient_scales", True),
+        ("optim.warmup_steps", False), ("optim.weight_decay", False), ("data.num_workers", False),
+        ("loss.ssi_weight", False), ("loss.gradient_weight", False), ("loss.feature_weight", False),
+    )
+    for key, strictly in bounded:
+        section, name = key.split(".")
+        _positive(key, getattr(getattr(cfg, section), name), allow_zero=not strictly)
     if not 0.0 <= cfg.loss.trim_fraction < 1.0:
         raise ConfigError(f"key 'loss.trim_fraction': must be in [0, 1), got {cfg.loss.trim_fraction}")
     if cfg.optim.grad_clip is not None:
