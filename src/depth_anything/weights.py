@@ -110,6 +110,25 @@ def resolve_weights(name: str, cache: str | os.PathLike | None = None) -> Path:
     return target
 
 
+def describe_weights(name_or_path: str | os.PathLike) -> dict[str, Any]:
+    """What identifies a model's weights without reading them: the name or path as given, and the
+    resolved file with its size and modification time (so a retrained file at the same path differs).
+    Used to refuse mixing outputs of two models (saved predictions, pseudo-labels)."""
+    file: Path | None = Path(name_or_path)
+    if file.is_dir():  # a transformers folder
+        file = file / "model.safetensors"
+    elif not file.is_file():  # a published name: its file in the cache, if there
+        spec = PUBLISHED_WEIGHTS.get(str(name_or_path))
+        file = _cached_path(spec, cache_dir()) if spec is not None else None
+    stat = file.stat() if file is not None and file.is_file() else None
+    return {
+        "model": str(name_or_path),
+        "model_file": str(file.resolve()) if stat is not None and file is not None else None,
+        "model_bytes": stat.st_size if stat is not None else None,
+        "model_mtime_ns": stat.st_mtime_ns if stat is not None else None,
+    }
+
+
 # --------------------------------------------------------------------------------------- reading files
 def read_checkpoint(path: str | os.PathLike) -> tuple[StateDict, dict[str, Any]]:
     """Tensors and metadata of a checkpoint file (.pth/.pt/.bin or .safetensors) or transformers folder.

@@ -51,18 +51,16 @@ SPLIT_FILE_BENCHMARKS = ("kitti", "nyu")  # the readers that take a split list
 
 
 def _prediction_identity(args: argparse.Namespace) -> str:
-    """What decides the raw predictions: the weights (a file's size and time stamp too, so a retrained
-    checkpoint at the same path is not mistaken for the old one), the input size, the dtype, and the
-    data they were made for (benchmark, folder, split), since sample names repeat across datasets."""
-    path = Path(args.model)
-    weights = str(args.model)
-    if path.is_file():
-        stat = path.stat()
-        weights += f" ({stat.st_size} bytes, modified {stat.st_mtime_ns})"
+    """What decides the raw predictions: the weights (see `describe_weights`), the input size, the dtype,
+    and the data they were made for (benchmark, folder, split), since sample names repeat across datasets."""
+    from ..weights import describe_weights
+
+    weights = describe_weights(args.model)
     data = f"{args.benchmark} at {Path(args.data).resolve()}, split {args.split or 'default'}"
     if args.split_file is not None:
         data += f" from {Path(args.split_file).resolve()}"
-    return f"{weights}, input size {args.input_size}, dtype {args.dtype or 'fp32'}; {data}"
+    return (f"{json.dumps(weights, sort_keys=True)}, input size {args.input_size}, "
+            f"dtype {args.dtype or 'fp32'}; {data}")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -80,6 +80,14 @@ def all_reduce_sum(values: torch.Tensor) -> torch.Tensor:
     return out
 
 
+def all_reduce_max(value: float, device: torch.device) -> float:
+    """The largest `value` over ranks (e.g. the slowest rank's time)."""
+    tensor = torch.tensor([value], dtype=torch.float64, device=device)
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
+    return float(tensor[0])
+
+
 def all_gather_objects(value: Any) -> list[Any]:
     """Every rank's `value`, in rank order."""
     if not (dist.is_available() and dist.is_initialized()):

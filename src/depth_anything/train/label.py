@@ -26,9 +26,10 @@ import numpy as np
 import torch
 
 from ..data.datasets import DepthSample, SampleReader, register_reader
+from ..data.layouts import read_npy_depth
 from ..errors import ConfigError, DatasetError
 from ..io import atomic_write_text, list_images, load_depth_png16, load_image, save_depth_png16, save_npy
-from .distributed import all_reduce_sum, barrier, init_distributed, on_main
+from .distributed import all_reduce_max, all_reduce_sum, barrier, init_distributed, on_main
 
 MANIFEST = "manifest.json"
 MANIFEST_FORMAT = "depth-anything-pseudo/1"
@@ -68,10 +69,7 @@ def write_label(path: Path, disparity: np.ndarray, encoding: str) -> Path:
 def read_label(path: Path) -> np.ndarray:
     """float32 disparity (max-normalised) from a label written by `write_label`."""
     if path.suffix == ".npy":
-        try:
-            return np.load(path).astype(np.float32)
-        except (OSError, ValueError) as exc:
-            raise DatasetError(f"{path}: not a readable label ({exc})") from None
+        return read_npy_depth(path)
     return load_depth_png16(path, scale=65535.0)
 
 
@@ -126,7 +124,7 @@ def label_images(
     totals = all_reduce_sum(
         torch.tensor([labeled_here, len(mine) - len(todo), failed], dtype=torch.float64, device=torch_device)
     ).tolist()
-    slowest = _max_over_ranks(elapsed, torch_device)
+    slowest = all_reduce_max(elapsed, torch_device)
     barrier()
     manifest = out / MANIFEST
     on_main(lambda: write_manifest(out, images, encoding, identity), f"write {manifest}")
@@ -134,34 +132,13 @@ def label_images(
     return LabelResult(labeled, existing, bad, slowest, labeled / slowest if slowest > 0 else 0.0, manifest)
 
 
-def _max_over_ranks(value: float, device: torch.device) -> float:
-    import torch.distributed as dist
-
-    tensor = torch.tensor([value], dtype=torch.float64, device=device)
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(tensor, op=dist.ReduceOp.MAX)
-    return float(tensor[0])
-
-
 def teacher_identity(model: str | Path, input_size: int, dtype: torch.dtype | str, encoding: str) -> dict[str, Any]:
-    """What decides the labels' values: the model file (path, size, modification time), input size, dtype
-    and encoding. Labels written under another identity must not be mixed with new ones."""
-    file: Path | None = Path(model)
-    if file.is_dir():  # a transformers folder
-        file = file / "model.safetensors"
-    elif not file.is_file():  # a published name: its file in the cache
-        from ..weights import resolve_weights
+    """What decides the labels' values: the weights (see `describe_weights`), input size, dtype and
+    encoding. Labels written under another identity must not be mixed with new ones."""
+    from ..weights import describe_weights
 
-        try:
-            file = resolve_weights(str(model))
-        except Exception:  # noqa: BLE001 - no file to describe; the name alone identifies it
-            file = None
-    stat = file.stat() if file is not None and file.is_file() else None
     return {
-        "model": str(model),
-        "model_file": str(file.resolve()) if stat is not None and file is not None else None,
-        "model_bytes": stat.st_size if stat is not None else None,
-        "model_mtime_ns": stat.st_mtime_ns if stat is not None else None,
+        **describe_weights(model),
         "input_size": int(input_size),
         "dtype": str(dtype).removeprefix("torch."),
         "encoding": encoding,
