@@ -130,13 +130,19 @@ def make_protocol(
     return replace(protocol, **overrides) if overrides else protocol
 
 
+def fit_scale_shift(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
+    """Least-squares scale and shift mapping `pred` onto `target` over `mask`."""
+    x = pred[mask].astype(np.float64)
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    (scale, shift), *_ = np.linalg.lstsq(design, target[mask].astype(np.float64), rcond=None)
+    return float(scale), float(shift)
+
+
 def align_disparity_affine(pred_disparity: np.ndarray, gt_depth: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
     """Least-squares scale and shift mapping predicted disparity onto the ground truth's 1/depth over `mask`."""
-    x = pred_disparity[mask].astype(np.float64)
-    y = 1.0 / gt_depth[mask].astype(np.float64)
-    design = np.stack([x, np.ones_like(x)], axis=1)
-    (scale, shift), *_ = np.linalg.lstsq(design, y, rcond=None)
-    return float(scale), float(shift)
+    disparity = np.zeros(gt_depth.shape, np.float64)
+    disparity[mask] = 1.0 / gt_depth[mask].astype(np.float64)
+    return fit_scale_shift(pred_disparity, disparity, mask)
 
 
 def median_scale(pred_depth: np.ndarray, gt_depth: np.ndarray, mask: np.ndarray) -> float:

@@ -612,7 +612,7 @@ class Trainer:
     def validate(self) -> dict[str, float]:
         """Loss, δ1 and AbsRel on the validation sets (sharded over ranks, summed over them)."""
         from ..eval.metrics import compute_metrics
-        from ..eval.protocols import align_disparity_affine
+        from ..eval.protocols import fit_scale_shift
 
         assert self.val_data is not None
         self.model.eval()
@@ -638,7 +638,7 @@ class Trainer:
                     pred_depth, gt_depth = np.maximum(pred, 1e-6), target
                 else:  # relative: the target is disparity; align in disparity, compare depths
                     gt_depth = np.where(mask, 1.0 / np.maximum(target, 1e-12), 0.0)
-                    scale, shift = align_disparity_affine(pred, gt_depth, mask)
+                    scale, shift = fit_scale_shift(pred, target, mask)
                     # kept inside the label's disparity range, so one near-zero value cannot dominate AbsRel
                     pred_depth = 1.0 / np.clip(scale * pred + shift, target[mask].min(), target[mask].max())
                 metrics = compute_metrics(pred_depth, gt_depth, mask)
