@@ -37,7 +37,7 @@ def photos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import skimage.data
 
     source = Path(skimage.data.__file__).parent
-    names = [n for n in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "motorcycle_left.png")
+    names = [n for n in ("astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg", "camera.png")
              if (source / n).is_file()]
     if len(names) < 3:
         pytest.fail(f"scikit-image ships too few photos in {source}: {names}")
