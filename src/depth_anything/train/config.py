@@ -232,8 +232,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     """Cross-field checks that types alone cannot express."""
     if not cfg.data.train:
         raise ConfigError("key 'data.train': at least one training dataset is required")
-    if cfg.data.size % 14:
-        raise ConfigError(f"key 'data.size': must be a multiple of 14 (the ViT patch size), got {cfg.data.size}")
+    patch = int((cfg.model.config or {}).get("patch_size", 14))
+    if cfg.data.size % patch:
+        raise ConfigError(f"key 'data.size': must be a multiple of {patch} (the ViT patch size), got {cfg.data.size}")
     # (dotted key, must it be > 0 rather than ≥ 0)
     bounded = (
         ("optim.batch_size", True), ("optim.steps", True), ("optim.lr", True), ("optim.decoder_lr_scale", True),
