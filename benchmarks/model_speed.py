@@ -91,7 +91,7 @@ def peak_memory_child(which: str, batch: int) -> None:
     import transformers
 
     from depth_anything import build_model
-    from depth_anything.weights import transformers_config
+    from depth_anything.models.convert import transformers_config
 
     ours = build_model("vits").eval()
     if which == "theirs":

@@ -8,9 +8,9 @@ import pytest
 from PIL import Image
 
 from depth_anything.errors import ImageReadError
+from depth_anything.pictures import colorize_depth
 from depth_anything.io import (
     atomic_write,
-    colorize_depth,
     load_depth_png16,
     load_image,
     save_depth_png16,

@@ -82,7 +82,7 @@ def test_name_resolves_from_cache_folder_without_network(vits_relative, tmp_path
 
 
 def test_cache_paths_never_collide():
-    from depth_anything.weights import _cached_path
+    from depth_anything.weights import cached_path as _cached_path
 
     paths = [_cached_path(spec, Path("/cache")) for spec in PUBLISHED_WEIGHTS.values()]
     assert len(set(paths)) == len(paths)
@@ -135,7 +135,7 @@ def test_transformers_folder_and_project_checkpoint_load(tmp_path):
 def test_transformers_weights_without_config_infer_the_size(vits_relative, tmp_path):
     from safetensors.torch import save_file
 
-    from depth_anything.weights import official_to_transformers
+    from depth_anything.models.convert import official_to_transformers
 
     state = {k: v.contiguous() for k, v in official_to_transformers(vits_relative.state_dict()).items()}
     save_file(state, str(tmp_path / "weights.safetensors"))
@@ -164,7 +164,7 @@ def test_wrong_size_names_both_sizes_not_a_shape_dump(tmp_path):
 
 
 def test_plain_load_state_dict_accepts_transformers_keys():
-    from depth_anything.weights import official_to_transformers
+    from depth_anything.models.convert import official_to_transformers
 
     source = randomize_(build_model(tiny_config()), seed=13)
     target = build_model(tiny_config())

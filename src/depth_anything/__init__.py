@@ -3,8 +3,10 @@
 Public API (imported lazily so `import depth_anything` stays fast):
 
 - `build_model(encoder, max_depth=None)`: the network with random weights, official key layout.
-- `load_model(name_or_path, device=None, dtype=None)`: a model with weights from a name, file or cache.
-- `Predictor`: batched inference over paths, arrays and PIL images of mixed sizes.
+- `load_model(name_or_path="default", device=None, dtype=None)`: a model with weights from a name,
+  file or cache; with no argument, the small built-in model.
+- `Predictor`: batched inference over paths, arrays and PIL images of mixed sizes, over a runtime.
+- `InputSpec`: how images are prepared for a set of weights (travels with them).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ _LAZY = {
     "DepthAnything": ("depth_anything.models", "DepthAnything"),
     "load_model": ("depth_anything.weights", "load_model"),
     "Predictor": ("depth_anything.inference", "Predictor"),
+    "PredictionResult": ("depth_anything.inference", "PredictionResult"),
+    "TorchRuntime": ("depth_anything.inference", "TorchRuntime"),
+    "InputSpec": ("depth_anything.transforms", "InputSpec"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -149,13 +149,21 @@ def _pil_to_rgb(pil: Image.Image, name: str) -> np.ndarray:
     return _to_rgb_array(np.asarray(pil), name)
 
 
-def to_unit_float(image: np.ndarray) -> np.ndarray:
-    """Scale an RGB array to float64 in [0, 1] according to its bit depth."""
+def to_unit_float(image: np.ndarray, dtype: type = np.float64) -> np.ndarray:
+    """Scale an RGB array to floats in [0, 1] according to its bit depth (float64 as the reference
+    preprocessing computes; float32 for training, without the float64 copy)."""
     if image.dtype == np.uint8:
-        return image / 255.0
+        return image.astype(dtype) / dtype(255)
     if image.dtype == np.uint16:
-        return image / 65535.0
-    return image.astype(np.float64)
+        return image.astype(dtype) / dtype(65535)
+    return image.astype(dtype)
+
+
+def to_uint8(image: np.ndarray) -> np.ndarray:
+    """An RGB image of any bit depth (uint8, uint16, float in [0, 1]) as 8 bits for pictures."""
+    if image.dtype == np.uint8:
+        return image
+    return np.round(to_unit_float(image).clip(0.0, 1.0) * 255).astype(np.uint8)
 
 
 # --------------------------------------------------------------------------------------- atomic writes
@@ -222,59 +230,3 @@ def load_depth_png16(path: PathLike, scale: float) -> np.ndarray:
     if raw.dtype != np.uint16 or raw.ndim != 2:
         raise ImageReadError(f"{path}: expected a single-channel 16-bit PNG, got {raw.dtype} with shape {raw.shape}")
     return (raw.astype(np.float32) / np.float32(scale)).astype(np.float32)
-
-
-# --------------------------------------------------------------------------------------- depth pictures
-# Control points of a diverging red → yellow → blue palette; larger values (nearer, for relative
-# depth) are warm, as in the official demo.
-_SPECTRAL_POINTS = np.array(
-    [
-        [94, 79, 162], [50, 136, 189], [102, 194, 165], [171, 221, 164], [230, 245, 152],
-        [255, 255, 191], [254, 224, 139], [253, 174, 97], [244, 109, 67], [213, 62, 79], [158, 1, 66],
-    ],
-    dtype=np.float64,
-)
-
-
-def _build_lut(points: np.ndarray) -> np.ndarray:
-    positions = np.linspace(0.0, 1.0, len(points))
-    samples = np.linspace(0.0, 1.0, 256)
-    return np.stack([np.interp(samples, positions, points[:, c]) for c in range(3)], axis=1).round().astype(np.uint8)
-
-
-COLORMAPS = {
-    "spectral": _build_lut(_SPECTRAL_POINTS),
-    "gray": np.repeat(np.arange(256, dtype=np.uint8)[:, None], 3, axis=1),
-}
-
-
-def normalize_depth(depth: np.ndarray, valid: np.ndarray | None = None) -> np.ndarray:
-    """Min–max normalise to [0, 1] over finite (and `valid`) pixels; others become 0."""
-    depth = np.asarray(depth, dtype=np.float64)
-    finite = np.isfinite(depth) if valid is None else (np.isfinite(depth) & valid)
-    out = np.zeros_like(depth)
-    if finite.any():
-        lo, hi = depth[finite].min(), depth[finite].max()
-        out[finite] = (depth[finite] - lo) / (hi - lo) if hi > lo else 0.0
-    return out
-
-
-def colorize_depth(
-    depth: np.ndarray, cmap: str = "spectral", valid: np.ndarray | None = None, invert: bool = False
-) -> np.ndarray:
-    """Map a depth or disparity map to an RGB uint8 picture (invalid pixels black).
-
-    Relative predictions are disparity-like (large = near) and colour as-is; pass `invert=True` for
-    metric depth so that near stays warm.
-    """
-    if cmap not in COLORMAPS:
-        raise ValueError(f"unknown colour map {cmap!r}; choose one of {sorted(COLORMAPS)}")
-    unit = normalize_depth(depth, valid)
-    if invert:
-        unit = 1.0 - unit
-    picture = COLORMAPS[cmap][np.round(unit * 255).astype(np.uint8)]
-    invalid = ~np.isfinite(np.asarray(depth, dtype=np.float64))
-    if valid is not None:
-        invalid |= ~valid
-    picture[invalid] = 0
-    return picture

@@ -1,22 +1,82 @@
-"""Pre- and post-processing shared by inference, training and evaluation (one definition each).
+"""Pre- and post-processing shared by inference, training, evaluation and export (one definition each).
+
+`InputSpec` is what a set of weights expects (as timm's pretrained configs and transformers' processor
+configs): default input size, size multiple (the patch size), mean and std, and the output kind. It
+travels with the weights (registry entries, checkpoints, exported files).
 
 `preprocess` reproduces the reference `infer_image` pipeline bit for bit: float64 in [0, 1],
-aspect-preserving bicubic resize (OpenCV INTER_CUBIC) so the shorter side reaches `input_size` and
-both sides are multiples of 14, ImageNet normalisation, then float32.
+aspect-preserving bicubic resize (OpenCV INTER_CUBIC) so the shorter side reaches the input size and
+both sides are multiples of the patch size, normalisation, then float32.
 """
 
 from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields, replace
+from typing import Any, Literal
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .errors import ConfigError
 from .io import to_unit_float
-
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
-PATCH_SIZE = 14
+PATCH_SIZE = 14  # the published models' patch size; other sizes carry theirs in their InputSpec
+OUTPUT_KINDS = ("disparity", "metric")
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    """How images are prepared for a set of weights, and what its output means.
+
+    `input_size` is the default shorter side of the network input; both sides are rounded to
+    multiples of `size_multiple`. `output` is "disparity" (relative, affine-invariant, larger = nearer)
+    or "metric" (metres, in (0, max_depth)).
+    """
+
+    input_size: int = 518
+    size_multiple: int = PATCH_SIZE
+    mean: tuple[float, float, float] = IMAGENET_MEAN
+    std: tuple[float, float, float] = IMAGENET_STD
+    output: Literal["disparity", "metric"] = "disparity"
+    max_depth: float | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "mean", tuple(float(v) for v in self.mean))
+        object.__setattr__(self, "std", tuple(float(v) for v in self.std))
+        if self.output not in OUTPUT_KINDS:
+            raise ConfigError(f"input spec: output must be one of {OUTPUT_KINDS}, got {self.output!r}")
+        if (self.output == "metric") != (self.max_depth is not None):
+            raise ConfigError(f"input spec: a metric output needs max_depth and a disparity one none, got {self.max_depth}")
+        if self.size_multiple < 1 or self.input_size < self.size_multiple:
+            raise ConfigError(
+                f"input spec: input_size {self.input_size} must be at least size_multiple {self.size_multiple} (≥ 1)"
+            )
+        if len(self.mean) != 3 or len(self.std) != 3:
+            raise ConfigError("input spec: mean and std need three values (R, G, B)")
+
+    @property
+    def is_metric(self) -> bool:
+        return self.output == "metric"
+
+    def with_input_size(self, input_size: int | None) -> InputSpec:
+        """The same spec at another default size (None keeps this one): an explicit --input-size."""
+        return self if input_size is None else replace(self, input_size=int(input_size))
+
+    def to_dict(self) -> dict[str, Any]:
+        values = asdict(self)
+        values["mean"], values["std"] = list(self.mean), list(self.std)
+        return values
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> InputSpec:
+        """Read back what `to_dict` wrote (a checkpoint's or an exported file's metadata), naming unknown keys."""
+        unknown = sorted(set(values) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ConfigError(f"unknown input spec key(s): {', '.join(unknown)}")
+        return cls(**values)
 
 
 def round_to_multiple(value: float, minimum: int, multiple: int = PATCH_SIZE) -> int:
@@ -41,17 +101,26 @@ def network_input_size(height: int, width: int, input_size: int = 518, multiple:
     return round_to_multiple(scale * height, input_size, multiple), round_to_multiple(scale * width, input_size, multiple)
 
 
-def normalize(image: np.ndarray) -> np.ndarray:
-    """ImageNet mean/std normalisation of an H×W×3 float image in [0, 1] (stays float64)."""
-    return (image - np.asarray(IMAGENET_MEAN)) / np.asarray(IMAGENET_STD)
+def normalize(image: np.ndarray, spec: InputSpec | None = None) -> np.ndarray:
+    """Mean/std normalisation (ImageNet's unless `spec` says otherwise) of an H×W×3 float image in [0, 1]."""
+    spec = spec or InputSpec()
+    return (image - np.asarray(spec.mean)) / np.asarray(spec.std)
 
 
-def preprocess(rgb: np.ndarray, input_size: int = 518) -> np.ndarray:
-    """RGB image (uint8, uint16 or float in [0, 1]) → float32 [3, h, w] network input."""
+def as_spec(spec: InputSpec | int | None) -> InputSpec:
+    """An InputSpec from a spec, a bare input size (published models' patch 14), or None (518)."""
+    if isinstance(spec, InputSpec):
+        return spec
+    return InputSpec() if spec is None else InputSpec(input_size=int(spec))
+
+
+def preprocess(rgb: np.ndarray, spec: InputSpec | int | None = None) -> np.ndarray:
+    """RGB image (uint8, uint16 or float in [0, 1]) → float32 [3, h, w] network input for `spec`."""
+    spec = as_spec(spec)
     image = to_unit_float(rgb)
-    height, width = network_input_size(image.shape[0], image.shape[1], input_size)
+    height, width = network_input_size(image.shape[0], image.shape[1], spec.input_size, spec.size_multiple)
     image = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
-    return np.ascontiguousarray(normalize(image).transpose(2, 0, 1)).astype(np.float32)
+    return np.ascontiguousarray(normalize(image, spec).transpose(2, 0, 1)).astype(np.float32)
 
 
 def resize_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -12,7 +12,6 @@ from depth_anything.data.augment import (
     SourceInfo,
     TrainTransform,
     collate_samples,
-    unit_float32,
 )
 from depth_anything.data.datasets import DepthSample, describe_item, open_dataset
 from depth_anything.errors import DatasetError
@@ -125,7 +124,7 @@ def test_unit_float32_matches_to_unit_float() -> None:
     rng = np.random.default_rng(0)
     for image in (rng.integers(0, 256, (5, 7, 3), dtype=np.uint8), rng.integers(0, 65536, (5, 7, 3), dtype=np.uint16),
                   rng.random((5, 7, 3))):
-        converted = unit_float32(image)
+        converted = to_unit_float(image, np.float32)
         assert converted.dtype == np.float32
         np.testing.assert_allclose(converted, to_unit_float(image), rtol=1e-7, atol=0)
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth_anything.cli import sheet as sheet_cli
+from depth_anything.data import preview
 from depth_anything.cli import synth as synth_cli
 from depth_anything.data.datasets import DATASET_READERS, open_dataset
 from depth_anything.data.synthetic import SynthConfig, generate_sample
@@ -199,18 +199,18 @@ def test_contact_sheet_of_an_empty_split_is_an_error(tmp_path, capsys):
                  "--out", str(tmp_path / "sheet.png")]) == 2
     assert "no samples to show" in capsys.readouterr().err
     with pytest.raises(DatasetError, match="no samples"):
-        sheet_cli.contact_sheet(SyntheticReader(tmp_path / "data", split="train"))
+        preview.contact_sheet(SyntheticReader(tmp_path / "data", split="train"))
 
 
 def test_contact_sheet_shows_16bit_images_like_8bit(reference):
     sample = SyntheticReader(reference)[0]
     wide = dataclasses.replace(sample, image=sample.image.astype(np.uint16) * 257)
-    np.testing.assert_array_equal(sheet_cli._cell(wide, 24), sheet_cli._cell(sample, 24))
+    np.testing.assert_array_equal(preview.sample_cell(wide, 24), preview.sample_cell(sample, 24))
 
 
 def test_contact_sheet_colours_near_warm(reference):
     sample = SyntheticReader(reference)[0]
-    picture = sheet_cli.depth_picture(sample)
+    picture = preview.depth_picture(sample)
     assert picture.shape == sample.image.shape
     assert (picture[~sample.valid] == 0).all()
     near = np.unravel_index(np.argmin(np.where(sample.valid, sample.depth, np.inf)), sample.depth.shape)

@@ -10,13 +10,13 @@ import torch.nn.functional as F
 from model_helpers import randomize_, tiny_config
 
 from depth_anything import build_model
-from depth_anything.weights import (
+from depth_anything.models.convert import (
     config_from_transformers,
     official_to_transformers,
-    save_transformers,
     transformers_config,
     transformers_to_official,
 )
+from depth_anything.weights import save_transformers
 
 transformers = pytest.importorskip("transformers")
 

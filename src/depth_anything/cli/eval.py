@@ -50,16 +50,16 @@ def _model_label(name: str) -> str:
 SPLIT_FILE_BENCHMARKS = ("kitti", "nyu")  # the readers that take a split list
 
 
-def _prediction_identity(args: argparse.Namespace) -> str:
-    """What decides the raw predictions: the weights (see `describe_weights`), the input size, the dtype,
+def _prediction_identity(args: argparse.Namespace, input_size: int) -> str:
+    """What decides the raw predictions: the weights (see `weights_identity`), the input size, the dtype,
     and the data they were made for (benchmark, folder, split), since sample names repeat across datasets."""
-    from ..weights import describe_weights
+    from ..weights import weights_identity
 
-    weights = describe_weights(args.model)
+    weights = weights_identity(args.model)
     data = f"{args.benchmark} at {Path(args.data).resolve()}, split {args.split or 'default'}"
     if args.split_file is not None:
         data += f" from {Path(args.split_file).resolve()}"
-    return (f"{json.dumps(weights, sort_keys=True)}, input size {args.input_size}, "
+    return (f"{json.dumps(weights, sort_keys=True)}, input size {input_size}, "
             f"dtype {args.dtype or 'fp32'}; {data}")
 
 
@@ -75,11 +75,9 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     model = depth_anything.load_model(args.model, device=args.device, dtype=args.dtype)
     pred_kind = "disparity" if model.config.max_depth is None else "depth"
-    predictor = depth_anything.Predictor(
-        model, device=args.device, dtype=args.dtype, input_size=args.input_size, batch_size=args.batch_size
-    )
+    predictor = depth_anything.Predictor(model, input_size=args.input_size, batch_size=args.batch_size)
     label = _model_label(args.model)
-    store = PredictionStore(args.save_predictions, _prediction_identity(args), pred_kind) if args.save_predictions else None
+    store = PredictionStore(args.save_predictions, _prediction_identity(args, predictor.input_size), pred_kind) if args.save_predictions else None
     loop: dict[str, Any] = {
         "pred_kind": pred_kind, "model_name": label, "batch_size": args.batch_size, "predictions": store,
         "progress": not args.no_progress, "limit": args.limit,

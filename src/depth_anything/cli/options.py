@@ -24,8 +24,9 @@ def int_at_least(low: int, what: str) -> Callable[[str], int]:
 def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "cuda, mps or cpu (default: best available)") -> None:
     """--input-size, --batch-size, --device, --dtype: how the shared `Predictor` runs."""
     parser.add_argument(
-        "--input-size", type=int_at_least(14, "--input-size"), default=518,
-        help="shorter side of the network input, rounded to a multiple of 14 (default 518)",
+        "--input-size", type=int_at_least(1, "--input-size"), default=None,
+        help="shorter side of the network input, rounded to a multiple of the patch size "
+        "(default: the size stored with the weights, 518 for the published ones)",
     )
     parser.add_argument("--batch-size", type=int_at_least(1, "--batch-size"), default=4, help="images per forward pass (default 4)")
     parser.add_argument("--device", default=None, help=device_help)

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="outputs", help="output folder (default: outputs)")
     parser.add_argument("--formats", default="color", help=f"comma-separated subset of {','.join(FORMATS)}")
     add_inference_options(parser)
-    parser.add_argument("--cmap", default="spectral", help="colour map of the pictures: spectral or gray")
+    parser.add_argument("--cmap", default="Spectral_r", help="matplotlib colour map of the pictures (default Spectral_r)")
 
 
 def _collect(inputs: list[str], out: Path) -> list[Path]:
@@ -49,20 +49,11 @@ def _collect(inputs: list[str], out: Path) -> list[Path]:
     return paths
 
 
-def side_by_side(rgb: np.ndarray, picture: np.ndarray, gap: int = 8) -> np.ndarray:
-    """Input (brought to 8 bits) | white gap | depth picture, one RGB uint8 image."""
-    if rgb.dtype == np.uint16:
-        rgb = (rgb // 257).astype(np.uint8)
-    elif rgb.dtype != np.uint8:
-        rgb = np.clip(rgb * 255.0 + 0.5, 0, 255).astype(np.uint8)
-    white = np.full((rgb.shape[0], gap, 3), 255, np.uint8)
-    return np.concatenate([rgb, white, picture], axis=1)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError
     from ..inference import Predictor
-    from ..io import colorize_depth, load_image, save_depth_png16, save_image, save_npy
+    from ..io import save_depth_png16, save_image, save_npy
+    from ..pictures import colorize_depth, side_by_side
 
     formats = [f.strip() for f in args.formats.split(",") if f.strip()]
     unknown = sorted(set(formats) - set(FORMATS))
@@ -73,16 +64,17 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("no input images found")
     if args.random_weights:
         from ..models import build_model
+        from ..runtime import resolve_device, resolve_dtype
 
         print(f"WARNING: --random-weights {args.random_weights}: untrained network, the output is not depth", file=sys.stderr)
-        model = build_model(args.random_weights)
+        model = build_model(args.random_weights).to(resolve_device(args.device), resolve_dtype(args.dtype))
     else:
         from ..weights import load_model
 
         model = load_model(args.model, device=args.device, dtype=args.dtype)
-    predictor = Predictor(model, device=args.device, dtype=args.dtype, input_size=args.input_size, batch_size=args.batch_size)
+    predictor = Predictor(model, input_size=args.input_size, batch_size=args.batch_size)
     out = Path(args.out)
-    metric = model.config.is_metric
+    metric = predictor.is_metric
     failed, start = 0, time.perf_counter()
     for done, result in enumerate(predictor.iter_results(paths), start=1):
         if result.error is not None:
@@ -95,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         if "color" in formats:
             save_image(stem.with_name(stem.name + "_depth.png"), picture)
         if "side" in formats:  # the input and its depth side by side, as the official demo writes them
-            save_image(stem.with_name(stem.name + "_side.png"), side_by_side(load_image(result.source), picture))
+            save_image(stem.with_name(stem.name + "_side.png"), side_by_side(result.image, picture))
         if "png16" in formats:  # metric: millimetres; relative: min–max scaled to the full 16-bit range
             scale = 1000.0 if metric else 65535.0 / max(float(depth.max() - depth.min()), 1e-12)
             save_depth_png16(stem.with_name(stem.name + "_depth16.png"), depth - (0 if metric else depth.min()), scale)

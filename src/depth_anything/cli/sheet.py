@@ -9,60 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-import cv2
-import numpy as np
-
-from ..data.datasets import DepthSample, SampleReader
-from ..errors import DatasetError
-from ..io import colorize_depth, to_unit_float
 from .options import int_at_least
-
-
-def depth_picture(sample: DepthSample) -> np.ndarray:
-    """Colour picture of a sample's label: inverse depth (or the disparity itself), near = warm."""
-    height, width = sample.image.shape[:2]
-    if sample.depth is None:
-        return np.zeros((height, width, 3), np.uint8)
-    depth = np.asarray(sample.depth, np.float64)
-    valid = np.isfinite(depth) & (depth > 0)
-    if sample.valid is not None:
-        valid &= sample.valid
-    disparity = depth if sample.depth_kind == "disparity" else np.where(valid, 1.0 / np.where(valid, depth, 1.0), 0.0)
-    return colorize_depth(disparity, valid=valid)
-
-
-def _cell(sample: DepthSample, tile: int) -> np.ndarray:
-    """Image and depth picture side by side, scaled to height `tile`, with the sample name."""
-    image = sample.image
-    if image.dtype != np.uint8:
-        image = np.round(to_unit_float(image).clip(0.0, 1.0) * 255).astype(np.uint8)
-    height, width = image.shape[:2]
-    new_w = max(1, round(width * tile / height))
-    left = cv2.resize(np.ascontiguousarray(image), (new_w, tile), interpolation=cv2.INTER_AREA)
-    right = cv2.resize(depth_picture(sample), (new_w, tile), interpolation=cv2.INTER_NEAREST)
-    cell = np.concatenate([left, right], axis=1)
-    cv2.putText(cell, sample.name, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(cell, sample.name, (4, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (255, 255, 255), 1, cv2.LINE_AA)
-    return cell
-
-
-def contact_sheet(reader: SampleReader, count: int = 12, columns: int = 4, tile: int = 192, gap: int = 4) -> np.ndarray:
-    """A grid picture of `count` samples spread evenly over `reader` (RGB uint8)."""
-    if len(reader) == 0:
-        raise DatasetError(f"{getattr(reader, 'root', 'the dataset')}: the dataset has no samples to show")
-    count = min(count, len(reader))
-    picks = np.unique(np.linspace(0, len(reader) - 1, count).round().astype(int))
-    cells = [_cell(reader[int(i)], tile) for i in picks]
-    cell_h = max(c.shape[0] for c in cells)
-    cell_w = max(c.shape[1] for c in cells)
-    columns = max(1, min(columns, len(cells)))
-    rows = -(-len(cells) // columns)
-    sheet = np.full((rows * (cell_h + gap) + gap, columns * (cell_w + gap) + gap, 3), 32, np.uint8)
-    for k, cell in enumerate(cells):
-        r, c = divmod(k, columns)
-        y, x = gap + r * (cell_h + gap), gap + c * (cell_w + gap)
-        sheet[y : y + cell.shape[0], x : x + cell.shape[1]] = cell
-    return sheet
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -79,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Read the samples, build the grid and write it atomically."""
     from ..data.datasets import open_dataset
+    from ..data.preview import contact_sheet
     from ..io import save_image
 
     reader = open_dataset(args.layout, args.data, split=args.split)

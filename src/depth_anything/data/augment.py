@@ -22,19 +22,11 @@ import torch
 from torch.utils.data import Dataset
 
 from ..errors import DatasetError, DepthAnythingError
+from ..io import to_unit_float
 from ..transforms import normalize
 from .datasets import DepthSample, SampleReader, describe_item
 
 Target = Literal["disparity", "depth"]
-
-
-def unit_float32(image: np.ndarray) -> np.ndarray:
-    """An RGB array as float32 in [0, 1] by its bit depth (`io.to_unit_float` without its float64 copy)."""
-    if image.dtype == np.uint8:
-        return image.astype(np.float32) / np.float32(255)
-    if image.dtype == np.uint16:
-        return image.astype(np.float32) / np.float32(65535)
-    return image.astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -58,7 +50,7 @@ class TrainTransform:
 
     def __call__(self, sample: DepthSample, rng: np.random.Generator) -> dict[str, np.ndarray]:
         """Transform one sample into float32 image [3, S, S], target [S, S] and bool valid [S, S]."""
-        image = unit_float32(sample.image)
+        image = to_unit_float(sample.image, np.float32)
         if sample.depth is None:
             raise DatasetError(f"{sample.name}: training needs a depth label, but the sample has none")
         target, valid = self._target(sample)

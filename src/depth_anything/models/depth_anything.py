@@ -1,8 +1,8 @@
-"""The Depth Anything model (DINOv2 encoder + DPT head) and the registry of published sizes."""
+"""The Depth Anything model: DINOv2 encoder + DPT head, built from a `ModelConfig`."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -10,93 +10,25 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..errors import ConfigError
+from ..transforms import InputSpec, preprocess, resize_depth
+from .config import MODEL_CONFIGS, ModelConfig, default_input_spec, model_config
+from .convert import to_official_checked
 from .dinov2 import DinoVisionTransformer
 from .dpt import DPTHead
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    """Everything that decides the architecture; the published sizes are in `MODEL_CONFIGS`.
-
-    `layer_indices` are the encoder blocks read by the head (V2: spread over the depth; V1: the last
-    four). `max_depth` None means a relative (disparity-like) model, a number a metric model in metres.
-    """
-
-    encoder: str = "vits"
-    embed_dim: int = 384
-    depth: int = 12
-    num_heads: int = 6
-    ffn: str = "mlp"
-    mlp_ratio: float = 4.0
-    layer_indices: tuple[int, ...] = (2, 5, 8, 11)
-    features: int = 64
-    out_channels: tuple[int, ...] = (48, 96, 192, 384)
-    max_depth: float | None = None
-    patch_size: int = 14
-    pretrain_grid: int = 37
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "layer_indices", tuple(int(i) for i in self.layer_indices))
-        object.__setattr__(self, "out_channels", tuple(int(c) for c in self.out_channels))
-        if self.ffn not in ("mlp", "swiglu"):
-            raise ConfigError(f"ffn must be 'mlp' or 'swiglu', got {self.ffn!r}")
-        if self.embed_dim % self.num_heads:
-            raise ConfigError(f"embed_dim {self.embed_dim} is not divisible by num_heads {self.num_heads}")
-        if len(self.layer_indices) != 4 or not all(0 <= i < self.depth for i in self.layer_indices):
-            raise ConfigError(f"layer_indices must be 4 block indices below depth={self.depth}, got {self.layer_indices}")
-        if len(self.out_channels) != 4:
-            raise ConfigError(f"out_channels must have 4 entries, got {self.out_channels}")
-        if self.max_depth is not None and not self.max_depth > 0:
-            raise ConfigError(f"max_depth must be positive or None, got {self.max_depth}")
-
-    @property
-    def is_metric(self) -> bool:
-        return self.max_depth is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
-        """Build from a dict (e.g. stored in a checkpoint), naming any unknown key."""
-        known = {f for f in cls.__dataclass_fields__}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ConfigError(f"unknown model config key(s): {', '.join(unknown)}")
-        return cls(**values)
-
-
-MODEL_CONFIGS: dict[str, ModelConfig] = {
-    "vits": ModelConfig("vits", 384, 12, 6, "mlp", 4.0, (2, 5, 8, 11), 64, (48, 96, 192, 384)),
-    "vitb": ModelConfig("vitb", 768, 12, 12, "mlp", 4.0, (2, 5, 8, 11), 128, (96, 192, 384, 768)),
-    "vitl": ModelConfig("vitl", 1024, 24, 16, "mlp", 4.0, (4, 11, 17, 23), 256, (256, 512, 1024, 1024)),
-    "vitg": ModelConfig("vitg", 1536, 40, 24, "swiglu", 4.0, (9, 19, 29, 39), 384, (1536, 1536, 1536, 1536)),
-}
-
-
-def model_config(encoder: str, max_depth: float | None = None, version: int = 2) -> ModelConfig:
-    """Configuration of a published size; `version=1` reads the last four blocks as Depth Anything V1 does."""
-    if encoder not in MODEL_CONFIGS:
-        raise ConfigError(f"unknown encoder {encoder!r}; choose one of {', '.join(MODEL_CONFIGS)}")
-    if version not in (1, 2):
-        raise ConfigError(f"version must be 1 or 2, got {version}")
-    config = replace(MODEL_CONFIGS[encoder], max_depth=max_depth)
-    if version == 1:
-        config = replace(config, layer_indices=tuple(range(config.depth - 4, config.depth)))
-    return config
 
 
 class DepthAnything(nn.Module):
     """Depth Anything V1/V2: `model(x)` maps normalised [B, 3, H, W] (H, W multiples of 14) to [B, H, W].
 
     Relative models output affine-invariant disparity (larger = nearer); metric models output metres
-    in (0, max_depth).
+    in (0, max_depth). `input_spec` says how images are prepared for it: the default follows the
+    config, and `load_model` sets the one stored with the weights.
     """
 
-    def __init__(self, config: ModelConfig) -> None:
+    def __init__(self, config: ModelConfig, input_spec: InputSpec | None = None) -> None:
         super().__init__()
         self.config = config
+        self.input_spec = input_spec or default_input_spec(config)
         self.pretrained = DinoVisionTransformer(
             config.embed_dim, config.depth, config.num_heads, config.ffn, config.mlp_ratio,
             config.patch_size, config.pretrain_grid,
@@ -125,20 +57,20 @@ class DepthAnything(nn.Module):
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
         """torch's loading, plus: transformers-layout keys are converted, and weights of another size
         fail with a message naming both sizes instead of a wall of shape mismatches."""
-        from ..weights import check_state_dict  # weights.py imports this module
-
-        return super().load_state_dict(check_state_dict(self, state_dict, "the state dict"), strict=strict, assign=assign)
+        converted = to_official_checked(self.state_dict(), state_dict, "the state dict")
+        return super().load_state_dict(converted, strict=strict, assign=assign)
 
     @torch.inference_mode()
-    def infer_image(self, bgr_image: np.ndarray, input_size: int = 518) -> np.ndarray:
-        """Predict depth for one BGR uint8 image (OpenCV's order) at its own size, as the official API does."""
-        from ..transforms import preprocess, resize_depth
+    def infer_image(self, bgr_image: np.ndarray, input_size: int | None = None) -> np.ndarray:
+        """Predict depth for one BGR uint8 image (OpenCV's order) at its own size, as the official API does.
 
+        `input_size` overrides the default of the model's input spec (518 for the published weights).
+        """
         if not isinstance(bgr_image, np.ndarray) or bgr_image.ndim != 3 or bgr_image.shape[2] != 3:
             shape = getattr(bgr_image, "shape", None)
             raise ValueError(f"infer_image expects an H×W×3 BGR array, got {type(bgr_image).__name__} of shape {shape}")
         parameter = next(self.parameters())
-        x = torch.from_numpy(preprocess(bgr_image[:, :, ::-1], input_size))[None]
+        x = torch.from_numpy(preprocess(bgr_image[:, :, ::-1], self.input_spec.with_input_size(input_size)))[None]
         depth = self(x.to(device=parameter.device, dtype=parameter.dtype))
         return resize_depth(depth.float(), bgr_image.shape[:2])[0].cpu().numpy()
 
@@ -162,4 +94,4 @@ def build_model(
     return DepthAnything(config)
 
 
-__all__ = ["DepthAnything", "ModelConfig", "MODEL_CONFIGS", "build_model", "model_config"]
+__all__ = ["DepthAnything", "build_model"]

@@ -78,7 +78,7 @@ def label_images(
     images: str | Path,
     out: str | Path,
     encoding: str = "npy16",
-    input_size: int = 518,
+    input_size: int | None = None,
     batch_size: int = 4,
     device: str | None = None,
     dtype: str | None = None,
@@ -99,7 +99,7 @@ def label_images(
         )
     env, torch_device = init_distributed(device)
     predictor = Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
-    identity = teacher_identity(model, input_size, predictor.dtype, encoding)
+    identity = teacher_identity(model, predictor.input_size, predictor.dtype, encoding)
     check_teacher(out, identity)
     barrier()  # every rank has compared with the old manifest before rank 0 records this teacher
     # recorded before any label is written, so a crashed run still names its teacher
@@ -133,12 +133,12 @@ def label_images(
 
 
 def teacher_identity(model: str | Path, input_size: int, dtype: torch.dtype | str, encoding: str) -> dict[str, Any]:
-    """What decides the labels' values: the weights (see `describe_weights`), input size, dtype and
+    """What decides the labels' values: the weights (see `weights_identity`), input size, dtype and
     encoding. Labels written under another identity must not be mixed with new ones."""
-    from ..weights import describe_weights
+    from ..weights import weights_identity
 
     return {
-        **describe_weights(model),
+        **weights_identity(model),
         "input_size": int(input_size),
         "dtype": str(dtype).removeprefix("torch."),
         "encoding": encoding,

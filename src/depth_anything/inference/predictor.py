@@ -1,0 +1,208 @@
+"""The one inference path: images in, depth maps out, over any runtime.
+
+The `Predictor` decodes images (paths, arrays, PIL images), prepares them with the weights' input
+spec, groups inputs of equal network shape into batches, hands each batch to a runtime (PyTorch,
+ONNX Runtime, OpenVINO), and resizes every output back to its own image. Decoding and
+preprocessing of the next window of images run in a helper thread while the network works.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from ..errors import ImageReadError
+from ..io import ImageSource, load_image
+from ..models import DepthAnything
+from ..transforms import InputSpec, preprocess, resize_depth
+from .runtimes import Runtime, TorchRuntime
+
+
+@dataclass
+class PredictionResult:
+    """One image's outcome: `depth` (H×W float32 at the image's size) or the `error` naming the file.
+
+    `image` is the decoded RGB image (so tools draw side-by-side pictures without reading it again);
+    `index` is the input's position.
+    """
+
+    source: ImageSource
+    depth: np.ndarray | None
+    error: str | None = None
+    image: np.ndarray | None = None
+    index: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def image_name(source: ImageSource, index: int) -> str:
+    """A name for messages: the path, or the input's position for in-memory images."""
+    return str(source) if isinstance(source, (str, bytes)) or hasattr(source, "__fspath__") else f"image #{index}"
+
+
+_Prepared = tuple[ImageSource, int, np.ndarray | None, np.ndarray | None, str | None]  # source, index, rgb, input, error
+_END = object()
+
+
+class Predictor:
+    """Depth for many images: each is prepared as `infer_image` does, images whose network inputs share a
+    shape run as one batch, and every result comes back at its own original size.
+
+    `model` is a `DepthAnything` (run by PyTorch; moved only if `device`/`dtype` are given) or any
+    `Runtime`. `input_size` overrides the default of the weights' input spec. Numpy inputs are RGB (use
+    `model.infer_image` for OpenCV's BGR). Grayscale, RGBA and 16-bit inputs are converted; unreadable
+    files raise `ImageReadError` naming the file (`iter_results` skips and reports instead).
+    """
+
+    def __init__(
+        self,
+        model: DepthAnything | Runtime,
+        device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None,
+        input_size: int | None = None,
+        batch_size: int = 4,
+        keep_images: bool = True,
+        prefetch: bool = True,
+    ) -> None:
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+        if isinstance(model, DepthAnything):
+            self.runtime: Runtime = TorchRuntime(model, device, dtype)
+        elif isinstance(model, Runtime):
+            if device is not None or dtype is not None:
+                raise ValueError(f"device/dtype belong to the runtime's own options; {model.name} was built already")
+            self.runtime = model
+        else:
+            raise TypeError(f"Predictor needs a DepthAnything model or a Runtime, got {type(model).__name__}")
+        self.input_spec: InputSpec = self.runtime.input_spec.with_input_size(input_size)
+        self.batch_size = batch_size
+        self.keep_images = keep_images
+        self.prefetch = prefetch
+
+    @property
+    def input_size(self) -> int:
+        return self.input_spec.input_size
+
+    @property
+    def device(self) -> torch.device | None:
+        return getattr(self.runtime, "device", None)
+
+    @property
+    def dtype(self) -> torch.dtype | None:
+        return getattr(self.runtime, "dtype", None)
+
+    @property
+    def is_metric(self) -> bool:
+        return self.input_spec.is_metric
+
+    # ------------------------------------------------------------------------------------ reading
+    def _prepare(self, source: ImageSource, index: int) -> _Prepared:
+        try:
+            rgb = load_image(source, image_name(source, index))
+            return source, index, rgb, preprocess(rgb, self.input_spec), None
+        except ImageReadError as exc:
+            return source, index, None, None, str(exc)
+
+    def _windows(self, images: Iterable[ImageSource]) -> Iterator[list[_Prepared]]:
+        window: list[_Prepared] = []
+        for index, source in enumerate(images):
+            window.append(self._prepare(source, index))
+            if len(window) == self.batch_size * 8:
+                yield window
+                window = []
+        if window:
+            yield window
+
+    def _prefetched(self, images: Iterable[ImageSource]) -> Iterator[list[_Prepared]]:
+        """`_windows`, produced one window ahead in a helper thread (decoding overlaps the network)."""
+        if not self.prefetch:
+            yield from self._windows(images)
+            return
+        ready: queue.Queue = queue.Queue(maxsize=1)
+        stop = threading.Event()
+
+        def produce() -> None:
+            try:
+                for window in self._windows(images):
+                    while not stop.is_set():
+                        try:
+                            ready.put(window, timeout=0.1)
+                            break
+                        except queue.Full:
+                            continue
+                    if stop.is_set():
+                        return
+                ready.put(_END)
+            except BaseException as exc:  # handed to the consumer, raised there
+                ready.put(exc)
+
+        worker = threading.Thread(target=produce, name="depth-anything-reader", daemon=True)
+        worker.start()
+        try:
+            while True:
+                item = ready.get()
+                if item is _END:
+                    return
+                if isinstance(item, BaseException):
+                    raise item
+                yield item
+        finally:
+            stop.set()
+            while worker.is_alive():
+                try:
+                    ready.get_nowait()
+                except queue.Empty:
+                    worker.join(timeout=0.05)
+
+    # ------------------------------------------------------------------------------------ running
+    def _predict_window(self, window: list[_Prepared]) -> list[PredictionResult]:
+        results = [
+            PredictionResult(source, None, error, rgb if self.keep_images else None, index)
+            for source, index, rgb, _, error in window
+        ]
+        by_shape: dict[tuple[int, ...], list[int]] = {}
+        for i, (_, _, _, tensor, _) in enumerate(window):
+            if tensor is not None:
+                by_shape.setdefault(tensor.shape, []).append(i)
+        for indices in by_shape.values():
+            for start in range(0, len(indices), self.batch_size):
+                chunk = indices[start : start + self.batch_size]
+                batch = np.stack([window[i][3] for i in chunk])  # type: ignore[misc]
+                raw = self.runtime.run(batch)
+                for i, depth in zip(chunk, raw, strict=True):
+                    size = window[i][2].shape[:2]  # type: ignore[union-attr]
+                    results[i].depth = resize_depth(depth, size).cpu().numpy()
+        return results
+
+    def iter_results(self, images: Iterable[ImageSource]) -> Iterator[PredictionResult]:
+        """Results in input order, a window at a time (memory stays flat); a bad image yields a result
+        with `error` set and the run goes on."""
+        for window in self._prefetched(images):
+            yield from self._predict_window(window)
+
+    def iter_predict(self, images: Iterable[ImageSource]) -> Iterator[np.ndarray]:
+        """Depth maps in input order; an unreadable image raises `ImageReadError`."""
+        for result in self.iter_results(images):
+            if result.error is not None:
+                raise ImageReadError(result.error)
+            yield result.depth  # type: ignore[misc]
+
+    def predict(self, images: Sequence[ImageSource]) -> list[np.ndarray]:
+        """Depth maps (float32, H×W of each input) for a list of images."""
+        return list(self.iter_predict(images))
+
+    __call__ = predict
+
+    def predict_one(self, image: ImageSource) -> np.ndarray:
+        """Depth map for a single image."""
+        return self.predict([image])[0]
+
+
+__all__ = ["PredictionResult", "Predictor", "image_name"]

@@ -1,0 +1,107 @@
+"""Reading and writing weight files: official .pth, this project's checkpoints (weights + model config +
+input spec), safetensors with the same metadata, and transformers folders."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointMismatchError, WeightsNotFoundError
+from ..io import atomic_write, atomic_write_text
+from ..models import DepthAnything
+from ..models.convert import StateDict, is_transformers_state_dict, official_to_transformers, transformers_config
+from ..transforms import InputSpec
+
+# keys of this project's checkpoints (and of a safetensors file's metadata)
+MODEL_CONFIG_KEY = "model_config"
+INPUT_SPEC_KEY = "input_spec"
+
+
+def read_checkpoint(path: str | os.PathLike) -> tuple[StateDict, dict[str, Any]]:
+    """Tensors and metadata of a checkpoint file (.pth/.pt/.bin or .safetensors) or transformers folder.
+
+    Metadata holds `model_config` and `input_spec` (this project's checkpoints and safetensors files)
+    or `transformers_config` (config.json). Wrappers such as {"model": ...} / {"state_dict": ...} and
+    DDP's `module.` prefix are removed.
+    """
+    path = Path(path)
+    if path.is_dir():
+        candidates = [path / "model.safetensors", path / "pytorch_model.bin"]
+        found = next((f for f in candidates if f.is_file()), None)
+        if found is None:
+            raise WeightsNotFoundError(f"folder {path} holds neither model.safetensors nor pytorch_model.bin")
+        path = found
+    if not path.is_file():
+        raise WeightsNotFoundError(f"checkpoint file {path} does not exist")
+    meta: dict[str, Any] = {}
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+            from safetensors.torch import load_file
+
+            raw: Any = load_file(str(path))
+            with safe_open(str(path), framework="pt") as handle:
+                stored = handle.metadata() or {}
+            for key in (MODEL_CONFIG_KEY, INPUT_SPEC_KEY):
+                if key in stored:
+                    meta[key] = json.loads(stored[key])
+        else:
+            raw = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:
+        raise CheckpointMismatchError(f"{path}: not a readable checkpoint ({type(exc).__name__}: {exc})") from None
+    for key in (MODEL_CONFIG_KEY, INPUT_SPEC_KEY):
+        if isinstance(raw, Mapping) and isinstance(raw.get(key), Mapping):
+            meta[key] = dict(raw[key])
+    for wrapper in ("model", "state_dict"):
+        if isinstance(raw, Mapping) and isinstance(raw.get(wrapper), Mapping):
+            raw = raw[wrapper]
+            break
+    if not isinstance(raw, Mapping) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
+        raise CheckpointMismatchError(f"{path}: expected a state dict of tensors, found {type(raw).__name__}")
+    state = {k.removeprefix("module."): v for k, v in raw.items()}
+    config_file = path.parent / "config.json"
+    if is_transformers_state_dict(state) and config_file.is_file():
+        meta["transformers_config"] = json.loads(config_file.read_text())
+    return state, meta
+
+
+def checkpoint_payload(model: DepthAnything, input_spec: InputSpec | None = None) -> dict[str, Any]:
+    """What a checkpoint stores besides training state: weights, model config and input spec."""
+    spec = input_spec or model.input_spec
+    return {"model": model.state_dict(), MODEL_CONFIG_KEY: model.config.to_dict(), INPUT_SPEC_KEY: spec.to_dict()}
+
+
+def save_checkpoint(model: DepthAnything, path: str | os.PathLike, input_spec: InputSpec | None = None) -> Path:
+    """Save weights with their configuration and input spec, so `load_model(path)` rebuilds any size and
+    prepares images as the weights expect (atomic write)."""
+    payload = checkpoint_payload(model, input_spec)
+    return atomic_write(path, lambda tmp: torch.save(payload, tmp))
+
+
+def save_safetensors(
+    model: DepthAnything, path: str | os.PathLike, input_spec: InputSpec | None = None, dtype: torch.dtype | None = None
+) -> Path:
+    """Weights as safetensors (optionally cast, e.g. fp16 for shipping) with config and spec as metadata."""
+    from safetensors.torch import save_file
+
+    payload = checkpoint_payload(model, input_spec)
+    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
+             for k, v in payload["model"].items()}
+    metadata = {key: json.dumps(payload[key]) for key in (MODEL_CONFIG_KEY, INPUT_SPEC_KEY)}
+    return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
+
+
+def save_transformers(model: DepthAnything, folder: str | os.PathLike) -> Path:
+    """Write a transformers-format folder (config.json + model.safetensors) for `model`."""
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    state = {k: v.contiguous() for k, v in official_to_transformers(model.state_dict()).items()}
+    atomic_write(folder / "model.safetensors", lambda tmp: save_file(state, str(tmp)))
+    atomic_write_text(folder / "config.json", json.dumps(transformers_config(model.config), indent=2))
+    return folder
