@@ -31,3 +31,15 @@ def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "c
     parser.add_argument("--batch-size", type=int_at_least(1, "--batch-size"), default=4, help="images per forward pass (default 4)")
     parser.add_argument("--device", default=None, help=device_help)
     parser.add_argument("--dtype", default=None, help="fp32 (default), fp16 or bf16")
+
+
+def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = None) -> None:
+    """--model and --backend, plus the inference options: which weights run, and where."""
+    parser.add_argument(
+        "--model", default=None,
+        help=model_help or "model name (default: the small built-in model; vits, vitl, metric-hypersim-vitl, ...), "
+        "checkpoint path, or an exported file with --backend",
+    )
+    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "openvino"),
+                        help="runtime: torch (default) or an exported model's onnxruntime/openvino")
+    add_inference_options(parser)

@@ -55,4 +55,13 @@ class TorchRuntime:
         return f"TorchRuntime({self.model.config.encoder}, device={self.device}, dtype={self.dtype})"
 
 
-__all__ = ["Runtime", "TorchRuntime"]
+# Backends a `Predictor` can run on; exported-model runtimes are added beside TorchRuntime.
+BACKENDS = ("torch", "onnxruntime", "openvino")
+
+
+def open_runtime(backend: str, path, device=None, dtype=None) -> Runtime:
+    """The runtime of an exported file for `backend` (onnxruntime, openvino)."""
+    raise NotImplementedError(f"the {backend} runtime arrives with export")
+
+
+__all__ = ["BACKENDS", "Runtime", "TorchRuntime", "open_runtime"]
