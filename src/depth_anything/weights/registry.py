@@ -66,4 +66,16 @@ def _published_weights() -> dict[str, PublishedWeights]:
     return table
 
 
-PUBLISHED_WEIGHTS: dict[str, PublishedWeights] = _published_weights()
+def _builtin_weights() -> dict[str, PublishedWeights]:
+    """The small models shipped inside the package (trained by this project's recipe on 2 CPU cores)."""
+    note = "a small built-in model trained on 2 CPU cores; use --model vits/vitb/vitl for the published ones"
+    return {
+        DEFAULT_MODEL: PublishedWeights(DEFAULT_MODEL, None, "default_vitc.safetensors", "vitc", note=note),
+        DEFAULT_METRIC_MODEL: PublishedWeights(
+            DEFAULT_METRIC_MODEL, None, "default_metric_indoor_vitc.safetensors", "vitc", max_depth=20.0, note=note
+        ),
+    }
+
+
+PUBLISHED_WEIGHTS: dict[str, PublishedWeights] = {**_builtin_weights(), **_published_weights()}
+BUILTIN_NOTE = _builtin_weights()[DEFAULT_MODEL].note

@@ -1,0 +1,147 @@
+"""`load_image`: grayscale becomes three equal channels with the right values, and every EXIF
+orientation (1..8) gives exactly the upright image (an asymmetric picture, so a rotation the wrong
+way or a missing flip cannot pass)."""
+
+from __future__ import annotations
+
+import struct
+import zlib
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image, ImageOps
+
+from depth_anything.io import load_image
+
+
+# ---------------------------------------------------------------------------------------- grayscale
+def _gray8() -> np.ndarray:
+    return (np.arange(5 * 7, dtype=np.uint16).reshape(5, 7) * 7 + 3).astype(np.uint8)
+
+
+def _gray16() -> np.ndarray:
+    return (np.arange(5 * 7, dtype=np.uint32).reshape(5, 7) * 1871 + 40).astype(np.uint16)
+
+
+def _assert_three_equal_channels(out: np.ndarray, gray: np.ndarray) -> None:
+    assert out.shape == (*gray.shape, 3)
+    assert out.dtype == gray.dtype
+    for channel in range(3):
+        np.testing.assert_array_equal(out[..., channel], gray, err_msg=f"channel {channel}")
+
+
+def test_gray_numpy_arrays_become_three_equal_channels():
+    _assert_three_equal_channels(load_image(_gray8()), _gray8())
+    _assert_three_equal_channels(load_image(_gray16()), _gray16())
+    _assert_three_equal_channels(load_image(_gray8()[:, :, None]), _gray8())  # H×W×1
+
+
+def test_gray_pil_images_become_three_equal_channels():
+    _assert_three_equal_channels(load_image(Image.fromarray(_gray8(), mode="L")), _gray8())
+    pil16 = Image.fromarray(_gray16())
+    assert pil16.mode.startswith("I;16")
+    _assert_three_equal_channels(load_image(pil16), _gray16())
+    pil_i16 = Image.new("I;16", (7, 5))
+    pil_i16.frombytes(_gray16().astype("<u2").tobytes())
+    assert pil_i16.mode == "I;16"
+    _assert_three_equal_channels(load_image(pil_i16), _gray16())
+
+
+@pytest.mark.parametrize("suffix", [".png", ".tif"])
+def test_gray_files_become_three_equal_channels(tmp_path, suffix):
+    Image.fromarray(_gray8(), mode="L").save(tmp_path / f"g8{suffix}")
+    _assert_three_equal_channels(load_image(tmp_path / f"g8{suffix}"), _gray8())
+    Image.fromarray(_gray16()).save(tmp_path / f"g16{suffix}")
+    _assert_three_equal_channels(load_image(tmp_path / f"g16{suffix}"), _gray16())
+
+
+# ------------------------------------------------------------------------------------- orientation
+H, W = 16, 24  # non-square, so a rotation changes the shape as well
+
+
+def upright_image(dtype=np.uint8) -> np.ndarray:
+    """Four quadrants of distinct colours (what the viewer must see)."""
+    image = np.zeros((H, W, 3), np.uint8)
+    image[: H // 2, : W // 2] = (230, 20, 20)  # top left: red
+    image[: H // 2, W // 2 :] = (20, 230, 20)  # top right: green
+    image[H // 2 :, : W // 2] = (20, 20, 230)  # bottom left: blue
+    image[H // 2 :, W // 2 :] = (230, 230, 20)  # bottom right: yellow
+    return image if dtype == np.uint8 else image.astype(np.uint16) * 257
+
+
+def stored_for(upright: np.ndarray, orientation: int) -> np.ndarray:
+    """The pixels a camera stores so that displaying them with `orientation` shows `upright`
+    (the inverse of the EXIF display transform, written out for each case)."""
+    return {
+        1: lambda a: a,
+        2: lambda a: a[:, ::-1],  # displayed mirrored left-right
+        3: lambda a: a[::-1, ::-1],  # displayed rotated 180°
+        4: lambda a: a[::-1],  # displayed mirrored top-bottom
+        5: lambda a: a.transpose(1, 0, 2),  # displayed transposed
+        6: lambda a: np.rot90(a, 1),  # displayed rotated 90° clockwise: store it 90° counter-clockwise
+        7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],  # displayed transversed (transpose about the anti-diagonal)
+        8: lambda a: np.rot90(a, -1),  # displayed rotated 90° counter-clockwise: store it clockwise
+    }[orientation](upright).copy()
+
+
+def _exif(orientation: int) -> Image.Exif:
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_png_gives_the_upright_image(tmp_path, orientation):
+    upright = upright_image()
+    path = tmp_path / "photo.png"
+    Image.fromarray(stored_for(upright, orientation)).save(path, exif=_exif(orientation))
+    with Image.open(path) as pil:  # our expectation agrees with Pillow's reading of the tag
+        np.testing.assert_array_equal(np.asarray(ImageOps.exif_transpose(pil).convert("RGB")), upright)
+    out = load_image(path)
+    assert out.shape == (H, W, 3)
+    np.testing.assert_array_equal(out, upright)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_jpeg_gives_the_upright_image(tmp_path, orientation):
+    upright = upright_image()
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(stored_for(upright, orientation)).save(path, exif=_exif(orientation), quality=95, subsampling=0)
+    out = load_image(path)
+    assert out.shape == (H, W, 3)
+    # JPEG is lossy: compare the centre of each quadrant
+    for rows in (slice(2, H // 2 - 2), slice(H // 2 + 2, H - 2)):
+        for cols in (slice(2, W // 2 - 2), slice(W // 2 + 2, W - 2)):
+            diff = np.abs(out[rows, cols].astype(int) - upright[rows, cols].astype(int)).max()
+            assert diff < 40, f"orientation {orientation}: quadrant {rows}, {cols} off by {diff}"
+
+
+def _png_with_exif(rgb16: np.ndarray, orientation: int) -> bytes:
+    """A 16-bit RGB PNG (OpenCV) with an eXIf chunk carrying `orientation`, spliced after IHDR."""
+    ok, encoded = cv2.imencode(".png", np.ascontiguousarray(rgb16[..., ::-1]))
+    assert ok
+    data = encoded.tobytes()
+    exif_bytes = _exif(orientation).tobytes()
+    chunk = struct.pack(">I", len(exif_bytes)) + b"eXIf" + exif_bytes
+    chunk += struct.pack(">I", zlib.crc32(b"eXIf" + exif_bytes) & 0xFFFFFFFF)
+    ihdr_end = 8 + 4 + 4 + 13 + 4
+    return data[:ihdr_end] + chunk + data[ihdr_end:]
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_16bit_png_gives_the_upright_image(tmp_path, orientation):
+    upright = upright_image(np.uint16)
+    path = tmp_path / "photo16.png"
+    path.write_bytes(_png_with_exif(stored_for(upright, orientation), orientation))
+    out = load_image(path)
+    assert out.dtype == np.uint16
+    np.testing.assert_array_equal(out, upright)
+
+
+@pytest.mark.parametrize("orientation", [6, 8])
+def test_exif_orientation_gray_png_gives_the_upright_image(tmp_path, orientation):
+    upright = (np.arange(H * W).reshape(H, W) % 251).astype(np.uint8)  # every pixel distinct
+    path = tmp_path / "gray.png"
+    Image.fromarray(stored_for(upright[..., None], orientation)[..., 0], mode="L").save(path, exif=_exif(orientation))
+    _assert_three_equal_channels(load_image(path), upright)
