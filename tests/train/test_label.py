@@ -13,10 +13,11 @@ from train_helpers import TINY_MODEL
 
 import depth_anything
 from depth_anything.data.datasets import open_dataset
+from depth_anything.data.pseudo import read_label, write_label
 from depth_anything.errors import ConfigError, ImageReadError
 from depth_anything.io import list_images, load_image, save_image
 from depth_anything.train.config import ModelSection, model_config_from
-from depth_anything.train.label import label_images, read_label, write_label
+from depth_anything.train.label import label_images
 from depth_anything.weights import save_checkpoint
 
 
@@ -42,7 +43,7 @@ def test_labels_match_the_predictor_and_read_back(
 ) -> None:
     images = _images_with_a_broken_one(photos, tmp_path)
     out = tmp_path / "pseudo"
-    result = label_images(teacher, images, out, encoding, input_size=28, batch_size=2, device="cpu", progress=False)
+    result = label_images(teacher, images, out, encoding, input_size=28, batch_size=2, device="cpu")
     good = [p for p in list_images(images) if p.name != "broken.jpg"]
     assert (result.labeled, result.skipped_existing, result.failed) == (len(good), 0, 1)
     assert result.images_per_second > 0
@@ -67,11 +68,11 @@ def test_labels_match_the_predictor_and_read_back(
 
 def test_rerun_skips_finished_labels_and_redoes_missing_ones(tmp_path: Path, photos: Path, teacher: Path) -> None:
     out = tmp_path / "pseudo"
-    first = label_images(teacher, photos, out, input_size=28, device="cpu", progress=False)
+    first = label_images(teacher, photos, out, input_size=28, device="cpu")
     labels = sorted((out / "labels").rglob("*.npy"))
     stamps = {p: p.stat().st_mtime_ns for p in labels}
     labels[0].unlink()  # as if the run had died before this file was (atomically) written
-    second = label_images(teacher, photos, out, input_size=28, device="cpu", progress=False)
+    second = label_images(teacher, photos, out, input_size=28, device="cpu")
     assert (second.labeled, second.skipped_existing) == (1, first.labeled - 1)
     assert all(p.stat().st_mtime_ns == stamps[p] for p in labels[1:])  # untouched
     redone = read_label(labels[0])
@@ -107,7 +108,7 @@ def test_images_differing_only_in_suffix_get_separate_labels(tmp_path: Path, pho
     save_image(images / "a.png", rgb)
     save_image(images / "a.jpg", np.ascontiguousarray(rgb[::-1]))  # another picture, same stem
     out = tmp_path / "pseudo"
-    result = label_images(teacher, images, out, input_size=28, device="cpu", progress=False)
+    result = label_images(teacher, images, out, input_size=28, device="cpu")
     assert result.labeled == 2
     assert sorted(p.name for p in (out / "labels").iterdir()) == ["a.jpg.npy", "a.png.npy"]
     reader = open_dataset("pseudo", out)
@@ -120,7 +121,7 @@ def test_out_inside_images_is_refused(tmp_path: Path, photos: Path, teacher: Pat
     images = tmp_path / "images"
     shutil.copytree(photos, images)
     with pytest.raises(ConfigError, match="inside --images"):
-        label_images(teacher, images, images / "pseudo", input_size=28, device="cpu", progress=False)
+        label_images(teacher, images, images / "pseudo", input_size=28, device="cpu")
     assert not (images / "pseudo").exists()
 
 
@@ -128,18 +129,18 @@ def test_rerun_with_another_teacher_setting_is_refused_naming_both(
     tmp_path: Path, photos: Path, teacher: Path
 ) -> None:
     out = tmp_path / "pseudo"
-    label_images(teacher, photos, out, input_size=28, device="cpu", progress=False)
+    label_images(teacher, photos, out, input_size=28, device="cpu")
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["teacher"]["input_size"] == 28 and manifest["teacher"]["model_bytes"] == teacher.stat().st_size
     labels = {p: p.stat().st_mtime_ns for p in (out / "labels").rglob("*.npy")}
     with pytest.raises(ConfigError) as caught:
-        label_images(teacher, photos, out, input_size=42, device="cpu", progress=False)
+        label_images(teacher, photos, out, input_size=42, device="cpu")
     message = str(caught.value)
     assert "input_size" in message and '"input_size": 28' in message and '"input_size": 42' in message
     other = tmp_path / "other_teacher.pt"
     shutil.copyfile(teacher, other)
     with pytest.raises(ConfigError) as caught:
-        label_images(other, photos, out, input_size=28, device="cpu", progress=False)
+        label_images(other, photos, out, input_size=28, device="cpu")
     assert str(teacher) in str(caught.value) and str(other) in str(caught.value)
     assert {p: p.stat().st_mtime_ns for p in (out / "labels").rglob("*.npy")} == labels  # nothing rewritten
     assert json.loads((out / "manifest.json").read_text()) == manifest

@@ -11,7 +11,7 @@ import torch
 from train_helpers import launch_two_nodes, make_config, write_config
 
 from depth_anything.io import list_images
-from depth_anything.train.trainer import weights_digest
+from depth_anything.train.checkpoints import weights_digest
 
 
 def _torchrun(*args: str) -> subprocess.CompletedProcess:

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from train_helpers import make_config, run_cli, write_config
 
-from depth_anything.train.trainer import KILL_AT_STEP_ENV
+from depth_anything.train.hooks import KILL_AT_STEP_ENV
 
 
 def _rows(path: Path) -> list[dict[str, str]]:

@@ -137,7 +137,7 @@ def test_student_and_reference_align_the_deepest_layer_the_head_reads(tmp_path: 
     (the one the reference encoder is read at), not simply the last one listed."""
     from depth_anything.models import build_model
     from depth_anything.train.config import model_config_from
-    from depth_anything.train.trainer import _TrainForward, feature_layer
+    from depth_anything.train.setup import TrainForward, feature_layer
 
     model_cfg = {**TINY_MODEL, "layer_indices": [3, 0, 1, 2]}
     cfg = config_from_dict(make_config(tmp_path / "out", [{"layout": "synthetic", "root": str(synth_root)}],
@@ -145,6 +145,6 @@ def test_student_and_reference_align_the_deepest_layer_the_head_reads(tmp_path: 
     torch.manual_seed(0)
     model = build_model(model_config_from(cfg.model)).eval()
     image = torch.rand(2, 3, 28, 28)
-    _, feature = _TrainForward(model)(image)
+    _, feature = TrainForward(model)(image)
     assert feature_layer(model) == 3
     assert torch.equal(feature, model.pretrained.get_intermediate_layers(image, [3])[0][0])

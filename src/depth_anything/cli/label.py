@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
+from typing import Any
 
 from .options import add_inference_options
+from .train import library_messages
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -25,19 +28,43 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+class _Bar:
+    """The progress bar of this rank's share, drawn from `label_images`' progress calls."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def __call__(self, done: int, total: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, initial=done, desc="label", unit="img", file=sys.stderr)
+        else:
+            self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def run(args: argparse.Namespace) -> int:
     """Label, then print counts and throughput (rank 0)."""
     from ..train.distributed import shutdown_distributed
     from ..train.label import label_images
 
-    try:
-        result = label_images(
-            args.model, args.images, args.out, args.format, args.input_size, args.batch_size,
-            args.device, args.dtype, progress=not args.no_progress,
-        )
-    finally:
-        shutdown_distributed()
-    if int(os.environ.get("RANK", "0")) == 0:  # one summary per job, not one per process
+    main_rank = int(os.environ.get("RANK", "0")) == 0  # one bar and one summary per job, not one per process
+    bar = _Bar() if main_rank and not args.no_progress else None
+    with library_messages("label"):
+        try:
+            result = label_images(
+                args.model, args.images, args.out, args.format, args.input_size, args.batch_size,
+                args.device, args.dtype, progress=bar,
+            )
+        finally:
+            if bar is not None:
+                bar.close()
+            shutdown_distributed()
+    if main_rank:
         print(
             f"labeled {result.labeled} images in {result.seconds:.1f} s ({result.images_per_second:.2f} images/s); "
             f"{result.skipped_existing} already labeled, {result.failed} unreadable; manifest: {result.manifest}"

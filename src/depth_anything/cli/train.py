@@ -9,7 +9,13 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from ..train.hooks import Hook, KillAtStep, Trainer
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +33,64 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the local rank's GPU, else CPU)")
 
 
+class _AboveBars(logging.Handler):
+    """Writes records to stderr through tqdm, so a progress bar is redrawn below them, not torn."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise into the run
+            self.handleError(record)
+
+
+@contextmanager
+def library_messages(command: str) -> Iterator[None]:
+    """While a command runs, show the library's messages (INFO and above) on stderr as
+    ``depth-anything COMMAND: message``."""
+    logger = logging.getLogger("depth_anything")
+    handler = _AboveBars()
+    handler.setFormatter(logging.Formatter(f"depth-anything {command}: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+class ProgressBar(Hook):
+    """Rank 0's progress bar (when `run.progress`), with the loss and skip count of the last log row,
+    and one line per validation on stdout."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+
+    def on_start(self, trainer: Trainer) -> None:
+        from tqdm import tqdm
+
+        self.bar = tqdm(total=trainer.cfg.optim.steps, initial=trainer.step, desc=trainer.cfg.stage,
+                        disable=not (trainer.env.is_main and trainer.cfg.run.progress), dynamic_ncols=True,
+                        file=sys.stderr)
+
+    def on_step(self, trainer: Trainer, values: dict[str, float]) -> None:
+        self.bar.update(1)
+
+    def on_log(self, trainer: Trainer, row: dict[str, Any]) -> None:
+        self.bar.set_postfix(loss=f"{row['loss']:.4f}", skipped=row["skipped"])
+
+    def on_validation(self, trainer: Trainer, metrics: dict[str, float]) -> None:
+        if trainer.env.is_main:
+            self.bar.write(f"step {trainer.step}: val_loss {metrics['val_loss']:.4f}  δ1 {metrics['d1']:.3f}  "
+                           f"AbsRel {metrics['abs_rel']:.3f}")
+
+    def on_end(self, trainer: Trainer) -> None:
+        self.bar.close()
+
+
 def run(args: argparse.Namespace) -> int:
     """Load and validate the config (before anything is built), then train."""
     from ..train.config import load_config
@@ -36,10 +100,15 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args.config, args.overrides)
     if args.device:
         config.run.device = args.device
-    try:
-        result = train(config, resume=args.resume)
-    finally:
-        shutdown_distributed()
+    hooks: list[Hook] = [ProgressBar()]
+    crash_test = KillAtStep.from_env()  # $DEPTH_ANYTHING_KILL_AT_STEP: the resume tests' hard kill
+    if crash_test is not None:
+        hooks.append(crash_test)
+    with library_messages("train"):
+        try:
+            result = train(config, resume=args.resume, hooks=hooks)
+        finally:
+            shutdown_distributed()
     if result.final_model is not None:
         last = result.history[-1]["loss"] if result.history else float("nan")
         print(

@@ -74,7 +74,9 @@ def describe_item(item: Any) -> str:
 DATASET_READERS: dict[str, Callable[..., SampleReader]] = {}
 
 # Modules whose import registers their readers with `register_reader`.
-_READER_MODULES: tuple[str, ...] = ("depth_anything.data.layouts", "depth_anything.data.synthetic_io")
+_READER_MODULES: tuple[str, ...] = (
+    "depth_anything.data.layouts", "depth_anything.data.synthetic_io", "depth_anything.data.pseudo",
+)
 
 
 def register_reader(name: str) -> Callable[[type[SampleReader]], type[SampleReader]]:

@@ -1,7 +1,7 @@
 """torch.distributed setup from torchrun's environment, and the few collectives the trainer needs.
 
 Under `torchrun` (RANK/WORLD_SIZE/LOCAL_RANK set) the process group is created with nccl on GPU and
-gloo on CPU; multi-node works through torchrun's rendezvous with nothing else to configure. Without
+gloo otherwise; multi-node works through torchrun's rendezvous with nothing else to configure. Without
 those variables everything runs as a single process and the collectives are no-ops.
 """
 
@@ -16,6 +16,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import DepthAnythingError
+from ..runtime import resolve_device
 
 T = TypeVar("T")
 
@@ -41,23 +42,12 @@ class DistEnv:
         return self.rank == 0
 
 
-def pick_device(requested: str | None, env: DistEnv) -> torch.device:
-    """The device for this process: `requested`, else this local rank's GPU, else the CPU."""
-    if requested:
-        device = torch.device(requested)
-        if device.type == "cuda" and device.index is None:
-            device = torch.device("cuda", env.local_rank)
-        return device
-    if torch.cuda.is_available():
-        return torch.device("cuda", env.local_rank % torch.cuda.device_count())
-    return torch.device("cpu")
-
-
-def init_distributed(device_request: str | None = None) -> tuple[DistEnv, torch.device]:
-    """Join the process group torchrun describes (if any) and choose the device."""
+def init_distributed(device_request: str | torch.device | None = None) -> tuple[DistEnv, torch.device]:
+    """Join the process group torchrun describes (if any) and choose the device by the shared policy
+    (`runtime.resolve_device`: the requested one, else this local rank's GPU, else MPS, else the CPU)."""
     world_size = int(os.environ.get("WORLD_SIZE", "1"))
     env = DistEnv(int(os.environ.get("RANK", "0")), world_size, int(os.environ.get("LOCAL_RANK", "0")))
-    device = pick_device(device_request, env)
+    device = resolve_device(device_request, local_rank=env.local_rank)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     if env.enabled and not dist.is_initialized():

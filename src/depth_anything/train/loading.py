@@ -1,0 +1,101 @@
+"""The training data of a config: its datasets opened through the reader registry, wrapped in the
+training transform, and batched by DataLoaders that never touch the global RNG."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader
+
+from ..data.augment import DepthTrainDataset, SourceInfo, TrainTransform, collate_samples
+from ..data.datasets import open_dataset
+from ..errors import ConfigError, DepthAnythingError
+from .config import DataSource, TrainConfig
+
+log = logging.getLogger(__name__)
+
+
+def open_source(source: DataSource, key: str) -> SourceInfo:
+    """Open one configured dataset, with `key` (e.g. ``data.train[0]``) in any error."""
+    try:
+        reader = open_dataset(source.layout, source.root, source.split, **source.options)
+    except DepthAnythingError as exc:
+        raise ConfigError(f"key '{key}': {exc}") from None
+    except TypeError as exc:  # unknown option for that reader
+        raise ConfigError(f"key '{key}.options': {exc}") from None
+    if source.max_samples is not None:
+        reader = _Limited(reader, source.max_samples)
+    if len(reader) == 0:
+        raise ConfigError(f"key '{key}': dataset {source.layout!r} at {source.root} has no samples")
+    return SourceInfo(reader, source.is_pseudo, f"{source.layout}:{source.root}")
+
+
+class _Limited:
+    """The first `limit` samples of a reader (keeps `items` so bad samples can still be named)."""
+
+    def __init__(self, reader: Any, limit: int) -> None:
+        self.reader, self.limit = reader, limit
+        self.items = getattr(reader, "items", None)
+
+    def __len__(self) -> int:
+        return min(self.limit, len(self.reader))
+
+    def __getitem__(self, index: int) -> Any:
+        if index >= len(self):
+            raise IndexError(index)
+        return self.reader[index]
+
+
+def build_dataset(config: TrainConfig, sources: list[DataSource], key: str, train: bool) -> DepthTrainDataset:
+    """The configured `sources` (under config key `key`) as one dataset: augmented for training
+    (`train=True`) or the deterministic validation view; targets are depth for the metric stage,
+    disparity otherwise."""
+    data = config.data
+    transform = TrainTransform(
+        size=data.size,
+        flip=data.flip,
+        color_jitter=data.color_jitter,
+        hue_jitter=data.hue_jitter,
+        target="depth" if config.stage == "metric" else "disparity",
+        min_depth=data.min_depth,
+        max_depth=config.model.max_depth,
+        train=train,
+    )
+    opened = [open_source(source, f"{key}[{i}]") for i, source in enumerate(sources)]
+    return DepthTrainDataset(opened, transform, seed=config.run.seed)
+
+
+def make_loader(
+    dataset: DepthTrainDataset, sampler: Any, batch_size: int, workers: int, device: torch.device
+) -> DataLoader:
+    """Batches of the samples in `sampler` order, loaded by `workers` processes."""
+    return DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        num_workers=workers,
+        collate_fn=collate_samples,
+        pin_memory=device.type == "cuda",
+        persistent_workers=False,
+        # A private generator: creating loader iterators must not advance the global torch RNG,
+        # or a resumed run (which creates its iterator mid-epoch) would drift from the original.
+        generator=torch.Generator(),
+    )
+
+
+def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
+    """The batch with its tensors on `device` (names and errors stay as they are)."""
+    out = dict(batch)
+    for key in ("image", "target", "valid", "pseudo"):
+        out[key] = batch[key].to(device, non_blocking=True)
+    return out
+
+
+def report_skipped(batch: dict[str, Any], rank: int, what: str) -> int:
+    """Log the samples of `batch` that could not be loaded (`what`: "unreadable sample", "validation
+    sample"); how many there were."""
+    for message in batch["errors"]:
+        log.warning("rank %d: skipped %s %s", rank, what, message)
+    return len(batch["errors"])

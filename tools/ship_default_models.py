@@ -1,0 +1,34 @@
+"""Write the trained default models into the package as fp16 safetensors (weights + model config +
+input spec in the metadata): src/depth_anything/_weights/.
+
+  python tools/ship_default_models.py --relative runs/default/student/model.pt --metric runs/default/metric/model.pt
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import torch
+
+from depth_anything.weights import BUILTIN_DIR, PUBLISHED_WEIGHTS, load_model, save_safetensors
+from depth_anything.weights.registry import DEFAULT_METRIC_MODEL, DEFAULT_MODEL
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--relative", type=Path, required=True, help="the student's model.pt")
+    parser.add_argument("--metric", type=Path, required=True, help="the metric fine-tune's model.pt")
+    args = parser.parse_args()
+    for name, source in ((DEFAULT_MODEL, args.relative), (DEFAULT_METRIC_MODEL, args.metric)):
+        model = load_model(source, device="cpu")
+        entry = PUBLISHED_WEIGHTS[name]
+        if model.config.encoder != entry.encoder or model.config.max_depth != entry.max_depth:
+            raise SystemExit(f"{source}: a {model.config.encoder} model with max_depth {model.config.max_depth}, "
+                             f"but {name} is registered as {entry.encoder} with max_depth {entry.max_depth}")
+        target = save_safetensors(model, BUILTIN_DIR / entry.filename, dtype=torch.float16)
+        print(f"{name}: {source} → {target} ({target.stat().st_size / 1e6:.1f} MB), spec {model.input_spec}")
+
+
+if __name__ == "__main__":
+    main()
