@@ -25,3 +25,31 @@ class ConfigError(DepthAnythingError, ValueError):
 
 class DatasetError(DepthAnythingError, ValueError):
     """A dataset folder or sample does not follow its documented layout."""
+
+
+class ImageTooLargeError(DepthAnythingError, ValueError):
+    """An input image is larger (in bytes or pixels) than the tool accepts."""
+
+
+class MissingExtraError(DepthAnythingError, ImportError):
+    """An optional part needs a package that is not installed; the message names the extra to install."""
+
+
+class VideoError(DepthAnythingError, OSError):
+    """A video, image sequence or camera cannot be opened, decoded or encoded; the message names it."""
+
+
+class ExportError(DepthAnythingError, ValueError):
+    """An export cannot be made as asked, or an exported file does not fit what it is asked to run."""
+
+
+def require_extra(module: str, extra: str):
+    """Import an optional package, or raise `MissingExtraError` naming the extra that installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as exc:
+        raise MissingExtraError(
+            f"this needs the `{module.split('.')[0]}` package: pip install 'depth-anything[{extra}]'"
+        ) from exc

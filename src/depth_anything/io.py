@@ -6,10 +6,11 @@ crash safety are the same everywhere (inference, labeling, synthetic data, evalu
 
 from __future__ import annotations
 
+import contextlib
 import io as _io
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -93,6 +94,8 @@ def decode_image_bytes(data: bytes, name: str) -> np.ndarray:
             return _pil_to_rgb(ImageOps.exif_transpose(pil), name)
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"{name}: not a readable image ({exc})") from None
+    except Image.DecompressionBombError as exc:  # Pillow's guard against huge images: reported, not a crash
+        raise ImageReadError(f"{name}: too many pixels to decode ({exc})") from None
 
 
 def _is_16bit_colour(pil: Image.Image, data: bytes) -> bool:
@@ -167,8 +170,10 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------- atomic writes
-def atomic_write(path: PathLike, write: Callable[[Path], Any]) -> Path:
-    """Call `write(tmp_path)` then rename onto `path`, so a crash never leaves a half-written file.
+@contextlib.contextmanager
+def atomic_target(path: PathLike) -> Iterator[Path]:
+    """A temporary file beside `path` to write into; when the block ends without an error it is synced
+    and renamed onto `path`, otherwise removed (for writers that stream, such as a video encoder).
 
     The temporary file lives in the same folder (same filesystem, so the rename is atomic) and keeps
     the final suffix, so writers that pick the format from the suffix still work.
@@ -179,14 +184,20 @@ def atomic_write(path: PathLike, write: Callable[[Path], Any]) -> Path:
     tmp = target.with_name(f".{target.stem}.{uuid.uuid4().hex[:12]}.tmp{target.suffix}")
     tmp.open("xb").close()
     try:
-        write(tmp)
+        yield tmp
         with open(tmp, "rb+") as written:  # on disk before the rename, so a power cut cannot expose an empty file
             os.fsync(written.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
-    return target
+
+
+def atomic_write(path: PathLike, write: Callable[[Path], Any]) -> Path:
+    """Call `write(tmp_path)` then rename onto `path`, so a crash never leaves a half-written file."""
+    with atomic_target(path) as tmp:
+        write(tmp)
+    return Path(path)
 
 
 def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
@@ -218,6 +229,17 @@ def save_depth_png16(path: PathLike, depth: np.ndarray, scale: float) -> Path:
     depth = np.nan_to_num(np.asarray(depth, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
     encoded = np.clip(np.round(depth * scale), 0, 65535).astype(np.uint16)
     return save_image(path, encoded)
+
+
+def save_prediction_png16(path: PathLike, depth: np.ndarray, metric: bool) -> Path:
+    """A prediction as a 16-bit PNG: metric depth in millimetres, relative depth min–max scaled to 0–65535."""
+    depth = np.asarray(depth, dtype=np.float64)
+    if metric:
+        return save_depth_png16(path, depth, 1000.0)
+    finite = np.isfinite(depth)
+    low = float(depth[finite].min()) if finite.any() else 0.0
+    high = float(depth[finite].max()) if finite.any() else 0.0
+    return save_depth_png16(path, depth - low, 65535.0 / max(high - low, 1e-12))
 
 
 def load_depth_png16(path: PathLike, scale: float) -> np.ndarray:

@@ -50,14 +50,32 @@ def normalize_depth(
 
     A fixed range keeps the colours of a video stable from frame to frame; other pixels become 0.
     """
-    depth = np.asarray(depth, dtype=np.float64)
+    depth = np.asarray(depth)
+    if depth.dtype not in (np.float32, np.float64):
+        depth = depth.astype(np.float64)
     finite = np.isfinite(depth) if valid is None else (np.isfinite(depth) & valid)
-    out = np.zeros_like(depth)
+    out = np.zeros(depth.shape, np.float64)  # computed in place: one float64 map, even for huge images
     if not finite.any():
         return out
-    lo, hi = value_range if value_range is not None else (depth[finite].min(), depth[finite].max())
-    out[finite] = np.clip((depth[finite] - lo) / (hi - lo), 0.0, 1.0) if hi > lo else 0.0
+    if value_range is None:
+        lo = float(np.min(depth, where=finite, initial=np.inf))
+        hi = float(np.max(depth, where=finite, initial=-np.inf))
+    else:
+        lo, hi = float(value_range[0]), float(value_range[1])
+    if hi > lo:
+        np.subtract(depth, lo, out=out, where=finite, dtype=np.float64)
+        out /= hi - lo
+        np.clip(out, 0.0, 1.0, out=out)
     return out
+
+
+def _unit_to_levels(unit: np.ndarray, invert: bool) -> np.ndarray:
+    """[0, 1] floats (modified in place) to 0..255 uint8 levels, reversed with `invert`."""
+    if invert:
+        np.subtract(1.0, unit, out=unit)
+    unit *= 255
+    np.rint(unit, out=unit)
+    return unit.astype(np.uint8)
 
 
 def colorize_depth(
@@ -72,11 +90,8 @@ def colorize_depth(
     Pass `invert=True` for metric depth so that near stays warm; `value_range` fixes the scale.
     """
     lut = colormap_lut(cmap)
-    unit = normalize_depth(depth, valid, value_range)
-    if invert:
-        unit = 1.0 - unit
-    picture = lut[np.round(unit * 255).astype(np.uint8)]
-    invalid = ~np.isfinite(np.asarray(depth, dtype=np.float64))
+    picture = lut[_unit_to_levels(normalize_depth(depth, valid, value_range), invert)]
+    invalid = ~np.isfinite(np.asarray(depth))
     if valid is not None:
         invalid |= ~valid
     picture[invalid] = 0
@@ -85,11 +100,21 @@ def colorize_depth(
 
 def grayscale_depth(depth: np.ndarray, invert: bool = False, value_range: tuple[float, float] | None = None) -> np.ndarray:
     """Depth as an 8-bit grey RGB picture (white = near), as the official `--grayscale` writes."""
-    unit = normalize_depth(depth, value_range=value_range)
-    if invert:
-        unit = 1.0 - unit
-    grey = np.round(unit * 255).astype(np.uint8)
+    grey = _unit_to_levels(normalize_depth(depth, value_range=value_range), invert)
     return np.repeat(grey[:, :, None], 3, axis=2)
+
+
+def depth_picture(
+    depth: np.ndarray,
+    cmap: str = DEFAULT_CMAP,
+    grayscale: bool = False,
+    invert: bool = False,
+    value_range: tuple[float, float] | None = None,
+) -> np.ndarray:
+    """The picture of a prediction that the tools write: colour map `cmap`, or grey with `grayscale`."""
+    if grayscale:
+        return grayscale_depth(depth, invert, value_range)
+    return colorize_depth(depth, cmap, invert=invert, value_range=value_range)
 
 
 def side_by_side(rgb: np.ndarray, picture: np.ndarray, gap: int = 8) -> np.ndarray:
@@ -133,6 +158,6 @@ def fit_height(picture: np.ndarray, height: int, nearest: bool = False) -> np.nd
 
 
 __all__ = [
-    "DEFAULT_CMAP", "colorize_depth", "colormap_lut", "colormap_names", "fit_height", "grayscale_depth", "grid",
+    "DEFAULT_CMAP", "colorize_depth", "colormap_lut", "colormap_names", "depth_picture", "fit_height", "grayscale_depth", "grid",
     "label_picture", "normalize_depth", "side_by_side",
 ]

@@ -20,6 +20,10 @@ SUBCOMMANDS: dict[str, str] = {
     "train": "depth_anything.cli.train",
     "label": "depth_anything.cli.label",
     "eval": "depth_anything.cli.eval",
+    "export": "depth_anything.cli.export",
+    "video": "depth_anything.cli.video",
+    "pointcloud": "depth_anything.cli.pointcloud",
+    "app": "depth_anything.cli.app",
 }
 
 

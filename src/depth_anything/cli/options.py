@@ -4,6 +4,16 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ..inference import Predictor
+
+
+def set_examples(parser: argparse.ArgumentParser, epilog: str) -> None:
+    """Keep the line breaks of a subcommand's description and put `epilog` (its examples) after the flags."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = epilog
 
 
 def int_at_least(low: int, what: str) -> Callable[[str], int]:
@@ -19,6 +29,24 @@ def int_at_least(low: int, what: str) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def colormap_name(text: str) -> str:
+    """An argparse type: a matplotlib colour map name, refused with the list's best-known names."""
+    from ..pictures import colormap_lut
+
+    try:
+        colormap_lut(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def add_picture_options(parser: argparse.ArgumentParser) -> None:
+    """--cmap and --grayscale: how depth pictures are drawn."""
+    parser.add_argument("--cmap", type=colormap_name, default="Spectral_r",
+                        help="any matplotlib colour map (default Spectral_r, near = red)")
+    parser.add_argument("--grayscale", action="store_true", help="grey depth pictures (white = near) instead of the colour map")
 
 
 def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "cuda, mps or cpu (default: best available)") -> None:
@@ -43,3 +71,48 @@ def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = 
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "openvino"),
                         help="runtime: torch (default) or an exported model's onnxruntime/openvino")
     add_inference_options(parser)
+
+
+def add_random_weights_option(parser: argparse.ArgumentParser) -> None:
+    """--random-weights ENCODER: an untrained network, to try a command without any weights file."""
+    parser.add_argument(
+        "--random-weights", metavar="ENCODER", choices=("vits", "vitb", "vitl", "vitg"),
+        help="UNTRAINED network of this size (vits, vitb, vitl, vitg), only to try the pipeline: its output is NOT depth",
+    )
+
+
+def open_predictor_from_args(
+    args: argparse.Namespace, default_model: str | None = None, download: str = "vits"
+) -> Predictor:
+    """The `Predictor` that --model/--backend/--device/--dtype/--input-size/--batch-size (and
+    --random-weights, where a command has it) ask for; a missing built-in model says how to get one
+    (--model `download`, a published model that is downloaded, or a checkpoint path)."""
+    import sys
+
+    from ..errors import ConfigError, WeightsNotFoundError
+    from ..inference import Predictor, open_predictor
+    from ..weights import DEFAULT_MODEL
+
+    default_model = default_model or DEFAULT_MODEL
+    random_weights = getattr(args, "random_weights", None)
+    if random_weights:
+        if args.model is not None:
+            raise ConfigError("--model and --random-weights exclude each other")
+        from ..models import build_model
+        from ..runtime import resolve_device
+
+        print(f"WARNING: --random-weights {random_weights}: an UNTRAINED network, its output is not depth", file=sys.stderr)
+        return Predictor(build_model(random_weights), resolve_device(args.device), args.dtype, args.input_size,
+                         args.batch_size)
+    if args.backend != "torch" and args.model is None:
+        raise ConfigError(f"--backend {args.backend} needs --model pointing to an exported file")
+    try:
+        return open_predictor(args.model or default_model, args.backend, args.device, args.dtype, args.input_size,
+                              args.batch_size)
+    except WeightsNotFoundError as exc:
+        if args.model is not None:
+            raise
+        raise WeightsNotFoundError(
+            f"no built-in model in this install ({exc}); pass --model {download} (downloads a published model) "
+            "or --model with a checkpoint path"
+        ) from None

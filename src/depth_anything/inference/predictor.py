@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -49,6 +50,8 @@ def image_name(source: ImageSource, index: int) -> str:
 
 _Prepared = tuple[ImageSource, int, np.ndarray | None, np.ndarray | None, str | None]  # source, index, rgb, input, error
 _END = object()
+# decoded pixels after which a read-ahead window is cut short (about 100 MB of 8-bit RGB)
+WINDOW_PIXELS = 2**25
 
 
 class Predictor:
@@ -106,17 +109,22 @@ class Predictor:
     def _prepare(self, source: ImageSource, index: int) -> _Prepared:
         try:
             rgb = load_image(source, image_name(source, index))
-            return source, index, rgb, preprocess(rgb, self.input_spec), None
+            return source, index, rgb, preprocess(rgb, self.input_spec, self.runtime.normalized_input), None
         except ImageReadError as exc:
             return source, index, None, None, str(exc)
 
     def _windows(self, images: Iterable[ImageSource]) -> Iterator[list[_Prepared]]:
+        """Prepared inputs in windows of up to 8 batches, cut short once the decoded images of a window
+        hold `WINDOW_PIXELS` pixels (so a folder of 100-megapixel photos does not fill memory)."""
         window: list[_Prepared] = []
+        pixels = 0
         for index, source in enumerate(images):
             window.append(self._prepare(source, index))
-            if len(window) == self.batch_size * 8:
+            rgb = window[-1][2]
+            pixels += 0 if rgb is None else rgb.shape[0] * rgb.shape[1]
+            if len(window) == self.batch_size * 8 or pixels >= WINDOW_PIXELS:
                 yield window
-                window = []
+                window, pixels = [], 0
         if window:
             yield window
 
@@ -162,11 +170,13 @@ class Predictor:
                     worker.join(timeout=0.05)
 
     # ------------------------------------------------------------------------------------ running
-    def _predict_window(self, window: list[_Prepared]) -> list[PredictionResult]:
+    def _predict_window(self, window: list[_Prepared]) -> deque[tuple[PredictionResult, torch.Tensor | None, tuple[int, int]]]:
+        """Each input's result with its raw network-size output (None for a failed input) and image size."""
         results = [
             PredictionResult(source, None, error, rgb if self.keep_images else None, index)
             for source, index, rgb, _, error in window
         ]
+        raws: list[torch.Tensor | None] = [None] * len(window)
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, (_, _, _, tensor, _) in enumerate(window):
             if tensor is not None:
@@ -175,17 +185,28 @@ class Predictor:
             for start in range(0, len(indices), self.batch_size):
                 chunk = indices[start : start + self.batch_size]
                 batch = np.stack([window[i][3] for i in chunk])  # type: ignore[misc]
-                raw = self.runtime.run(batch)
-                for i, depth in zip(chunk, raw, strict=True):
-                    size = window[i][2].shape[:2]  # type: ignore[union-attr]
-                    results[i].depth = resize_depth(depth, size).cpu().numpy()
-        return results
+                for i, raw in zip(chunk, self.runtime.run(batch), strict=True):
+                    raws[i] = raw
+        sizes = [(0, 0) if rgb is None else rgb.shape[:2] for _, _, rgb, _, _ in window]
+        return deque(zip(results, raws, sizes, strict=True))
 
     def iter_results(self, images: Iterable[ImageSource]) -> Iterator[PredictionResult]:
         """Results in input order, a window at a time (memory stays flat); a bad image yields a result
-        with `error` set and the run goes on."""
+        with `error` set and the run goes on.
+
+        Each map is resized back to full resolution only when its result is yielded, and the generator
+        keeps no reference to it afterwards, so at most one full-size output lives at a time if the
+        caller drops each result before asking for the next.
+        """
         for window in self._prefetched(images):
-            yield from self._predict_window(window)
+            pending = self._predict_window(window)
+            while pending:
+                result, raw, size = pending.popleft()
+                if raw is not None:
+                    result.depth = resize_depth(raw, size).cpu().numpy()
+                    del raw
+                yield result
+                del result
 
     def iter_predict(self, images: Iterable[ImageSource]) -> Iterator[np.ndarray]:
         """Depth maps in input order; an unreadable image raises `ImageReadError`."""

@@ -1,0 +1,79 @@
+"""Start the web demo: upload an image, see its depth on a slider, download the depth PNGs.
+
+Serves on 127.0.0.1 (this machine only) unless --host says otherwise; no public share link, no
+analytics. The model list holds the built-in `default` and `default-metric` plus --model; each is
+opened the first time it is chosen.
+
+Examples:
+  depth-anything app                                  # the small built-in model, http://127.0.0.1:7860
+  depth-anything app --model vitl                     # the official large model (downloaded once)
+  depth-anything app --model runs/demo/teacher/model.pt --port 8080
+  depth-anything app --host 0.0.0.0 --model vits      # reachable from other machines on the network
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import sys
+from collections.abc import Iterator
+
+from .options import add_model_options, int_at_least
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every interface)")
+    parser.add_argument("--port", type=int_at_least(1, "--port"), default=7860, help="port (default 7860)")
+    add_model_options(parser, model_help="an extra model for the list, selected at start: a name (vits, vitl, "
+                      "metric-hypersim-vitl, ...), a checkpoint path, or an exported file with --backend")
+    parser.add_argument("--concurrency", type=int_at_least(1, "--concurrency"), default=1,
+                        help="requests computed at the same time (default 1; others wait in the queue)")
+
+
+@contextlib.contextmanager
+def _library_log() -> Iterator[None]:
+    """The package's log (models opened, requests, rejected uploads) on stderr while the demo runs."""
+    logger = logging.getLogger("depth_anything")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("depth-anything app: %(levelname)s: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..app import demo as app_demo  # MissingExtraError (naming the extra) without gradio
+    from ..app.processing import BUILTIN_MODELS, ModelChooser, model_sources
+
+    with _library_log():
+        chooser = ModelChooser(model_sources(args.model, args.backend), device=args.device, dtype=args.dtype,
+                               input_size=args.input_size)
+        # the model asked for first, then the built-in ones; each failure is logged as a warning
+        order = ([args.model] if args.model else []) + [name for name in BUILTIN_MODELS if name != args.model]
+        initial, failures = chooser.first_available(order)
+        if initial is None:
+            print("depth-anything app: error: no model could be opened; the page says so and computes nothing. "
+                  "Pass --model with a name (vits, vitl, ...) or a checkpoint file.", file=sys.stderr)
+        demo = app_demo.build_demo(chooser, initial_model=initial, notice=app_demo.startup_notice(initial, failures))
+        try:
+            # quiet: Gradio's own banner suggests share=True, which this command does not offer
+            url = app_demo.launch_demo(demo, args.host, args.port, block=False, quiet=True, concurrency=args.concurrency)
+        except OSError as exc:  # the port is taken, the address is not this machine's, ...
+            print(f"depth-anything app: error: cannot serve on {args.host}:{args.port}: {exc}", file=sys.stderr)
+            return 2
+        try:
+            print(f"depth-anything app: serving on {url} (Ctrl+C to stop)", file=sys.stderr, flush=True)
+            demo.block_thread()  # until Ctrl+C
+        except KeyboardInterrupt:
+            pass
+        finally:
+            demo.close()
+    return 0

@@ -1,0 +1,122 @@
+"""The web demo's work without a browser: upload checks, the depth outputs, the model chooser (no gradio needed)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from model_helpers import randomize_, tiny_config
+from PIL import Image
+
+from depth_anything import Predictor, build_model
+from depth_anything.app import (
+    MAX_PIXELS,
+    MAX_UPLOAD_BYTES,
+    ModelChooser,
+    ModelUnavailableError,
+    check_upload,
+    compute_depth_outputs,
+    model_sources,
+)
+from depth_anything.app.processing import OutputFolder, display_copy
+from depth_anything.errors import ImageReadError, ImageTooLargeError
+from depth_anything.weights import save_checkpoint
+
+
+@pytest.fixture(scope="module")
+def predictor():
+    return Predictor(randomize_(build_model(tiny_config()), seed=7), input_size=28)
+
+
+@pytest.fixture
+def photo(tmp_path):
+    rgb = np.random.default_rng(1).integers(0, 256, (30, 44, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "cat.png")
+    return tmp_path / "cat.png", rgb
+
+
+def test_outputs_are_the_image_its_coloured_depth_and_two_valid_pngs(tmp_path, photo, predictor):
+    path, rgb = photo
+    out = compute_depth_outputs(path, predictor, tmp_path / "out", "viridis", model_name="tiny")
+    np.testing.assert_array_equal(out.image, rgb)
+    assert out.colored.shape == rgb.shape and out.colored.dtype == np.uint8 and out.depth.shape == (30, 44)
+    assert out.depth16_path.name == "cat_depth16.png" and out.colored_path.name == "cat_depth.png"
+    with Image.open(out.depth16_path) as depth16:
+        assert depth16.mode.startswith("I") and depth16.size == (44, 30)
+        values = np.asarray(depth16)
+    assert values.min() == 0 and values.max() == 65535
+    # larger = nearer in the prediction stays larger in the PNG
+    assert np.corrcoef(values.ravel().astype(float), out.depth.ravel())[0, 1] > 0.999
+    with Image.open(out.colored_path) as colored:
+        assert colored.mode == "RGB"
+        np.testing.assert_array_equal(np.asarray(colored), out.colored)
+    assert "cat.png" in out.summary and "tiny" in out.summary and "44×30" in out.summary
+
+
+def test_metric_models_write_millimetres(tmp_path, photo):
+    metric = Predictor(randomize_(build_model(tiny_config(max_depth=20.0)), seed=2), input_size=28)
+    out = compute_depth_outputs(photo[0], metric, tmp_path, model_name="m")
+    with Image.open(out.depth16_path) as depth16:
+        millimetres = np.asarray(depth16).astype(np.float64)
+    np.testing.assert_allclose(millimetres, np.round(out.depth * 1000.0), atol=1)
+    assert out.metric and " m (16-bit PNG in millimetres)" in out.summary
+
+
+def test_broken_and_oversized_uploads_are_refused_with_a_message(tmp_path, photo, predictor):
+    broken = tmp_path / "photo.png"
+    broken.write_bytes(np.random.default_rng(0).bytes(3000))
+    with pytest.raises(ImageReadError, match=r"^photo\.png: not a readable image") as caught:
+        compute_depth_outputs(broken, predictor, tmp_path)
+    assert str(tmp_path) not in str(caught.value)  # the server's temporary path is not shown to the user
+
+    big = tmp_path / "big.jpg"
+    with open(big, "wb") as handle:  # sparse: no 21 MB written
+        handle.truncate(MAX_UPLOAD_BYTES + 1)
+    with pytest.raises(ImageTooLargeError, match=r"big\.jpg is 20\.0 MB; the demo takes files up to 20 MB"):
+        check_upload(big)
+
+    with pytest.raises(ImageTooLargeError, match=r"cat\.png is 44×30 = 0\.0 megapixels"):
+        check_upload(photo[0], max_pixels=44 * 30 - 1)
+    check_upload(photo[0], max_pixels=44 * 30)
+    assert MAX_PIXELS == 50_000_000 and MAX_UPLOAD_BYTES == 20 * 2**20
+    assert not list(tmp_path.glob("*_depth*.png"))
+
+
+def test_large_images_are_shown_scaled_down():
+    picture = np.zeros((3000, 1500, 3), np.uint8)
+    assert display_copy(picture, 2048).shape == (2048, 1024, 3)
+    assert display_copy(picture[:100, :50]).shape == (100, 50, 3)
+
+
+def test_chooser_opens_models_on_first_use_keeps_them_and_retries_failures(tmp_path):
+    calls: list[str] = []
+    checkpoint = tmp_path / "later.pt"
+
+    def opener(model, **options):
+        calls.append(model)
+        assert options["batch_size"] == 1 and options["input_size"] == 28
+        if model == "default-metric":
+            raise FileNotFoundError("no such file")
+        from depth_anything.inference import open_predictor
+
+        return open_predictor(model, **options)
+
+    chooser = ModelChooser(model_sources(str(checkpoint)), input_size=28, opener=opener)
+    assert chooser.names == ["default", "default-metric", str(checkpoint)]
+    assert calls == []  # nothing is loaded before it is asked for
+
+    name, failures = chooser.first_available(["default-metric", str(checkpoint)])
+    assert name is None and set(failures) == {"default-metric", str(checkpoint)}
+    assert "model 'default-metric' could not be opened: no such file" in failures["default-metric"]
+
+    save_checkpoint(randomize_(build_model(tiny_config()), seed=1), checkpoint)  # the file appears later
+    first = chooser.get(str(checkpoint))
+    assert chooser.get(str(checkpoint)) is first and chooser.is_loaded(str(checkpoint))
+    assert calls.count(str(checkpoint)) == 2  # one failure, one load, then the kept one
+    with pytest.raises(ModelUnavailableError, match="unknown model 'vitz'"):
+        chooser.get("vitz")
+
+
+def test_output_folder_keeps_only_the_latest_requests(tmp_path):
+    folders = OutputFolder(tmp_path / "out", keep=2)
+    made = [folders.new() for _ in range(3)]
+    assert not made[0].exists() and made[1].is_dir() and made[2].is_dir()
