@@ -114,13 +114,19 @@ def as_spec(spec: InputSpec | int | None) -> InputSpec:
     return InputSpec() if spec is None else InputSpec(input_size=int(spec))
 
 
-def preprocess(rgb: np.ndarray, spec: InputSpec | int | None = None) -> np.ndarray:
-    """RGB image (uint8, uint16 or float in [0, 1]) → float32 [3, h, w] network input for `spec`."""
+def preprocess(rgb: np.ndarray, spec: InputSpec | int | None = None, normalize_input: bool = True) -> np.ndarray:
+    """RGB image (uint8, uint16 or float in [0, 1]) → float32 [3, h, w] network input for `spec`.
+
+    `normalize_input=False` stops before the mean/std step (RGB in [0, 1]): the input of exported
+    graphs, which normalise inside.
+    """
     spec = as_spec(spec)
     image = to_unit_float(rgb)
     height, width = network_input_size(image.shape[0], image.shape[1], spec.input_size, spec.size_multiple)
     image = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
-    return np.ascontiguousarray(normalize(image, spec).transpose(2, 0, 1)).astype(np.float32)
+    if normalize_input:
+        image = normalize(image, spec)
+    return np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32)
 
 
 def resize_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

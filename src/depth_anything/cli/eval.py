@@ -2,8 +2,15 @@
 
 Relative models are scored with the zero-shot protocol (least-squares scale and shift on disparity,
 depth range and standard crop of the dataset); metric models with the metric protocol (no alignment,
-or --alignment median; NYU 10 m, KITTI 80 m caps). `--benchmark da2k` scores point-pair ordering.
-Samples that cannot be scored are listed with their reason and left out of the averages.
+or --alignment median; NYU 10 m, KITTI 80 m caps). `--benchmark da2k` scores point-pair ordering;
+`--benchmark middlebury` scores the real Middlebury motorcycle that scikit-image ships (no --data).
+`--baseline constant|row-ramp` scores a baseline instead of a model. Samples that cannot be scored are
+listed with their reason and left out of the averages.
+
+Examples:
+  depth-anything eval --benchmark nyu --data /data/nyu --model vitl
+  depth-anything eval --benchmark synthetic --data runs/default/test --split all
+  depth-anything eval --benchmark middlebury --baseline row-ramp
 """
 
 from __future__ import annotations
@@ -15,17 +22,18 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .options import add_inference_options
+from .options import add_model_options
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `depth-anything eval`."""
+    from ..eval.baselines import BASELINES
     from ..eval.benchmarks import BENCHMARKS
     from ..eval.protocols import ALIGNMENTS, CROPS
 
-    parser.add_argument("--benchmark", required=True, choices=[*BENCHMARKS, "da2k"], help="benchmark to run")
-    parser.add_argument("--data", required=True, type=Path, help="benchmark folder in its published layout")
-    parser.add_argument("--model", required=True, help="weights name (e.g. vits) or checkpoint path")
+    parser.add_argument("--benchmark", required=True, choices=[*BENCHMARKS, "da2k", "middlebury"], help="benchmark to run")
+    parser.add_argument("--data", type=Path, help="benchmark folder in its published layout (not for middlebury)")
+    parser.add_argument("--baseline", choices=BASELINES, help="score a baseline map instead of a model")
     parser.add_argument("--out", type=Path, help="write the full report (averages, per-sample, exclusions) as JSON")
     parser.add_argument("--save-predictions", type=Path, metavar="DIR",
                         help="keep raw per-image predictions (.npy) here; a re-run reuses them instead of inferring")
@@ -38,7 +46,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="dataset split (default: the benchmark's test split)")
     parser.add_argument("--split-file", type=Path, help="split list (KITTI Eigen / NYU file list)")
     parser.add_argument("--limit", type=int, help="evaluate only the first N samples (quick checks)")
-    add_inference_options(parser)
+    add_model_options(parser)
     parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
 
 
@@ -55,7 +63,7 @@ def _prediction_identity(args: argparse.Namespace, input_size: int) -> str:
     and the data they were made for (benchmark, folder, split), since sample names repeat across datasets."""
     from ..weights import weights_identity
 
-    weights = weights_identity(args.model)
+    weights = weights_identity(args.model or "default")
     data = f"{args.benchmark} at {Path(args.data).resolve()}, split {args.split or 'default'}"
     if args.split_file is not None:
         data += f" from {Path(args.split_file).resolve()}"
@@ -65,25 +73,44 @@ def _prediction_identity(args: argparse.Namespace, input_size: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Load the model, evaluate, print the Markdown table, optionally write JSON."""
-    import depth_anything
-
+    from ..eval.baselines import baseline_predictor
     from ..eval.benchmarks import PredictionStore, evaluate_benchmark
     from ..eval.da2k import evaluate_da2k
+    from ..eval.middlebury import evaluate_motorcycle
+    from ..inference import open_predictor
     from ..io import atomic_write_text
 
     if args.limit is not None and args.limit < 1:
         raise ConfigError(f"--limit must be at least 1, got {args.limit}")
-    model = depth_anything.load_model(args.model, device=args.device, dtype=args.dtype)
-    pred_kind = "disparity" if model.config.max_depth is None else "depth"
-    predictor = depth_anything.Predictor(model, input_size=args.input_size, batch_size=args.batch_size)
-    label = _model_label(args.model)
-    store = PredictionStore(args.save_predictions, _prediction_identity(args, predictor.input_size), pred_kind) if args.save_predictions else None
+    if args.data is None and args.benchmark != "middlebury":
+        raise ConfigError(f"--benchmark {args.benchmark} needs --data (the benchmark folder)")
+    if args.baseline is not None:
+        if args.model is not None:
+            raise ConfigError("--baseline and --model exclude each other")
+        predict, pred_kind, label, input_size = baseline_predictor(args.baseline), "disparity", args.baseline, None
+    else:
+        predictor = open_predictor(args.model, args.backend, args.device, args.dtype, args.input_size, args.batch_size)
+        predict, input_size = predictor.predict, predictor.input_size
+        pred_kind = "depth" if predictor.is_metric else "disparity"
+        label = _model_label(args.model or "default")
+    if args.benchmark == "middlebury":
+        score = evaluate_motorcycle(predict, metric=pred_kind == "depth")
+        print("| Model | Benchmark | Pairs | Pairwise ↑ | AbsRel ↓ | δ1 ↑ |\n|---|---|---:|---:|---:|---:|")
+        print(f"| {label} | middlebury motorcycle | {score.pairs} | {score.pairwise:.3f} | {score.abs_rel:.3f} | {score.d1:.3f} |")
+        if args.out is not None:
+            atomic_write_text(args.out, json.dumps({"model": label, **score.to_dict()}, indent=2) + "\n")
+        return 0
+    store = None
+    if args.save_predictions:
+        if args.baseline is not None:
+            raise ConfigError("--save-predictions keeps a model's predictions; a baseline needs none")
+        store = PredictionStore(args.save_predictions, _prediction_identity(args, input_size), pred_kind)
     loop: dict[str, Any] = {
         "pred_kind": pred_kind, "model_name": label, "batch_size": args.batch_size, "predictions": store,
         "progress": not args.no_progress, "limit": args.limit,
     }
     if args.benchmark == "da2k":
-        report = evaluate_da2k(args.data, predictor.predict, **loop)
+        report = evaluate_da2k(args.data, predict, **loop)
         scored = report.overall.total
     else:
         reader_options: dict[str, Any] = {}
@@ -97,7 +124,7 @@ def run(args: argparse.Namespace) -> int:
                 )
             reader_options["split_file"] = args.split_file
         report = evaluate_benchmark(
-            args.benchmark, args.data, predictor.predict,
+            args.benchmark, args.data, predict,
             kind=None if args.protocol == "auto" else args.protocol, alignment=args.alignment,
             min_depth=args.min_depth, max_depth=args.max_depth,
             crop="default" if args.crop is None else args.crop,

@@ -69,7 +69,8 @@ def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = 
         "checkpoint path, or an exported file with --backend",
     )
     parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "openvino"),
-                        help="runtime: torch (default) or an exported model's onnxruntime/openvino")
+                        help="runtime: torch (default), or onnxruntime/openvino with --model FILE from `depth-anything "
+                        "export` (OpenVINO infers in f32 unless --dtype fp16/bf16; its CPU default may be bf16)")
     add_inference_options(parser)
 
 

@@ -1,27 +1,38 @@
 """Runtimes: each maps a preprocessed batch to the network's raw output, and nothing else.
 
-A runtime knows nothing about files or images. The `Predictor` reads, preprocesses, batches, resizes
-back and reports; exported models (ONNX Runtime, OpenVINO) plug in as further runtime classes.
+A runtime knows nothing about images. The `Predictor` reads, preprocesses, batches, resizes back and
+reports; `TorchRuntime` runs a `DepthAnything` module, `OnnxRuntime` and `OpenVINORuntime` run a file
+written by `depth-anything export`, whose graph normalises its own input (see `exported`), so they
+declare `normalized_input = False` and the Predictor's one preprocessing hands them the [0, 1] image.
 """
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
+import os
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import torch
 
+from ..errors import ExportError, require_extra
 from ..models import DepthAnything
 from ..runtime import resolve_device, resolve_dtype
 from ..transforms import InputSpec
+from .exported import INPUT_NAME, PREFIX, ExportedModelInfo
 
 
 @runtime_checkable
 class Runtime(Protocol):
-    """[B, 3, h, w] float32 normalised batch → [B, h, w] float32 raw depth/disparity (a torch tensor)."""
+    """[B, 3, h, w] float32 batch → [B, h, w] float32 raw depth/disparity (a torch tensor).
+
+    The batch is mean/std-normalised when `normalized_input` is True, else RGB in [0, 1] (exported
+    graphs normalise inside); `transforms.preprocess(..., normalize=runtime.normalized_input)` makes it.
+    """
 
     name: str
     input_spec: InputSpec
+    normalized_input: bool
 
     def run(self, batch: np.ndarray) -> torch.Tensor: ...
 
@@ -34,6 +45,7 @@ class TorchRuntime:
     """
 
     name = "torch"
+    normalized_input = True
 
     def __init__(
         self, model: DepthAnything, device: str | torch.device | None = None, dtype: str | torch.dtype | None = None
@@ -55,13 +67,169 @@ class TorchRuntime:
         return f"TorchRuntime({self.model.config.encoder}, device={self.device}, dtype={self.dtype})"
 
 
-# Backends a `Predictor` can run on; exported-model runtimes are added beside TorchRuntime.
 BACKENDS = ("torch", "onnxruntime", "openvino")
+EXPORTED_SUFFIXES = {".onnx": "onnxruntime or openvino", ".xml": "openvino"}
+# OpenVINO's CPU default on bf16-capable processors is bf16 (about 0.3 error on a depth map): f32 unless asked
+OPENVINO_PRECISIONS = {None: "f32", torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
 
 
-def open_runtime(backend: str, path, device=None, dtype=None) -> Runtime:
-    """The runtime of an exported file for `backend` (onnxruntime, openvino)."""
-    raise NotImplementedError(f"the {backend} runtime arrives with export")
+def _exported_file(path: str | os.PathLike, backend: str, suffixes: tuple[str, ...]) -> Path:
+    file = Path(path)
+    if not file.is_file():
+        raise ExportError(f"--backend {backend}: {file} does not exist; write one with `depth-anything export`")
+    if file.suffix.lower() not in suffixes:
+        hint = EXPORTED_SUFFIXES.get(file.suffix.lower())
+        what = f"a file for --backend {hint}" if hint else "not an exported model"
+        raise ExportError(
+            f"--backend {backend} runs {' or '.join(suffixes)} files; {file} is {what}"
+            + ("" if hint else " (a checkpoint runs with --backend torch)")
+        )
+    return file
 
 
-__all__ = ["BACKENDS", "Runtime", "TorchRuntime", "open_runtime"]
+def _run_in_chunks(info: ExportedModelInfo, batch: np.ndarray, run) -> np.ndarray:
+    """Feed a static-batch file exactly its batch size (the last chunk padded by repeating its last image)."""
+    if info.batch is None or batch.shape[0] == info.batch:
+        return run(batch)
+    outputs = []
+    for start in range(0, batch.shape[0], info.batch):
+        chunk = batch[start : start + info.batch]
+        count = chunk.shape[0]
+        if count < info.batch:
+            chunk = np.concatenate([chunk, np.repeat(chunk[-1:], info.batch - count, axis=0)])
+        outputs.append(run(chunk)[:count])
+    return np.concatenate(outputs)
+
+
+class OnnxRuntime:
+    """An exported ONNX file under ONNX Runtime (CPU; `device="cuda"` with onnxruntime-gpu)."""
+
+    name = "onnxruntime"
+    normalized_input = False
+
+    def __init__(
+        self, path: str | os.PathLike, device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None, threads: int | None = None,
+    ) -> None:
+        ort = require_extra("onnxruntime", "onnx")
+        self.path = _exported_file(path, self.name, (".onnx",))
+        providers = self._providers(ort, device)
+        options = ort.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(self.path), options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ExportError(f"onnxruntime cannot load {self.path}: {exc}") from exc
+        self.info = ExportedModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, self.path)
+        wanted = None if dtype is None else resolve_dtype(dtype)
+        stored = torch.float16 if self.info.precision == "fp16" else torch.float32
+        if wanted is not None and wanted != stored:
+            raise ExportError(
+                f"{self.path} computes in {self.info.precision}; an ONNX file runs in the precision it was exported "
+                f"with, so drop --dtype or export again{' with --fp16' if wanted == torch.float16 else ' without --fp16'}"
+            )
+        self.input_spec = self.info.input_spec
+        self.device = torch.device("cuda" if "CUDAExecutionProvider" in providers else "cpu")
+        self.dtype = stored
+
+    @staticmethod
+    def _providers(ort: Any, device: str | torch.device | None) -> list[str]:
+        kind = "cpu" if device is None else torch.device(device).type
+        if kind == "cpu":
+            return ["CPUExecutionProvider"]
+        if kind == "cuda":
+            if "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ExportError("--device cuda with onnxruntime needs the onnxruntime-gpu package (pip install onnxruntime-gpu)")
+            return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+        raise ExportError(f"--backend onnxruntime runs on cpu or cuda, not {kind}")
+
+    def run(self, batch: np.ndarray) -> torch.Tensor:
+        self.info.check_batch_shape(batch.shape, self.path)
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+        out = _run_in_chunks(self.info, batch, lambda x: self.session.run(None, {INPUT_NAME: x})[0])
+        return torch.from_numpy(np.asarray(out, dtype=np.float32))
+
+    def __repr__(self) -> str:
+        return f"OnnxRuntime({self.path}, {self.info.size_text}, {self.info.precision})"
+
+
+def openvino_metadata(model: Any) -> dict[str, str]:
+    """Export metadata of an OpenVINO model: the `depth_anything` rt_info section that export writes into
+    the IR, else what OpenVINO's ONNX reader kept of the ONNX metadata (`framework`)."""
+    values: dict[str, str] = {}
+    for section, prefixed in (("framework", True), ("depth_anything", False)):
+        if not model.has_rt_info([section]):
+            continue
+        entries = model.get_rt_info([section]).astype(dict)
+        for key, value in entries.items():
+            key = key if prefixed else PREFIX + key
+            if key.startswith(PREFIX):
+                values[key] = value.astype(str) if hasattr(value, "astype") else str(value)
+    return values
+
+
+class OpenVINORuntime:
+    """An exported OpenVINO IR (.xml + .bin) or ONNX file under OpenVINO (CPU by default).
+
+    Inference precision is f32 unless `dtype` asks for fp16/bf16: OpenVINO's own CPU default on
+    processors with bf16 support is bf16, which moves a depth map by about 0.3.
+    """
+
+    name = "openvino"
+    normalized_input = False
+
+    def __init__(
+        self, path: str | os.PathLike, device: str | torch.device | None = None,
+        dtype: str | torch.dtype | None = None, threads: int | None = None,
+    ) -> None:
+        ov = require_extra("openvino", "openvino")
+        self.path = _exported_file(path, self.name, (".xml", ".onnx"))
+        core = ov.Core()
+        try:
+            model = core.read_model(str(self.path))
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses of its own
+            raise ExportError(f"openvino cannot read {self.path}: {exc}") from exc
+        self.info = ExportedModelInfo.from_metadata(openvino_metadata(model), self.path)
+        self.input_spec = self.info.input_spec
+        self.precision = OPENVINO_PRECISIONS[None if dtype is None else resolve_dtype(dtype)]
+        self.ov_device = "CPU" if device is None else str(device).split(":")[0].upper()
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision}
+        if threads is not None:
+            config["INFERENCE_NUM_THREADS"] = threads
+        try:
+            self.compiled = core.compile_model(model, self.ov_device, config)
+        except Exception as exc:
+            raise ExportError(f"openvino cannot compile {self.path} for {self.ov_device}: {exc}") from exc
+        self.request = self.compiled.create_infer_request()
+        self.device = torch.device("cpu")
+        self.dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[self.precision]
+
+    def run(self, batch: np.ndarray) -> torch.Tensor:
+        self.info.check_batch_shape(batch.shape, self.path)
+        batch = np.ascontiguousarray(batch, dtype=np.float32)
+
+        def infer(x: np.ndarray) -> np.ndarray:
+            return np.array(self.request.infer({INPUT_NAME: x})[self.compiled.output(0)], dtype=np.float32)
+
+        return torch.from_numpy(_run_in_chunks(self.info, batch, infer))
+
+    def __repr__(self) -> str:
+        return f"OpenVINORuntime({self.path}, {self.info.size_text}, {self.ov_device}, {self.precision})"
+
+
+def open_runtime(
+    backend: str, path: str | os.PathLike, device: str | torch.device | None = None,
+    dtype: str | torch.dtype | None = None, input_size: int | None = None,
+) -> Runtime:
+    """The runtime of an exported file for `backend` (onnxruntime, openvino); refuses an `input_size`
+    that the file's static shape cannot run."""
+    classes = {"onnxruntime": OnnxRuntime, "openvino": OpenVINORuntime}
+    if backend not in classes:
+        raise ValueError(f"open_runtime opens exported files for {', '.join(classes)}, not {backend!r}")
+    runtime = classes[backend](path, device=device, dtype=dtype)
+    runtime.info.check_input_size(input_size, runtime.path)
+    return runtime
+
+
+__all__ = ["BACKENDS", "OnnxRuntime", "OpenVINORuntime", "Runtime", "TorchRuntime", "open_runtime", "openvino_metadata"]

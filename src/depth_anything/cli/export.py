@@ -1,0 +1,121 @@
+"""Export a model to ONNX, OpenVINO IR or a Luxonis NN Archive (OAK cameras), exact at every input size.
+
+The exported graph includes the normalisation: its input is an RGB image, float32 NCHW with values in
+[0, 1], height and width multiples of the patch size (14); its output is float32 [B, H, W] at the
+input's size (relative disparity, or metres for metric models). This, the input spec and the model
+config are written into the file, and `--backend onnxruntime|openvino` of predict/eval/video/app reads
+them back. Static at the model's input size unless --dynamic; OpenVINO runs in f32 unless --dtype asks
+otherwise (its bf16 default on some CPUs moves depth maps by about 0.3).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .options import add_random_weights_option, int_at_least, set_examples
+
+EXAMPLES = """\
+examples:
+  depth-anything export --model vits --format onnx --out vits.onnx --dynamic --batch dynamic --verify
+  depth-anything export --model metric-hypersim-vitl --format onnx --out indoor.onnx --height 518 --width 686
+  depth-anything export --model vits --format onnx --out vits_fp16.onnx --fp16 --dynamic
+  depth-anything export --model vits --format openvino --out vits.xml --dynamic     # writes vits.xml + vits.bin
+  depth-anything export --model vits --format nnarchive --out vits.tar.xz           # OAK: static 252x336
+  depth-anything predict photo.jpg --backend onnxruntime --model vits.onnx
+"""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Flags of `depth-anything export`."""
+    set_examples(parser, EXAMPLES)
+    parser.add_argument("--model", default=None,
+                        help="model name (default: the built-in model; vits, vitl, metric-hypersim-vitl, ...) or checkpoint path")
+    add_random_weights_option(parser)
+    parser.add_argument("--format", required=True, choices=("onnx", "openvino", "nnarchive"),
+                        help="onnx (.onnx), openvino (.xml + .bin) or nnarchive (.tar.xz/.tar.gz for DepthAI/OAK)")
+    parser.add_argument("--out", required=True, help="output file")
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--input-size", type=int_at_least(1, "--input-size"),
+                      help="square static size N×N, a multiple of the patch size (default: the model's, 518; "
+                      "nnarchive: 18×24 patches, 252×336 at patch 14); with --dynamic, the traced example's size")
+    size.add_argument("--height", type=int_at_least(1, "--height"), help="static height (with --width), a multiple of 14")
+    parser.add_argument("--width", type=int_at_least(1, "--width"), help="static width (with --height), a multiple of 14")
+    parser.add_argument("--dynamic", action="store_true", help="dynamic height and width (any multiples of 14)")
+    parser.add_argument("--batch", default="1", help="batch size N, or 'dynamic' (default 1)")
+    parser.add_argument("--opset", type=int_at_least(7, "--opset"), default=18, help="ONNX opset (default 18)")
+    parser.add_argument("--fp16", action="store_true",
+                        help="float16 weights and compute (input and output stay float32)")
+    parser.add_argument("--verify", action="store_true",
+                        help="after writing, compare the file (ONNX Runtime / OpenVINO CPU) with PyTorch at the export "
+                        "size and, for --dynamic, three more sizes; print the errors")
+
+
+def _load(args: argparse.Namespace):
+    from ..errors import ConfigError
+    from ..models import build_model
+    from ..weights import DEFAULT_MODEL, load_model
+
+    if args.random_weights:
+        if args.model is not None:
+            raise ConfigError("--model and --random-weights exclude each other")
+        print(f"WARNING: --random-weights {args.random_weights}: an UNTRAINED network, its output is not depth", file=sys.stderr)
+        return build_model(args.random_weights).eval(), f"random-weights:{args.random_weights}"
+    name = args.model or DEFAULT_MODEL
+    return load_model(name, device="cpu"), str(name)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the weights, export, optionally verify, print what the file expects."""
+    from ..errors import ExportError
+
+    if args.format == "nnarchive" and (args.dynamic or args.batch != "1"):
+        raise ExportError("an NN Archive runs on the camera at one static size with batch 1: drop --dynamic/--batch")
+    if args.format == "openvino" and args.fp16 and args.verify:
+        print("note: --fp16 IR weights are float16; --verify compares with f32 inference", file=sys.stderr)
+    model, source = _load(args)
+    options = dict(input_size=args.input_size, height=args.height, width=args.width, opset=args.opset, fp16=args.fp16, source=source)
+    if args.format == "onnx":
+        from ..export.onnx import export_onnx
+
+        info = export_onnx(model, args.out, dynamic=args.dynamic, batch=args.batch, **options)
+        backend = "onnxruntime"
+    elif args.format == "openvino":
+        from ..export.openvino import export_openvino
+
+        info = export_openvino(model, args.out, dynamic=args.dynamic, batch=args.batch, **options)
+        backend = "openvino"
+    else:
+        from ..export.nnarchive import export_nnarchive
+
+        info = export_nnarchive(model, args.out, **options)
+        backend = None
+    spec = info.input_spec
+    print(f"wrote {args.out}: input '{'image'}' RGB float32 NCHW in [0, 1], {info.size_text} "
+          f"(multiples of {spec.size_multiple}), normalised inside; output 'depth' float32 {spec.output}"
+          f"{f' in metres (0, {spec.max_depth:g})' if spec.is_metric else ' (relative)'}, {info.precision}")
+    if args.verify:
+        _verify(model, args.out, backend, info)
+    return 0
+
+
+def _verify(model, out: str, backend: str | None, info) -> None:
+    from ..export.verify import compare_with_torch, parity_sizes
+    from ..inference import open_runtime
+
+    if backend is None:
+        import tempfile
+        from pathlib import Path
+
+        from ..export.nnarchive import read_nnarchive
+
+        _, onnx_bytes = read_nnarchive(out)
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / "model.onnx"
+            path.write_bytes(onnx_bytes)
+            results = compare_with_torch(model, open_runtime("onnxruntime", path), parity_sizes(info), batch=1)
+    else:
+        batch = info.batch or 2
+        results = compare_with_torch(model, open_runtime(backend, out), parity_sizes(info), batch=batch)
+    for result in results:
+        print(f"verify ({backend or 'onnxruntime, archive model'} vs PyTorch): {result}")
