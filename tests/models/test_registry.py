@@ -57,10 +57,11 @@ def test_registry_entries_are_consistent(size):
 def test_forward_shape(size, max_depth):
     config = tiny_version(MODEL_CONFIGS[size])
     model = randomize_(build_model(config, max_depth=max_depth), seed=2).eval()
-    x = torch.randn(2, 3, 28, 42, generator=torch.Generator().manual_seed(3))
+    h, w = 2 * config.patch_size, 3 * config.patch_size  # sizes follow each size's own patch
+    x = torch.randn(2, 3, h, w, generator=torch.Generator().manual_seed(3))
     with torch.no_grad():
         out = model(x)
-    assert out.shape == (2, 28, 42)
+    assert out.shape == (2, h, w)
     assert torch.isfinite(out).all() and out.min() >= 0
     if max_depth is not None:
         assert out.max() <= max_depth
@@ -69,9 +70,10 @@ def test_forward_shape(size, max_depth):
 def test_backward_reaches_encoder_and_head(tiny_model):
     model = tiny_model.train()
     model.zero_grad(set_to_none=True)
-    x = torch.randn(2, 3, 28, 28, generator=torch.Generator().manual_seed(4))
+    side = 2 * model.config.patch_size
+    x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(4))
     out = model(x)
-    assert out.shape == (2, 28, 28)
+    assert out.shape == (2, side, side)
     (out ** 2).mean().backward()
     params = dict(model.named_parameters())
     depth = model.config.depth
@@ -101,7 +103,8 @@ def test_state_dict_matches_a_model_built_from_the_same_config(size, tiny_model)
     ours = {k: tuple(v.shape) for k, v in tiny_model.state_dict().items()}
     assert {k: tuple(v.shape) for k, v in twin.state_dict().items()} == ours
     twin.load_state_dict(tiny_model.state_dict(), strict=True)
-    x = torch.randn(1, 3, 28, 28, generator=torch.Generator().manual_seed(5))
+    side = 2 * config.patch_size
+    x = torch.randn(1, 3, side, side, generator=torch.Generator().manual_seed(5))
     with torch.no_grad():
         torch.testing.assert_close(twin.eval()(x), tiny_model.eval()(x), atol=0, rtol=0)
     # the shrunken model keeps the structure: the published size has exactly the same keys
