@@ -77,8 +77,9 @@ def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = 
 def add_random_weights_option(parser: argparse.ArgumentParser) -> None:
     """--random-weights ENCODER: an untrained network, to try a command without any weights file."""
     parser.add_argument(
-        "--random-weights", metavar="ENCODER", choices=("vits", "vitb", "vitl", "vitg"),
-        help="UNTRAINED network of this size (vits, vitb, vitl, vitg), only to try the pipeline: its output is NOT depth",
+        "--random-weights", metavar="ENCODER",
+        help="UNTRAINED network of a registered size (vits, vitb, vitl, vitg, vitc), only to try the pipeline: "
+        "its output is NOT depth",
     )
 
 

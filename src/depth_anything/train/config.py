@@ -18,6 +18,7 @@ from typing import Any, Literal, Union
 import yaml
 
 from ..errors import ConfigError
+from ..models.config import MODEL_CONFIGS, ModelConfig, model_config
 
 STAGES = ("teacher", "student", "metric")
 
@@ -258,15 +259,13 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         raise ConfigError(f"key 'model.max_depth': only the metric stage has a metric head (stage is {cfg.stage!r})")
     if cfg.model.config is not None:
         model_config_from(cfg.model)
-    elif cfg.model.encoder not in ("vits", "vitb", "vitl", "vitg"):
-        raise ConfigError(f"key 'model.encoder': expected vits, vitb, vitl or vitg, got {cfg.model.encoder!r}")
+    elif cfg.model.encoder not in MODEL_CONFIGS:
+        raise ConfigError(f"key 'model.encoder': expected one of {', '.join(MODEL_CONFIGS)}, got {cfg.model.encoder!r}")
     return cfg
 
 
 def model_config_from(section: ModelSection) -> Any:
     """The `depth_anything.ModelConfig` a model section describes (type-checked field by field)."""
-    from ..models import ModelConfig, model_config
-
     if section.config is None:
         return model_config(section.encoder, section.max_depth)
     values = dict(section.config)
