@@ -14,12 +14,9 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import sys
-from collections.abc import Iterator
 
-from .options import add_model_options, int_at_least
+from .options import add_model_options, int_at_least, library_messages
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,27 +30,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="requests computed at the same time (default 1; others wait in the queue)")
 
 
-@contextlib.contextmanager
-def _library_log() -> Iterator[None]:
-    """The package's log (models opened, requests, rejected uploads) on stderr while the demo runs."""
-    logger = logging.getLogger("depth_anything")
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("depth-anything app: %(levelname)s: %(message)s"))
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-
-
 def run(args: argparse.Namespace) -> int:
     from ..app import demo as app_demo  # MissingExtraError (naming the extra) without gradio
     from ..app.processing import BUILTIN_MODELS, ModelChooser, model_sources
 
-    with _library_log():
+    with library_messages("app"):
         chooser = ModelChooser(model_sources(args.model, args.backend), device=args.device, dtype=args.dtype,
                                input_size=args.input_size)
         # the model asked for first, then the built-in ones; each failure is logged as a warning

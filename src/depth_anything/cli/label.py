@@ -12,8 +12,7 @@ import os
 import sys
 from typing import Any
 
-from .options import add_inference_options
-from .train import library_messages
+from .options import add_inference_options, library_messages
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import argparse
-from collections.abc import Callable
+import logging
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -118,3 +121,32 @@ def open_predictor_from_args(
             f"no built-in model in this install ({exc}); pass --model {download} (downloads a published model) "
             "or --model with a checkpoint path"
         ) from None
+
+
+class _AboveBars(logging.Handler):
+    """Writes records to stderr through tqdm, so a progress bar is redrawn below them, not torn."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        try:
+            tqdm.write(self.format(record), file=sys.stderr)
+        except Exception:  # noqa: BLE001 - logging must never raise into the run
+            self.handleError(record)
+
+
+@contextmanager
+def library_messages(command: str) -> Iterator[None]:
+    """While a command runs, show the library's messages (INFO and above) on stderr as
+    ``depth-anything COMMAND: message``."""
+    logger = logging.getLogger("depth_anything")
+    handler = _AboveBars()
+    handler.setFormatter(logging.Formatter(f"depth-anything {command}: %(message)s"))
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -9,13 +9,11 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import logging
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 from ..train.hooks import Hook, KillAtStep, Trainer
+from .options import library_messages
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -33,33 +31,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the local rank's GPU, else CPU)")
 
 
-class _AboveBars(logging.Handler):
-    """Writes records to stderr through tqdm, so a progress bar is redrawn below them, not torn."""
-
-    def emit(self, record: logging.LogRecord) -> None:
-        from tqdm import tqdm
-
-        try:
-            tqdm.write(self.format(record), file=sys.stderr)
-        except Exception:  # noqa: BLE001 - logging must never raise into the run
-            self.handleError(record)
-
-
-@contextmanager
-def library_messages(command: str) -> Iterator[None]:
-    """While a command runs, show the library's messages (INFO and above) on stderr as
-    ``depth-anything COMMAND: message``."""
-    logger = logging.getLogger("depth_anything")
-    handler = _AboveBars()
-    handler.setFormatter(logging.Formatter(f"depth-anything {command}: %(message)s"))
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
-        yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
 
 
 class ProgressBar(Hook):
