@@ -1,5 +1,5 @@
-"""Write the trained default models into the package as fp16 safetensors (weights + model config +
-input spec in the metadata): src/depth_anything/_weights/.
+"""Write the trained default models into the package as safetensors (weight matrices int8 with a
+per-row scale, the rest fp16; model config and input spec in the metadata): src/depth_anything/_weights/.
 
   python tools/ship_default_models.py --relative runs/default/student/model.pt --metric runs/default/metric/model.pt
 """
@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-
-import torch
 
 from depth_anything.weights import BUILTIN_DIR, PUBLISHED_WEIGHTS, load_model, save_safetensors
 from depth_anything.weights.registry import DEFAULT_METRIC_MODEL, DEFAULT_MODEL
@@ -26,7 +24,8 @@ def main() -> None:
         if model.config.encoder != entry.encoder or model.config.max_depth != entry.max_depth:
             raise SystemExit(f"{source}: a {model.config.encoder} model with max_depth {model.config.max_depth}, "
                              f"but {name} is registered as {entry.encoder} with max_depth {entry.max_depth}")
-        target = save_safetensors(model, BUILTIN_DIR / entry.filename, dtype=torch.float16)
+        target = save_safetensors(model, BUILTIN_DIR / entry.filename, dtype="int8")
+        target.chmod(0o644)
         print(f"{name}: {source} → {target} ({target.stat().st_size / 1e6:.1f} MB), spec {model.input_spec}")
 
 

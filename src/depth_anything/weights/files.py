@@ -20,6 +20,40 @@ from ..transforms import InputSpec
 # keys of this project's checkpoints (and of a safetensors file's metadata)
 MODEL_CONFIG_KEY = "model_config"
 INPUT_SPEC_KEY = "input_spec"
+ENCODING_KEY = "weight_encoding"
+# int8 storage: weight matrices and kernels as int8 with one fp16 scale per output channel (row)
+INT8_ENCODING = "int8-per-row"
+SCALE_SUFFIX = ".__scale__"
+INT8_MIN_SIZE = 1024  # smaller tensors (biases, norms, LayerScale) stay fp16
+
+
+def quantize_rows(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Weight tensors → int8 with a per-row fp16 scale (absmax / 127); the rest fp16. Halves fp16 storage."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if value.is_floating_point() and value.ndim >= 2 and value.numel() >= INT8_MIN_SIZE:
+            rows = value.float().reshape(value.shape[0], -1)
+            scale = (rows.abs().amax(dim=1) / 127.0).clamp_min(1e-12)
+            out[key] = torch.round(rows / scale[:, None]).clamp(-127, 127).to(torch.int8).reshape(value.shape)
+            out[key + SCALE_SUFFIX] = scale.to(torch.float16)
+        else:
+            out[key] = value.to(torch.float16) if value.is_floating_point() else value
+    return out
+
+
+def dequantize_rows(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """Inverse of `quantize_rows`: float32 tensors."""
+    out: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if key.endswith(SCALE_SUFFIX):
+            continue
+        scale = state.get(key + SCALE_SUFFIX)
+        if scale is not None:
+            rows = value.float().reshape(value.shape[0], -1) * scale.float()[:, None]
+            out[key] = rows.reshape(value.shape)
+        else:
+            out[key] = value.float() if value.is_floating_point() else value
+    return out
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[StateDict, dict[str, Any]]:
@@ -50,6 +84,8 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[StateDict, dict[str, Any]]
             for key in (MODEL_CONFIG_KEY, INPUT_SPEC_KEY):
                 if key in stored:
                     meta[key] = json.loads(stored[key])
+            if stored.get(ENCODING_KEY) == INT8_ENCODING:
+                raw = dequantize_rows(raw)
         else:
             raw = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:
@@ -84,15 +120,21 @@ def save_checkpoint(model: DepthAnything, path: str | os.PathLike, input_spec: I
 
 
 def save_safetensors(
-    model: DepthAnything, path: str | os.PathLike, input_spec: InputSpec | None = None, dtype: torch.dtype | None = None
+    model: DepthAnything, path: str | os.PathLike, input_spec: InputSpec | None = None,
+    dtype: torch.dtype | str | None = None,
 ) -> Path:
-    """Weights as safetensors (optionally cast, e.g. fp16 for shipping) with config and spec as metadata."""
+    """Weights as safetensors with config and spec as metadata; `dtype` casts them (e.g. torch.float16),
+    or "int8" stores weight matrices as int8 with per-row scales (read back as float32 by `read_checkpoint`)."""
     from safetensors.torch import save_file
 
     payload = checkpoint_payload(model, input_spec)
-    state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
-             for k, v in payload["model"].items()}
     metadata = {key: json.dumps(payload[key]) for key in (MODEL_CONFIG_KEY, INPUT_SPEC_KEY)}
+    if dtype == "int8":
+        state = {k: v.contiguous() for k, v in quantize_rows(payload["model"]).items()}
+        metadata[ENCODING_KEY] = INT8_ENCODING
+    else:
+        state = {k: (v.to(dtype) if dtype is not None and v.is_floating_point() else v).contiguous()
+                 for k, v in payload["model"].items()}
     return atomic_write(path, lambda tmp: save_file(state, str(tmp), metadata=metadata))
 
 
