@@ -18,7 +18,7 @@ from depth_anything.eval.benchmarks import (
     evaluate_benchmark,
     get_benchmark,
 )
-from depth_anything.eval.protocols import make_protocol
+from depth_anything.eval.benchmarks import make_protocol
 
 H, W = 10, 14
 

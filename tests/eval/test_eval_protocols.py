@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from depth_anything.errors import ConfigError
+from depth_anything.eval.benchmarks import make_protocol
 from depth_anything.eval.protocols import (
     BadSample,
     align_disparity_affine,
     crop_mask,
     evaluation_mask,
-    make_protocol,
     score_prediction,
     to_depth,
 )
@@ -111,5 +111,5 @@ def test_protocol_validation_names_the_key() -> None:
         make_protocol("nyu", min_depth=20.0)
     with pytest.raises(ConfigError, match="alignment"):
         make_protocol("nyu", alignment="cubic")
-    with pytest.raises(ConfigError, match="no evaluation settings"):
+    with pytest.raises(ConfigError, match="unknown benchmark"):
         make_protocol("mars")

@@ -14,7 +14,8 @@ from PIL import Image
 
 from depth_anything import build_model
 from depth_anything.cli.__main__ import main
-from depth_anything.eval.protocols import CROPS, DATASET_SETTINGS, crop_mask, evaluation_mask, make_protocol
+from depth_anything.eval.benchmarks import get_benchmark, make_protocol
+from depth_anything.eval.protocols import CROPS, crop_mask, evaluation_mask
 from depth_anything.weights import save_checkpoint
 
 # ------------------------------------------------------------------------------------------- crops
@@ -56,8 +57,8 @@ def test_crop_fractions_are_the_published_ones():
 
 
 def test_datasets_use_their_standard_crop_and_range():
-    assert DATASET_SETTINGS["kitti"].crop == "garg" and DATASET_SETTINGS["kitti"].max_depth == 80.0
-    assert DATASET_SETTINGS["nyu"].crop == "nyu" and DATASET_SETTINGS["nyu"].max_depth == 10.0
+    assert get_benchmark("kitti").settings.crop == "garg" and get_benchmark("kitti").settings.max_depth == 80.0
+    assert get_benchmark("nyu").settings.crop == "nyu" and get_benchmark("nyu").settings.max_depth == 10.0
     # the protocol's evaluated pixels are exactly the crop (inside the depth range)
     gt = np.full((480, 640), 5.0)
     mask = evaluation_mask(gt, None, make_protocol("nyu"))

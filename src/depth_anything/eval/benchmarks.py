@@ -24,7 +24,7 @@ from ..data.datasets import DepthSample, SampleReader, describe_item, open_datas
 from ..errors import ConfigError, DepthAnythingError
 from ..io import atomic_write_text, save_npy
 from .metrics import HIGHER_IS_BETTER, METRIC_LABELS, METRIC_NAMES, MetricAverager
-from .protocols import PRED_KINDS, BadSample, Protocol, make_protocol, score_prediction
+from .protocols import PRED_KINDS, BadSample, DatasetSettings, Protocol, protocol_for, score_prediction
 
 PredictFn = Callable[[list[np.ndarray]], Sequence[np.ndarray]]
 
@@ -41,7 +41,7 @@ class Benchmark:
     name: str
     layout: str
     split: str | None
-    settings: str
+    settings: DatasetSettings  # depth range and crop of the usual zero-shot / metric evaluation
     expected_size: int | None = None
     metric_columns: tuple[str, ...] = ALL_METRIC_COLUMNS
 
@@ -50,17 +50,19 @@ class Benchmark:
         return RELATIVE_COLUMNS if kind == "relative" else self.metric_columns
 
 
+# Ranges and crops of the usual evaluation of each dataset: NYU 10 m with the Eigen crop of 480×640
+# images, KITTI 80 m with the Garg crop, Sintel 72 m, DIODE 0.6–350 m.
 BENCHMARKS = MappingProxyType(
     {
-        "kitti": Benchmark("kitti", "kitti", "test", "kitti", 652, KITTI_METRIC_COLUMNS),
-        "nyu": Benchmark("nyu", "nyu", "test", "nyu", 654, NYU_METRIC_COLUMNS),
-        "sintel": Benchmark("sintel", "sintel", "training", "sintel", 1064),
-        "eth3d": Benchmark("eth3d", "eth3d", None, "eth3d", 454),
-        "diode": Benchmark("diode", "diode", "val", "diode", 771),
-        "hypersim": Benchmark("hypersim", "hypersim", "test", "hypersim"),
-        "vkitti2": Benchmark("vkitti2", "vkitti2", None, "vkitti2"),
-        "synthetic": Benchmark("synthetic", "synthetic", "val", "synthetic"),  # the held-out split
-        "folder": Benchmark("folder", "folder", None, "folder"),
+        "kitti": Benchmark("kitti", "kitti", "test", DatasetSettings(1e-3, 80.0, "garg"), 652, KITTI_METRIC_COLUMNS),
+        "nyu": Benchmark("nyu", "nyu", "test", DatasetSettings(1e-3, 10.0, "nyu"), 654, NYU_METRIC_COLUMNS),
+        "sintel": Benchmark("sintel", "sintel", "training", DatasetSettings(1e-3, 72.0), 1064),
+        "eth3d": Benchmark("eth3d", "eth3d", None, DatasetSettings(1e-3, 1000.0), 454),
+        "diode": Benchmark("diode", "diode", "val", DatasetSettings(0.6, 350.0), 771),
+        "hypersim": Benchmark("hypersim", "hypersim", "test", DatasetSettings(1e-3, 80.0)),
+        "vkitti2": Benchmark("vkitti2", "vkitti2", None, DatasetSettings(1e-3, 80.0)),
+        "synthetic": Benchmark("synthetic", "synthetic", "val", DatasetSettings(1e-3, 1000.0)),  # the held-out split
+        "folder": Benchmark("folder", "folder", None, DatasetSettings(1e-3, 1000.0)),
     }
 )
 
@@ -70,6 +72,18 @@ def get_benchmark(name: str) -> Benchmark:
     if name not in BENCHMARKS:
         raise ConfigError(f"--benchmark: unknown benchmark {name!r}; known: {', '.join([*BENCHMARKS, 'da2k'])}")
     return BENCHMARKS[name]
+
+
+def make_protocol(
+    benchmark: str,
+    kind: str = "relative",
+    alignment: str | None = None,
+    min_depth: float | None = None,
+    max_depth: float | None = None,
+    crop: str | None = "default",
+) -> Protocol:
+    """The standard protocol of the benchmark named `benchmark`, with overrides (see `protocol_for`)."""
+    return protocol_for(get_benchmark(benchmark).settings, kind, alignment, min_depth, max_depth, crop)
 
 
 def open_benchmark(benchmark: Benchmark, root: str | Path, **options: Any) -> SampleReader:
@@ -312,12 +326,12 @@ def evaluate_benchmark(
     """
     benchmark = get_benchmark(benchmark_name)
     kind = kind or ("relative" if pred_kind == "disparity" else "metric")
-    protocol = make_protocol(benchmark.settings, kind, alignment, min_depth, max_depth, crop)
+    protocol = protocol_for(benchmark.settings, kind, alignment, min_depth, max_depth, crop)
     reader = open_benchmark(benchmark, root, **(reader_options or {}))
     return evaluate(reader, predict, protocol, pred_kind=pred_kind, benchmark=benchmark, **loop_options)
 
 
 __all__ = [
-    "BENCHMARKS", "Benchmark", "EvalReport", "METRIC_NAMES", "PredictionStore", "evaluate",
+    "BENCHMARKS", "Benchmark", "make_protocol", "EvalReport", "METRIC_NAMES", "PredictionStore", "evaluate",
     "evaluate_benchmark", "get_benchmark", "markdown_table", "open_benchmark", "predict_with_cache",
 ]

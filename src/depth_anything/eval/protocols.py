@@ -35,22 +35,6 @@ class DatasetSettings:
     crop: str | None = None
 
 
-# Ranges and crops of the usual zero-shot / metric evaluation of each dataset: NYU 10 m with the Eigen
-# crop of 480×640 images, KITTI 80 m with the Garg crop, Sintel 72 m, DIODE 0.6–350 m.
-DATASET_SETTINGS = MappingProxyType(
-    {
-        "kitti": DatasetSettings(1e-3, 80.0, "garg"),
-        "nyu": DatasetSettings(1e-3, 10.0, "nyu"),
-        "sintel": DatasetSettings(1e-3, 72.0, None),
-        "eth3d": DatasetSettings(1e-3, 1000.0, None),
-        "diode": DatasetSettings(0.6, 350.0, None),
-        "hypersim": DatasetSettings(1e-3, 80.0, None),
-        "vkitti2": DatasetSettings(1e-3, 80.0, None),
-        "synthetic": DatasetSettings(1e-3, 1000.0, None),
-        "folder": DatasetSettings(1e-3, 1000.0, None),
-    }
-)
-
 # Crops as fractions of (height, width): (top, bottom, left, right).
 CROPS = MappingProxyType(
     {
@@ -101,18 +85,16 @@ class Protocol:
             raise ConfigError(f"protocol: unknown crop {self.crop!r}; choose one of {sorted(CROPS)} or none")
 
 
-def make_protocol(
-    dataset: str,
+def protocol_for(
+    settings: DatasetSettings,
     kind: str = "relative",
     alignment: str | None = None,
     min_depth: float | None = None,
     max_depth: float | None = None,
     crop: str | None = "default",
 ) -> Protocol:
-    """The standard protocol of `dataset` ("relative": affine alignment; "metric": none), with overrides."""
-    if dataset not in DATASET_SETTINGS:
-        raise ConfigError(f"dataset: no evaluation settings for {dataset!r}; known: {sorted(DATASET_SETTINGS)}")
-    settings = DATASET_SETTINGS[dataset]
+    """The standard protocol of a dataset's `settings` ("relative": affine alignment; "metric": none),
+    with overrides; each benchmark's settings are in `eval.benchmarks.BENCHMARKS`."""
     protocol = Protocol(
         kind=kind,
         alignment=alignment or ("affine" if kind == "relative" else "none"),
