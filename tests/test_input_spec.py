@@ -75,5 +75,5 @@ def test_bad_specs_are_refused():
         InputSpec(output="metric")
     with pytest.raises(ConfigError, match="size_multiple"):
         InputSpec(input_size=10, size_multiple=14)
-    with pytest.raises(ConfigError, match="unknown input spec key"):
+    with pytest.raises(ConfigError, match="unknown key 'input_spec.resolution'"):
         InputSpec.from_dict({"input_size": 518, "resolution": 1})

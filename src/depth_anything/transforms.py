@@ -11,7 +11,7 @@ both sides are multiples of the patch size, normalisation, then float32.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any, Literal
 
 import cv2
@@ -21,6 +21,8 @@ import torch.nn.functional as F
 
 from .errors import ConfigError
 from .io import to_unit_float
+from .typed_config import build_dataclass
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 PATCH_SIZE = 14  # the published models' patch size; other sizes carry theirs in their InputSpec
@@ -73,10 +75,7 @@ class InputSpec:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> InputSpec:
         """Read back what `to_dict` wrote (a checkpoint's or an exported file's metadata), naming unknown keys."""
-        unknown = sorted(set(values) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ConfigError(f"unknown input spec key(s): {', '.join(unknown)}")
-        return cls(**values)
+        return build_dataclass(cls, dict(values), "input_spec")
 
 
 def round_to_multiple(value: float, minimum: int, multiple: int = PATCH_SIZE) -> int:

@@ -7,6 +7,7 @@ from typing import Any
 
 from ..errors import ConfigError
 from ..transforms import InputSpec
+from ..typed_config import build_dataclass
 
 
 @dataclass(frozen=True)
@@ -54,10 +55,7 @@ class ModelConfig:
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         """Build from a dict (e.g. stored in a checkpoint), naming any unknown key."""
-        unknown = sorted(set(values) - set(config_fields()))
-        if unknown:
-            raise ConfigError(f"unknown model config key(s): {', '.join(unknown)}")
-        return cls(**values)
+        return build_dataclass(cls, dict(values), "model_config")
 
 
 def config_fields() -> tuple[str, ...]:
