@@ -13,7 +13,7 @@ from depth_anything.data.augment import (
     TrainTransform,
     collate_samples,
 )
-from depth_anything.data.datasets import DepthSample, describe_item, open_dataset
+from depth_anything.data.datasets import DepthSample, item_name, open_dataset
 from depth_anything.errors import DatasetError
 from depth_anything.io import save_image, to_unit_float
 from depth_anything.transforms import IMAGENET_MEAN, IMAGENET_STD
@@ -144,7 +144,7 @@ def test_failed_samples_are_named_by_their_item(tmp_path: Path) -> None:
     dataset = DepthTrainDataset([SourceInfo(Pairs(), name="pseudo")], TrainTransform(size=28))
     assert dataset[0]["error"] == "pseudo: imgs/a.png / labels/a.npy: label has the wrong size"
     reader = open_dataset("folder", _folder_dataset(tmp_path, count=1))
-    assert describe_item(reader.items[0]) == "00" == reader[0].name
-    assert describe_item("plain") == "plain"
+    assert item_name(reader.items[0]) == "00" == reader[0].name
+    assert item_name("plain") == "plain"
     unlisted = DepthTrainDataset([SourceInfo([DepthSample("x", np.zeros((2, 2, 3), np.uint8))])], TrainTransform(size=28))
     assert unlisted[0]["error"].startswith("sample 0: ")

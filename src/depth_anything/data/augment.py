@@ -24,7 +24,7 @@ from torch.utils.data import Dataset
 from ..errors import DatasetError, DepthAnythingError
 from ..io import to_unit_float
 from ..transforms import normalize
-from .datasets import DepthSample, SampleReader, describe_item
+from .datasets import DepthSample, SampleReader, item_name
 
 Target = Literal["disparity", "depth"]
 
@@ -151,7 +151,7 @@ def _describe(reader: Any, index: int) -> str:
     """Name sample `index` of a reader that failed to load (readers without `items`: its index)."""
     items = getattr(reader, "items", None)
     if items is not None and 0 <= index < len(items):
-        return describe_item(items[index])
+        return item_name(items[index])
     return f"sample {index}"
 
 

@@ -56,7 +56,7 @@ class SampleReader:
         raise NotImplementedError
 
 
-def describe_item(item: Any) -> str:
+def item_name(item: Any) -> str:
     """Name a reader's listed item (`reader.items[i]`) in messages and reports, without loading it.
 
     Items with a `name` (`SamplePaths`, `SyntheticItem`) give it, which is also the loaded sample's

@@ -260,7 +260,7 @@ def _run(job: _SampleJob, indices: list[int], workers: int) -> Iterator[dict[str
 # ------------------------------------------------------------------------------------- reader
 @dataclass(frozen=True)
 class SyntheticItem:
-    """One manifest entry with absolute paths; `name` identifies it in error reports (`describe_item`)."""
+    """One manifest entry with absolute paths; `name` identifies it in error reports (`item_name`)."""
 
     index: int
     name: str

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from ..data.datasets import DepthSample, SampleReader, describe_item, open_dataset
+from ..data.datasets import DepthSample, SampleReader, item_name, open_dataset
 from ..errors import ConfigError, DepthAnythingError
 from ..io import atomic_write_text, save_npy
 from .metrics import HIGHER_IS_BETTER, METRIC_LABELS, METRIC_NAMES, MetricAverager
@@ -276,7 +276,7 @@ def evaluate(
                 try:
                     sample = reader[index]
                 except (DepthAnythingError, OSError) as exc:
-                    exclude(describe_item(reader.items[index]), f"cannot read sample: {exc}")
+                    exclude(item_name(reader.items[index]), f"cannot read sample: {exc}")
                     continue
                 if sample.depth is not None and sample.depth.shape != sample.image.shape[:2]:
                     exclude(
