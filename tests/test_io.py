@@ -8,7 +8,6 @@ import pytest
 from PIL import Image
 
 from depth_anything.errors import ImageReadError
-from depth_anything.pictures import colorize_depth
 from depth_anything.io import (
     atomic_write,
     load_depth_png16,
@@ -16,6 +15,7 @@ from depth_anything.io import (
     save_depth_png16,
     save_image,
 )
+from depth_anything.pictures import colorize_depth
 
 
 def test_reads_8_and_16_bit_gray_rgba(tmp_path):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import io
 import os
-from pathlib import Path
 from urllib.parse import urlparse
 
 import numpy as np

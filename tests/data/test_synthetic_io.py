@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth_anything.data import preview
 from depth_anything.cli import synth as synth_cli
+from depth_anything.data import preview
 from depth_anything.data.datasets import DATASET_READERS, open_dataset
 from depth_anything.data.synthetic import SynthConfig, generate_sample
 from depth_anything.data.synthetic_io import MANIFEST, SyntheticReader, write_dataset

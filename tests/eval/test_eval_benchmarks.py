@@ -17,8 +17,8 @@ from depth_anything.eval.benchmarks import (
     evaluate,
     evaluate_benchmark,
     get_benchmark,
+    make_protocol,
 )
-from depth_anything.eval.benchmarks import make_protocol
 
 H, W = 10, 14
 

@@ -13,7 +13,12 @@ pytest.importorskip("luxonis_ml", reason="NN Archives need the oak extra: pip in
 
 from depth_anything.errors import ExportError  # noqa: E402
 from depth_anything.export.depthai import (  # noqa: E402
-    archive_input, archive_model, build_replay_pipeline, depth_picture, network_output_to_depth, read_depth_message,
+    archive_input,
+    archive_model,
+    build_replay_pipeline,
+    depth_picture,
+    network_output_to_depth,
+    read_depth_message,
 )
 from depth_anything.transforms import InputSpec, resize_depth  # noqa: E402
 

@@ -14,7 +14,13 @@ import torch
 pytest.importorskip("luxonis_ml", reason="NN Archives need the oak extra: pip install 'depth-anything[oak]'")
 
 from depth_anything.errors import ExportError  # noqa: E402
-from depth_anything.export.nnarchive import NNARCHIVE_SIZE, export_nnarchive, nnarchive_config, read_nnarchive, validate_config  # noqa: E402
+from depth_anything.export.nnarchive import (  # noqa: E402
+    NNARCHIVE_SIZE,
+    export_nnarchive,
+    nnarchive_config,
+    read_nnarchive,
+    validate_config,
+)
 from depth_anything.inference import OnnxRuntime  # noqa: E402
 from depth_anything.inference.exported import ExportedModelInfo  # noqa: E402
 from depth_anything.transforms import resize_depth  # noqa: E402

@@ -1,7 +1,7 @@
 """Inference: the one `Predictor` over interchangeable runtimes (PyTorch, ONNX Runtime, OpenVINO)."""
 
+from .loading import open_predictor
 from .predictor import PredictionResult, Predictor, image_name
 from .runtimes import BACKENDS, OnnxRuntime, OpenVINORuntime, Runtime, TorchRuntime, open_runtime
-from .loading import open_predictor
 
 __all__ = ["BACKENDS", "OnnxRuntime", "OpenVINORuntime", "PredictionResult", "Predictor", "Runtime", "TorchRuntime", "image_name", "open_predictor", "open_runtime"]

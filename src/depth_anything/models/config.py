@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from ..errors import ConfigError
@@ -56,11 +56,6 @@ class ModelConfig:
     def from_dict(cls, values: dict[str, Any]) -> ModelConfig:
         """Build from a dict (e.g. stored in a checkpoint), naming any unknown key."""
         return build_dataclass(cls, dict(values), "model_config")
-
-
-def config_fields() -> tuple[str, ...]:
-    """Names of the ModelConfig fields (what a YAML `model.config` or a checkpoint may set)."""
-    return tuple(f.name for f in fields(ModelConfig))
 
 
 MODEL_CONFIGS: dict[str, ModelConfig] = {

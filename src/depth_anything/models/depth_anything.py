@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..transforms import InputSpec, preprocess, resize_depth
-from .config import MODEL_CONFIGS, ModelConfig, default_input_spec, model_config
+from .config import ModelConfig, default_input_spec, model_config
 from .convert import to_official_checked
 from .dinov2 import DinoVisionTransformer
 from .dpt import DPTHead

@@ -137,9 +137,6 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     """Cross-field checks that types alone cannot express."""
     if not cfg.data.train:
         raise ConfigError("key 'data.train': at least one training dataset is required")
-    patch = int((cfg.model.config or {}).get("patch_size", 14))
-    if cfg.data.size % patch:
-        raise ConfigError(f"key 'data.size': must be a multiple of {patch} (the ViT patch size), got {cfg.data.size}")
     # (dotted key, must it be > 0 rather than ≥ 0)
     bounded = (
         ("optim.batch_size", True), ("optim.steps", True), ("optim.lr", True), ("optim.decoder_lr_scale", True),
@@ -161,10 +158,11 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _positive("model.max_depth", cfg.model.max_depth)
     elif cfg.model.max_depth is not None:
         raise ConfigError(f"key 'model.max_depth': only the metric stage has a metric head (stage is {cfg.stage!r})")
-    if cfg.model.config is not None:
-        model_config_from(cfg.model)
-    elif cfg.model.encoder not in MODEL_CONFIGS:
+    if cfg.model.config is None and cfg.model.encoder not in MODEL_CONFIGS:
         raise ConfigError(f"key 'model.encoder': expected one of {', '.join(MODEL_CONFIGS)}, got {cfg.model.encoder!r}")
+    patch = model_config_from(cfg.model).patch_size  # the model's own patch size (14 for the published ones)
+    if cfg.data.size % patch:
+        raise ConfigError(f"key 'data.size': must be a multiple of {patch} (the ViT patch size), got {cfg.data.size}")
     return cfg
 
 

@@ -20,12 +20,24 @@ import torch
 
 from ..errors import CheckpointMismatchError, WeightsNotFoundError
 from ..models import DepthAnything, ModelConfig, build_model, default_input_spec
-from ..models.convert import config_from_transformers, infer_config, is_transformers_state_dict, to_official_checked, transformers_to_official
+from ..models.convert import (
+    config_from_transformers,
+    infer_config,
+    is_transformers_state_dict,
+    to_official_checked,
+    transformers_to_official,
+)
 from ..runtime import resolve_device, resolve_dtype
 from ..transforms import InputSpec
 from .cache import CACHE_ENV, cache_dir, cached_path, is_cached, resolve_weights
 from .files import read_checkpoint, save_checkpoint, save_safetensors, save_transformers
-from .registry import DEFAULT_METRIC_MODEL, DEFAULT_MODEL, METRIC_MAX_DEPTH, PUBLISHED_WEIGHTS, PublishedWeights
+from .registry import (
+    DEFAULT_METRIC_MODEL,
+    DEFAULT_MODEL,
+    METRIC_MAX_DEPTH,
+    PUBLISHED_WEIGHTS,
+    PublishedWeights,
+)
 
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "_weights"
 
@@ -137,7 +149,7 @@ def load_model(
         config = infer_config(state, max_depth if max_depth is not None else guessed_depth, version or guessed_version)
     model = build_model(config)
     model.input_spec = _input_spec(meta, config)
-    load_state_dict_checked(model, {k: v.float() if v.is_floating_point() else v for k, v in state.items()}, str(path))
+    load_state_dict_checked(model, state, str(path))  # copying into the parameters casts fp16 files
     return model.to(device=resolve_device(device), dtype=resolve_dtype(dtype)).eval()
 
 

@@ -14,7 +14,12 @@ import torch
 from ..errors import CheckpointMismatchError, WeightsNotFoundError
 from ..io import atomic_write, atomic_write_text
 from ..models import DepthAnything
-from ..models.convert import StateDict, is_transformers_state_dict, official_to_transformers, transformers_config
+from ..models.convert import (
+    StateDict,
+    is_transformers_state_dict,
+    official_to_transformers,
+    transformers_config,
+)
 from ..transforms import InputSpec
 
 # keys of this project's checkpoints (and of a safetensors file's metadata)

@@ -78,4 +78,3 @@ def _builtin_weights() -> dict[str, PublishedWeights]:
 
 
 PUBLISHED_WEIGHTS: dict[str, PublishedWeights] = {**_builtin_weights(), **_published_weights()}
-BUILTIN_NOTE = _builtin_weights()[DEFAULT_MODEL].note
