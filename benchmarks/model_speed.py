@@ -1,11 +1,19 @@
-"""Time Depth Anything V2 `vits` at 518×518 on CPU against transformers' model with identical weights.
+"""How close `vits` at 518×518 runs to this CPU's fp32 limit, and how it compares with transformers.
 
-Prints seconds per call and the ratio ours / transformers (≤ 1.0 means this project is at least as
-fast) for batch 1 and batch 8, timing the two models alternately in one run so machine noise hits
-both alike; then the peak of live heap memory during one forward pass, each in a fresh process
-(glibc's mallinfo2 sampled after every tensor operation; Linux only).
+All in one run, so machine noise hits every figure alike:
 
-    python benchmarks/model_speed.py [--rounds 5] [--threads N]
+1. the limit: the model's FLOPs (counted on PyTorch's math attention, which the fused kernel
+   hides from the counter) divided by the best fp32 matmul rate measured on the model's own
+   matrix shapes;
+2. where the time goes: a profile of our forward pass, self time per kind of operation;
+3. latency, in interleaved rounds (medians): ours and transformers' `DepthAnythingForDepthEstimation`
+   holding identical random weights (outputs checked equal first) at batch 1 and batch 4, the
+   OpenVINO f32 runtime on our exported graph, and with `--compile`, `torch.compile` (its compile
+   time printed); `--bf16` adds bf16 autocast, which pays only on CPUs with native bf16;
+4. the peak of live heap memory during one forward pass of each PyTorch model, in a fresh process
+   (glibc's mallinfo2 sampled after every tensor operation; Linux only).
+
+    python benchmarks/model_speed.py [--rounds 7] [--threads N] [--compile] [--bf16] [--no-openvino]
 """
 
 from __future__ import annotations
@@ -18,11 +26,14 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import defaultdict
+from pathlib import Path
 
 import torch
 from torch.utils._python_dispatch import TorchDispatchMode
 
 _LIBC = ctypes.CDLL("libc.so.6")
+SIDE = 518
 
 
 def build_pair(folder: str):
@@ -44,19 +55,95 @@ def forward(model, x):
     return out if isinstance(out, torch.Tensor) else out.predicted_depth
 
 
-def time_pair(ours, theirs, batch: int, rounds: int) -> tuple[list[float], list[float]]:
-    x = torch.randn(batch, 3, 518, 518)
-    times: dict[str, list[float]] = {"ours": [], "theirs": []}
+# ------------------------------------------------------------------------------------------ limit
+def matmul_peak(shapes: list[tuple[int, int, int]], repeats: int = 15) -> tuple[float, tuple[int, int, int]]:
+    """The best fp32 GFLOP/s of `a @ b` over `shapes` (median of `repeats` calls each)."""
+    best = (0.0, shapes[0])
+    for m, k, n in shapes:
+        a, b = torch.randn(m, k), torch.randn(k, n)
+        a @ b
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            a @ b
+            times.append(time.perf_counter() - start)
+        rate = 2 * m * k * n / statistics.median(times) / 1e9
+        best = max(best, (rate, (m, k, n)))
+    return best
+
+
+def model_flops(model, x) -> float:
+    """FLOPs of one forward pass, attention included (counted on the math kernel)."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+    from torch.utils.flop_counter import FlopCounterMode
+
+    counter = FlopCounterMode(display=False)
+    with torch.inference_mode(), sdpa_kernel(SDPBackend.MATH), counter:
+        model(x)
+    return float(counter.get_total_flops())
+
+
+# ------------------------------------------------------------------------------------------ profile
+CATEGORIES = (  # (name, substrings of aten op names), first match wins
+    ("attention (fused SDPA)", ("scaled_dot_product", "flash_attention")),
+    ("matmul (qkv, proj, MLP)", ("addmm", "aten::mm", "aten::bmm", "aten::matmul", "aten::linear")),
+    ("convolutions (DPT head, patch embed)", ("convolution", "conv2d", "conv_transpose")),
+    ("layer norm", ("layer_norm",)),
+    ("GELU", ("gelu",)),
+    ("interpolation", ("upsample", "interpolate", "grid_sampler")),
+    ("copies and layout", ("copy_", "clone", "contiguous", "aten::cat", "aten::to", "empty_strided")),
+    ("elementwise (add, mul, relu)", ("aten::add", "aten::mul", "aten::relu", "aten::sigmoid", "aten::div", "aten::sub")),
+)
+
+
+def profile_table(model, x, calls: int = 3) -> list[tuple[str, float]]:
+    """Self CPU time per category, ms per forward pass (the profiler's own overhead included)."""
+    from torch.profiler import ProfilerActivity, profile
+
     with torch.inference_mode():
-        torch.testing.assert_close(forward(ours, x), forward(theirs, x), atol=1e-4, rtol=1e-4)  # also a warm-up
+        model(x)
+        with profile(activities=[ProfilerActivity.CPU]) as prof:
+            for _ in range(calls):
+                model(x)
+    totals: dict[str, float] = defaultdict(float)
+    for event in prof.key_averages():
+        name = event.key
+        category = next((label for label, keys in CATEGORIES if any(k in name for k in keys)), "other")
+        totals[category] += event.self_cpu_time_total / 1000 / calls
+    order = [label for label, _ in CATEGORIES] + ["other"]
+    return [(label, totals[label]) for label in order if totals[label] > 0.05]
+
+
+# ------------------------------------------------------------------------------------------ timing
+def openvino_runner(model, folder: str):
+    """Our model exported to OpenVINO IR (f32 inference), as a callable on a normalised batch."""
+    from depth_anything.export.openvino import export_openvino
+    from depth_anything.inference import OpenVINORuntime
+
+    file = Path(folder) / "vits.xml"
+    export_openvino(model, file, input_size=SIDE)
+    runtime = OpenVINORuntime(file, threads=torch.get_num_threads())
+    spec = model.input_spec
+    mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
+    std = torch.tensor(spec.std).view(1, 3, 1, 1)
+    return lambda x: runtime.run((x * std + mean).numpy())  # the IR normalises its own [0, 1] input
+
+
+def interleaved(runners: dict, inputs: dict, rounds: int) -> dict[str, float]:
+    """Median seconds per call of each runner, timed alternately."""
+    times: dict[str, list[float]] = {name: [] for name in runners}
+    with torch.inference_mode():
+        for name, run in runners.items():  # warm-up
+            run(inputs[name])
         for _ in range(rounds):
-            for name, model in (("ours", ours), ("theirs", theirs)):
+            for name, run in runners.items():
                 start = time.perf_counter()
-                forward(model, x)
+                run(inputs[name])
                 times[name].append(time.perf_counter() - start)
-    return times["ours"], times["theirs"]
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
+# ------------------------------------------------------------------------------------------ memory
 class _MallInfo2(ctypes.Structure):
     _fields_ = [(name, ctypes.c_size_t) for name in (
         "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks", "uordblks", "fordblks", "keepcost")]
@@ -100,7 +187,7 @@ def peak_memory_child(which: str, batch: int) -> None:
         model = transformers.DepthAnythingForDepthEstimation(config).eval()
     else:
         model = ours
-    x = torch.randn(batch, 3, 518, 518)
+    x = torch.randn(batch, 3, SIDE, SIDE)
     with torch.inference_mode():
         for _ in range(2):  # the first call also allocates one-time caches; report the steady state
             with _PeakHeap() as meter:
@@ -115,10 +202,15 @@ def _child_peak(which: str, batch: int) -> float:
     return json.loads(result.stdout.strip().splitlines()[-1])["peak_rise_mib"]
 
 
+# ------------------------------------------------------------------------------------------ main
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile (and print its compile time)")
+    parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast (pays only with native bf16)")
+    parser.add_argument("--no-openvino", action="store_true", help="leave out the OpenVINO f32 runtime")
+    parser.add_argument("--no-memory", action="store_true", help="leave out the peak memory children")
     parser.add_argument("--memory-child", nargs=2, metavar=("WHICH", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.threads:
@@ -126,16 +218,81 @@ def main() -> None:
     if args.memory_child:
         peak_memory_child(args.memory_child[0], int(args.memory_child[1]))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, vits at 518×518, median of {args.rounds}")
-    print("| batch | ours (s) | transformers (s) | ratio ours/transformers | peak memory rise ours / transformers (MiB) |")
-    print("|---|---|---|---|---|")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, vits at {SIDE}×{SIDE}, fp32, "
+          f"median of {args.rounds} interleaved rounds\n")
+    x1, x4 = torch.randn(1, 3, SIDE, SIDE), torch.randn(4, 3, SIDE, SIDE)
     with tempfile.TemporaryDirectory() as folder:
         ours, theirs = build_pair(folder)
-        for batch in (1, 8):
-            mine, other = time_pair(ours, theirs, batch, args.rounds)
+        with torch.inference_mode():
+            reference = forward(theirs, x1)
+            torch.testing.assert_close(forward(ours, x1), reference, atol=1e-4, rtol=1e-4)
+            torch.testing.assert_close(forward(ours, x4), forward(theirs, x4), atol=1e-4, rtol=1e-4)
+
+        tokens = (SIDE // 14) ** 2 + 1
+        dim = ours.config.embed_dim
+        shapes = [(tokens, dim, 3 * dim), (tokens, dim, 4 * dim), (tokens, 4 * dim, dim), (tokens, dim, dim), (2048, 2048, 2048)]
+        peak, best_shape = matmul_peak(shapes)
+        flops = model_flops(ours, x1)
+        limit = flops / (peak * 1e9)
+        print(f"FLOPs per image: {flops / 1e9:.1f} G; best fp32 matmul {peak:.0f} GFLOP/s (shape {best_shape}); "
+              f"limit {limit * 1000:.0f} ms per image\n")
+
+        print("where our batch-1 time goes (profiler self time, ms per forward pass):\n")
+        rows = profile_table(ours, x1)
+        total = sum(ms for _, ms in rows)
+        print("| operation | ms | share |\n|---|---:|---:|")
+        for label, ms in rows:
+            print(f"| {label} | {ms:.0f} | {ms / total:.0%} |")
+        print()
+
+        runners = {"ours, batch 1": lambda x: ours(x), "transformers, batch 1": lambda x: forward(theirs, x),
+                   "ours, batch 4": lambda x: ours(x), "transformers, batch 4": lambda x: forward(theirs, x)}
+        inputs = {"ours, batch 1": x1, "transformers, batch 1": x1, "ours, batch 4": x4, "transformers, batch 4": x4}
+        errors: dict[str, float] = {}
+        if not args.no_openvino:
+            run_ov = openvino_runner(ours, folder)
+            runners["OpenVINO f32, batch 1"] = run_ov
+            inputs["OpenVINO f32, batch 1"] = x1
+            errors["OpenVINO f32, batch 1"] = float((run_ov(x1) - reference).abs().max())
+        if args.compile:
+            compiled = torch.compile(ours)
+            start = time.perf_counter()
+            with torch.inference_mode():
+                out = compiled(x1)
+            print(f"torch.compile: first call (compilation) {time.perf_counter() - start:.1f} s")
+            runners["torch.compile, batch 1"] = compiled
+            inputs["torch.compile, batch 1"] = x1
+            errors["torch.compile, batch 1"] = float((out - reference).abs().max())
+        if args.bf16:
+            def bf16(x):
+                with torch.autocast("cpu", dtype=torch.bfloat16):
+                    return ours(x).float()
+
+            runners["ours bf16 autocast, batch 1"] = bf16
+            inputs["ours bf16 autocast, batch 1"] = x1
+            with torch.inference_mode():
+                errors["ours bf16 autocast, batch 1"] = float((bf16(x1) - reference).abs().max())
+        medians = interleaved(runners, inputs, args.rounds)
+
+    scale = float(reference.abs().max())
+    print("| path | ms per image | × FLOP limit | max error vs transformers (of max) |\n|---|---:|---:|---|")
+    for name, seconds in medians.items():
+        per_image = seconds / (4 if "batch 4" in name else 1)
+        error = errors.get(name, 0.0 if name.startswith("ours, ") else None)
+        error_text = "(reference)" if name.startswith("transformers") else f"{error:.1e} ({error / scale:.1e})"
+        print(f"| {name} | {per_image * 1000:.0f} | {per_image / limit:.2f} | {error_text} |")
+    fp32 = {name: s / (4 if "batch 4" in name else 1) for name, s in medians.items() if "bf16" not in name}
+    fastest = min(fp32, key=fp32.get)
+    print(f"\nfastest fp32 path: {fastest}, {fp32[fastest] / limit:.2f}× the FLOP limit (goal ≤ 1.3)")
+    print(f"ours / transformers: batch 1 {medians['ours, batch 1'] / medians['transformers, batch 1']:.2f}, "
+          f"batch 4 {medians['ours, batch 4'] / medians['transformers, batch 4']:.2f} (goal ≤ 0.8)")
+    print(f"ours per image, batch 4 / batch 1: {medians['ours, batch 4'] / 4 / medians['ours, batch 1']:.2f} (goal ≤ 1.0)")
+
+    if not args.no_memory:
+        print("\n| batch | peak memory rise ours / transformers (MiB) |\n|---|---|")
+        for batch in (1, 4):
             memory = [_child_peak(which, batch) for which in ("ours", "theirs")]
-            a, b = statistics.median(mine), statistics.median(other)
-            print(f"| {batch} | {a:.3f} | {b:.3f} | {a / b:.3f} | {memory[0]:.0f} / {memory[1]:.0f} |", flush=True)
+            print(f"| {batch} | {memory[0]:.0f} / {memory[1]:.0f} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 Each module in `SUBCOMMANDS` defines `add_arguments(parser)` and `run(args) -> int`, and its
 docstring's first line is the subcommand's help. Modules are imported only when listed for help or
-run, so `depth-anything synth` does not pay for importing the evaluation code.
+run, so `depth-anything predict` does not pay for importing the training code (start-up time).
 """
 
 from __future__ import annotations
@@ -27,11 +27,15 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The full parser with every subcommand."""
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The parser with every subcommand; with `only`, just that subcommand's flags are defined (the
+    others stay bare names), so running one command imports only its own module."""
     parser = argparse.ArgumentParser(prog="depth-anything", description="Depth Anything V2 toolkit.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, module_name in SUBCOMMANDS.items():
+        if only is not None and name != only:
+            sub.add_parser(name)
+            continue
         module = importlib.import_module(module_name)
         help_line = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else None
         module.add_arguments(sub.add_parser(name, help=help_line, description=module.__doc__))
@@ -40,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `depth-anything` command."""
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    first = next((arg for arg in argv if not arg.startswith("-")), None)
+    args = build_parser(first if first in SUBCOMMANDS else None).parse_args(argv)
     module = importlib.import_module(SUBCOMMANDS[args.command])
     try:
         return int(module.run(args) or 0)

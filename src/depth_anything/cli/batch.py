@@ -5,12 +5,18 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..inference.files import ImageInput
-from ..inference.predictor import PredictionResult, Predictor
+from ..inference.predictor import WINDOW_PIXELS, PredictionResult, Predictor
+
+# pixels of results waiting for the writer thread: as many as a read-ahead window, so a whole window
+# can be written while the network runs the next one, and memory stays bounded for huge photos
+WRITE_AHEAD_PIXELS = WINDOW_PIXELS
+BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
 
 
 @dataclass
@@ -44,22 +50,51 @@ class BatchRun:
         self.images = remaining
 
     def process(self, predictor: Predictor, write: Callable[[ImageInput, PredictionResult], object]) -> int:
-        """Predict every image and `write` each result; print the summary; the exit code (1 if any failed)."""
+        """Predict every image and `write` each result; print the summary; the exit code (1 if any failed).
+
+        Writing (colour maps, PNG encoding) runs in a helper thread while the network works on the
+        next window of images, as reading and preprocessing already do inside the `Predictor`; results
+        of at most `WRITE_AHEAD_PIXELS` pixels wait for it, so memory stays bounded. A failed write stops the run with
+        its error, as it would without the thread. The progress bar reports images per second.
+        """
+        from concurrent.futures import Future, ThreadPoolExecutor
+
         from tqdm import tqdm
 
         start = time.perf_counter()
-        with tqdm(total=len(self.images), unit=" images", file=sys.stderr, dynamic_ncols=True) as bar:
+        pending: deque[tuple[Future, int]] = deque()  # writes in flight and their pixel counts
+        waiting_pixels = 0
+
+        def finish_one(bar) -> None:
+            nonlocal waiting_pixels
+            future, pixels = pending.popleft()
+            waiting_pixels -= pixels
+            future.result()  # re-raises a failed write here
+            self.written += 1
+            bar.update(1)
+            bar.set_postfix_str(f"{bar.n / (time.perf_counter() - start):.2f} images/s", refresh=False)
+
+        with (
+            tqdm(total=len(self.images), unit=" images", file=sys.stderr, dynamic_ncols=True, bar_format=BAR_FORMAT) as bar,
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="depth-anything-writer") as writer,
+        ):
             for result in predictor.iter_results(image.path for image in self.images):
                 if result.error is not None:
                     self.failed.append(result.error)  # names the file
                     bar.write(f"skipped {result.error}", file=sys.stderr)
-                else:
-                    write(self.images[result.index], result)
-                    self.written += 1
-                del result  # one image's full-size outputs at a time
-                bar.update(1)
+                    bar.update(1)
+                    continue
+                pixels = int(result.depth.size) if result.depth is not None else 0
+                pending.append((writer.submit(write, self.images[result.index], result), pixels))
+                waiting_pixels += pixels
+                del result  # the writer holds the one reference to the full-size outputs
+                while pending and (waiting_pixels > WRITE_AHEAD_PIXELS or pending[0][0].done()):
+                    finish_one(bar)
+            while pending:
+                finish_one(bar)
         elapsed = time.perf_counter() - start
-        print(f"{self.written} image(s) written to {self.outdir} in {elapsed:.1f} s; {len(self.failed)} skipped; "
+        rate = f" ({self.written / elapsed:.2f} images/s)" if self.written and elapsed > 0 else ""
+        print(f"{self.written} image(s) written to {self.outdir} in {elapsed:.1f} s{rate}; {len(self.failed)} skipped; "
               f"{self.existed} already existed")
         if self.failed:
             print(f"skipped ({len(self.failed)}):", file=sys.stderr)

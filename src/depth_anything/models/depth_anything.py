@@ -25,13 +25,13 @@ class DepthAnything(nn.Module):
     config, and `load_model` sets the one stored with the weights.
     """
 
-    def __init__(self, config: ModelConfig, input_spec: InputSpec | None = None) -> None:
+    def __init__(self, config: ModelConfig, input_spec: InputSpec | None = None, init_weights: bool = True) -> None:
         super().__init__()
         self.config = config
         self.input_spec = input_spec or default_input_spec(config)
         self.pretrained = DinoVisionTransformer(
             config.embed_dim, config.depth, config.num_heads, config.ffn, config.mlp_ratio,
-            config.patch_size, config.pretrain_grid,
+            config.patch_size, config.pretrain_grid, init_weights=init_weights,
         )
         self.depth_head = DPTHead(
             config.embed_dim, config.features, config.out_channels, metric=config.is_metric, patch_size=config.patch_size
@@ -80,18 +80,20 @@ class DepthAnything(nn.Module):
 
 
 def build_model(
-    encoder: str | ModelConfig = "vits", max_depth: float | None = None, version: int = 2
+    encoder: str | ModelConfig = "vits", max_depth: float | None = None, version: int = 2, *, init_weights: bool = True
 ) -> DepthAnything:
     """A randomly initialised model whose state dict has the official keys and shapes.
 
     `encoder` is "vits", "vitb", "vitl", "vitg" or a `ModelConfig`; `max_depth` makes it metric
     (20 for indoor, 80 for outdoor models); `version=1` builds the V1 layout (last four blocks).
+    `init_weights=False` skips the encoder's truncated-normal initialisation, for weights about to
+    be loaded (most of the cost of building a model).
     """
     if isinstance(encoder, ModelConfig):
         config = encoder if max_depth is None else replace(encoder, max_depth=max_depth)
     else:
         config = model_config(encoder, max_depth, version)
-    return DepthAnything(config)
+    return DepthAnything(config, init_weights=init_weights)
 
 
 __all__ = ["DepthAnything", "build_model"]

@@ -28,6 +28,7 @@ class DinoVisionTransformer(nn.Module):
         patch_size: int = 14,
         pretrain_grid: int = 37,
         interpolate_offset: float = 0.1,
+        init_weights: bool = True,
     ) -> None:
         super().__init__()
         self.embed_dim = embed_dim
@@ -40,7 +41,8 @@ class DinoVisionTransformer(nn.Module):
         self.mask_token = nn.Parameter(torch.zeros(1, embed_dim))
         self.blocks = nn.ModuleList(Block(embed_dim, num_heads, ffn, mlp_ratio) for _ in range(depth))
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        self._init_weights()
+        if init_weights:  # skipped when weights are loaded next: truncated-normal draws cost start-up time
+            self._init_weights()
 
     def _init_weights(self) -> None:
         nn.init.trunc_normal_(self.pos_embed, std=0.02)

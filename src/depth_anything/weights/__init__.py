@@ -147,7 +147,7 @@ def load_model(
             state = transformers_to_official(state)
         guessed_depth, guessed_version = (spec.max_depth, spec.version) if spec else _guess_from_filename(path)
         config = infer_config(state, max_depth if max_depth is not None else guessed_depth, version or guessed_version)
-    model = build_model(config)
+    model = build_model(config, init_weights=False)
     model.input_spec = _input_spec(meta, config)
     load_state_dict_checked(model, state, str(path))  # copying into the parameters casts fp16 files
     return model.to(device=resolve_device(device), dtype=resolve_dtype(dtype)).eval()
