@@ -40,7 +40,7 @@ def child(name: str, side: int, tiled: bool) -> None:
     side = round(side / multiple) * multiple
     if tiled:
         tile = model.input_spec.input_size // multiple * multiple
-        predictor = Predictor(model, input_size=side, batch_size=4, tiling=Tiling(tile), keep_images=False, prefetch=False)
+        predictor = Predictor(model, batch_size=4, tiling=Tiling(tile), keep_images=False, prefetch=False)
         image = np.random.default_rng(0).integers(0, 255, (side, side, 3), dtype=np.uint8)
 
         def run() -> None:

@@ -6,6 +6,7 @@ Public API (imported lazily so `import depth_anything` stays fast):
 - `load_model(name_or_path="default", device=None, dtype=None)`: a model with weights from a name,
   file or cache; with no argument, the small built-in model.
 - `Predictor`: batched inference over paths, arrays and PIL images of mixed sizes, over a runtime.
+- `Tiling(tile_size=518, overlap=0.25)`: the Predictor's optional tiled high-resolution mode.
 - `InputSpec`: how images are prepared for a set of weights (travels with them).
 """
 
@@ -23,6 +24,7 @@ _LAZY = {
     "Predictor": ("depth_anything.inference", "Predictor"),
     "PredictionResult": ("depth_anything.inference", "PredictionResult"),
     "TorchRuntime": ("depth_anything.inference", "TorchRuntime"),
+    "Tiling": ("depth_anything.inference", "Tiling"),
     "InputSpec": ("depth_anything.transforms", "InputSpec"),
 }
 

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from ..inference import Predictor
+    from ..inference import Predictor, Tiling
 
 
 def set_examples(parser: argparse.ArgumentParser, epilog: str) -> None:
@@ -87,11 +87,11 @@ def add_random_weights_option(parser: argparse.ArgumentParser) -> None:
 
 
 def open_predictor_from_args(
-    args: argparse.Namespace, default_model: str | None = None, download: str = "vits"
+    args: argparse.Namespace, default_model: str | None = None, download: str = "vits", tiling: Tiling | None = None
 ) -> Predictor:
     """The `Predictor` that --model/--backend/--device/--dtype/--input-size/--batch-size (and
-    --random-weights, where a command has it) ask for; a missing built-in model says how to get one
-    (--model `download`, a published model that is downloaded, or a checkpoint path)."""
+    --random-weights, where a command has it) ask for, tiled with `tiling` if given; a missing built-in
+    model says how to get one (--model `download`, a published model that is downloaded, or a checkpoint path)."""
     import sys
 
     from ..errors import ConfigError, WeightsNotFoundError
@@ -108,12 +108,12 @@ def open_predictor_from_args(
 
         print(f"WARNING: --random-weights {random_weights}: an UNTRAINED network, its output is not depth", file=sys.stderr)
         return Predictor(build_model(random_weights), resolve_device(args.device), args.dtype, args.input_size,
-                         args.batch_size)
+                         args.batch_size, tiling=tiling)
     if args.backend != "torch" and args.model is None:
         raise ConfigError(f"--backend {args.backend} needs --model pointing to an exported file")
     try:
         return open_predictor(args.model or default_model, args.backend, args.device, args.dtype, args.input_size,
-                              args.batch_size)
+                              args.batch_size, tiling=tiling)
     except WeightsNotFoundError as exc:
         if args.model is not None:
             raise

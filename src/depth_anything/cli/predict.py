@@ -7,13 +7,36 @@ photos/a.jpg and photos/sub/a.jpg become OUT/a_side.png and OUT/sub/a_side.png; 
 named relative to their common parent, files given one by one by their name (made unique).
 A file that cannot be read is reported with its reason and skipped; the others are written, and
 the exit code is 1.
+
+--tile SIZE is the tiled high-resolution mode: an image whose shorter side is larger than SIZE pixels
+is also cut into overlapping SIZE×SIZE tiles at its own resolution, each tile is predicted, aligned
+(scale and shift) to the whole-image prediction and blended into one full-resolution map; the cost
+grows linearly with the pixels. Smaller images run as without it.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from .options import add_model_options, add_picture_options, add_random_weights_option, set_examples
+from .options import (
+    add_model_options,
+    add_picture_options,
+    add_random_weights_option,
+    int_at_least,
+    set_examples,
+)
+
+
+def tile_overlap(text: str) -> float:
+    """An argparse type: the share of a tile that neighbouring tiles overlap, in [0, 0.5)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--tile-overlap must be a number, got {text!r}") from None
+    if not 0.0 <= value < 0.5:
+        raise argparse.ArgumentTypeError(f"--tile-overlap must be in [0, 0.5), got {value}")
+    return value
+
 
 EXAMPLES = """\
 output formats (--formats, comma-separated; default side, or color with --pred-only):
@@ -29,6 +52,7 @@ examples:
   depth-anything predict photos/ --outdir depth/ --model vits --pred-only
   depth-anything predict "shots/**/*.JPG" --formats color,png16,npy --cmap inferno --skip-existing
   depth-anything predict list.txt --model depth_anything_v2_vitl.pth --dtype fp16 --batch-size 8
+  depth-anything predict big_photo.jpg --tile 518 --formats color,npy   # tiled, full-resolution detail
   depth-anything predict assets/example.png --random-weights vits   # untrained: checks the pipeline only
 """
 
@@ -44,18 +68,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_picture_options(parser)
     parser.add_argument("--skip-existing", action="store_true", help="leave out images whose outputs all exist")
     add_model_options(parser)
+    parser.add_argument("--tile", type=int_at_least(14, "--tile"), default=None, metavar="SIZE",
+                        help="tiled high-resolution mode: cut images larger than SIZE px into overlapping SIZE×SIZE "
+                        "tiles at full resolution, blend them")
+    parser.add_argument("--tile-overlap", type=tile_overlap, default=0.25, metavar="F",
+                        help="share of a tile that neighbouring tiles overlap, in [0, 0.5) (default 0.25)")
     add_random_weights_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Collect the inputs, predict them through one `Predictor`, write each one's files, summarise."""
+    from ..inference import Tiling
     from ..inference.files import DepthWriter, parse_formats
     from .batch import BatchRun
     from .options import open_predictor_from_args
 
     formats = ["color"] if args.pred_only else parse_formats(args.formats or "side")
     batch = BatchRun.collect(args.inputs, args.outdir)
-    predictor = open_predictor_from_args(args)
+    tiling = Tiling(args.tile, args.tile_overlap) if args.tile is not None else None
+    predictor = open_predictor_from_args(args, tiling=tiling)
     writer = DepthWriter(args.outdir, formats, predictor.is_metric, args.cmap, args.grayscale)
     if args.skip_existing:
         batch.skip(lambda image: writer.exists(image.name))

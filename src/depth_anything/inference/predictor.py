@@ -3,7 +3,9 @@
 The `Predictor` decodes images (paths, arrays, PIL images), prepares them with the weights' input
 spec, groups inputs of equal network shape into batches, hands each batch to a runtime (PyTorch,
 ONNX Runtime, OpenVINO), and resizes every output back to its own image. Decoding and
-preprocessing of the next window of images run in a helper thread while the network works.
+preprocessing of the next window of images run in a helper thread while the network works. With a
+`Tiling`, images larger than a tile are also cut into full-resolution tiles whose maps are aligned to
+the whole-image prediction and blended (see `tiling`).
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from ..io import ImageSource, load_image
 from ..models import DepthAnything
 from ..transforms import InputSpec, preprocess, resize_depth
 from .runtimes import Runtime, TorchRuntime
+from .tiling import TileBlender, Tiling, plan_tiles
 
 
 @dataclass
@@ -59,7 +62,10 @@ class Predictor:
     shape run as one batch, and every result comes back at its own original size.
 
     `model` is a `DepthAnything` (run by PyTorch; moved only if `device`/`dtype` are given) or any
-    `Runtime`. `input_size` overrides the default of the weights' input spec. Numpy inputs are RGB (use
+    `Runtime`. `input_size` overrides the default of the weights' input spec. With `tiling`, an image
+    whose shorter side is larger than `tiling.tile_size` is also cut into overlapping tiles at its own
+    resolution (each prepared like a whole image at input size `tile_size`, run `batch_size` at a time),
+    and the result is their blended map, aligned to the whole-image prediction. Numpy inputs are RGB (use
     `model.infer_image` for OpenCV's BGR). Grayscale, RGBA and 16-bit inputs are converted; unreadable
     files raise `ImageReadError` naming the file (`iter_results` skips and reports instead).
     """
@@ -73,6 +79,7 @@ class Predictor:
         batch_size: int = 4,
         keep_images: bool = True,
         prefetch: bool = True,
+        tiling: Tiling | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -88,6 +95,10 @@ class Predictor:
         self.batch_size = batch_size
         self.keep_images = keep_images
         self.prefetch = prefetch
+        if tiling is not None and tiling.tile_size < self.input_spec.size_multiple:
+            raise ValueError(f"tiling: tile_size {tiling.tile_size} is below the model's patch size "
+                             f"{self.input_spec.size_multiple}")
+        self.tiling = tiling
 
     @property
     def input_size(self) -> int:
@@ -170,8 +181,10 @@ class Predictor:
                     worker.join(timeout=0.05)
 
     # ------------------------------------------------------------------------------------ running
-    def _predict_window(self, window: list[_Prepared]) -> deque[tuple[PredictionResult, torch.Tensor | None, tuple[int, int]]]:
-        """Each input's result with its raw network-size output (None for a failed input) and image size."""
+    def _predict_window(
+        self, window: list[_Prepared]
+    ) -> deque[tuple[PredictionResult, torch.Tensor | None, np.ndarray | None]]:
+        """Each input's result with its raw network-size output and decoded image (None for a failed input)."""
         results = [
             PredictionResult(source, None, error, rgb if self.keep_images else None, index)
             for source, index, rgb, _, error in window
@@ -187,8 +200,20 @@ class Predictor:
                 batch = np.stack([window[i][3] for i in chunk])  # type: ignore[misc]
                 for i, raw in zip(chunk, self.runtime.run(batch), strict=True):
                     raws[i] = raw
-        sizes = [(0, 0) if rgb is None else rgb.shape[:2] for _, _, rgb, _, _ in window]
-        return deque(zip(results, raws, sizes, strict=True))
+        return deque(zip(results, raws, [prepared[2] for prepared in window], strict=True))
+
+    def _tiled(self, rgb: np.ndarray, guide: np.ndarray) -> np.ndarray:
+        """The blended map of `rgb`'s full-resolution tiles, aligned to `guide` (the whole-image map)."""
+        tiling: Tiling = self.tiling  # type: ignore[assignment]
+        spec = self.input_spec.with_input_size(tiling.tile_size)
+        boxes = plan_tiles(rgb.shape[0], rgb.shape[1], tiling)
+        blender = TileBlender(guide.shape, boxes, None if self.is_metric else tiling.align, guide)
+        for start in range(0, len(boxes), self.batch_size):
+            chunk = boxes[start : start + self.batch_size]
+            batch = np.stack([preprocess(rgb[box.slices], spec, self.runtime.normalized_input) for box in chunk])
+            for box, raw in zip(chunk, self.runtime.run(batch), strict=True):
+                blender.add(resize_depth(raw, (box.height, box.width)).cpu().numpy(), box)
+        return blender.result()
 
     def iter_results(self, images: Iterable[ImageSource]) -> Iterator[PredictionResult]:
         """Results in input order, a window at a time (memory stays flat); a bad image yields a result
@@ -201,10 +226,12 @@ class Predictor:
         for window in self._prefetched(images):
             pending = self._predict_window(window)
             while pending:
-                result, raw, size = pending.popleft()
+                result, raw, rgb = pending.popleft()
                 if raw is not None:
-                    result.depth = resize_depth(raw, size).cpu().numpy()
-                    del raw
+                    result.depth = resize_depth(raw, rgb.shape[:2]).cpu().numpy()  # type: ignore[union-attr]
+                    if self.tiling is not None and self.tiling.applies_to(*result.depth.shape):
+                        result.depth = self._tiled(rgb, result.depth)  # type: ignore[arg-type]
+                    del raw, rgb
                 yield result
                 del result
 
