@@ -5,7 +5,8 @@ The exported graph includes the normalisation: its input is an RGB image, float3
 input's size (relative disparity, or metres for metric models). This, the input spec and the model
 config are written into the file, and `--backend onnxruntime|openvino` of predict/eval/video/app reads
 them back. Static at the model's input size unless --dynamic; OpenVINO runs in f32 unless --dtype asks
-otherwise (its bf16 default on some CPUs moves depth maps by about 0.3).
+otherwise (its bf16 default on some CPUs moves depth maps by about 0.3). `--format openvino --int8`
+quantizes the IR with NNCF (post-training, calibrated on real photos; static files only).
 """
 
 from __future__ import annotations
@@ -21,8 +22,11 @@ examples:
   depth-anything export --model metric-hypersim-vitl --format onnx --out indoor.onnx --height 518 --width 686
   depth-anything export --model vits --format onnx --out vits_fp16.onnx --fp16 --dynamic
   depth-anything export --model vits --format openvino --out vits.xml --dynamic     # writes vits.xml + vits.bin
+  depth-anything export --format openvino --out default_int8.xml --int8            # built-in model, NNCF int8
+  depth-anything export --model vits --format openvino --out vits_int8.xml --int8 --calibration photos/ --calibration-size 64
   depth-anything export --model vits --format nnarchive --out vits.tar.xz           # OAK: static 252x336
   depth-anything predict photo.jpg --backend onnxruntime --model vits.onnx
+  depth-anything predict photo.jpg --backend openvino --model default_int8.xml
 """
 
 
@@ -46,6 +50,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--opset", type=int_at_least(7, "--opset"), default=18, help="ONNX opset (default 18)")
     parser.add_argument("--fp16", action="store_true",
                         help="float16 weights and compute (input and output stay float32)")
+    parser.add_argument("--int8", action="store_true",
+                        help="openvino only: quantize to int8 with NNCF (post-training; static size and batch), "
+                        "calibrated on real photos (default: those scikit-image, scikit-learn, matplotlib ship)")
+    parser.add_argument("--calibration", nargs="+", metavar="PATH",
+                        help="with --int8: calibration images (files, folders, list files or glob patterns)")
+    parser.add_argument("--calibration-size", type=int_at_least(1, "--calibration-size"), default=None, metavar="N",
+                        help="with --int8: calibration inputs made from the photos (full frames, mirror images, "
+                        "random crops; default 32)")
     parser.add_argument("--verify", action="store_true",
                         help="after writing, compare the file (ONNX Runtime / OpenVINO CPU) with PyTorch at the export "
                         "size and, for --dynamic, three more sizes; print the errors")
@@ -71,6 +83,15 @@ def run(args: argparse.Namespace) -> int:
 
     if args.format == "nnarchive" and (args.dynamic or args.batch != "1"):
         raise ExportError("an NN Archive runs on the camera at one static size with batch 1: drop --dynamic/--batch")
+    if args.int8 and args.format != "openvino":
+        raise ExportError(f"--int8 is for --format openvino (NNCF quantizes the OpenVINO IR), not --format {args.format}")
+    if args.int8 and args.fp16:
+        raise ExportError("--int8 and --fp16 exclude each other: choose one")
+    if not args.int8 and (args.calibration is not None or args.calibration_size is not None):
+        raise ExportError("--calibration and --calibration-size go with --int8")
+    if args.int8 and args.verify:
+        print("note: --verify compares the int8 file with PyTorch on random images; expect errors of a few per cent "
+              "of the range, not the f32 file's 1e-6", file=sys.stderr)
     if args.format == "openvino" and args.fp16 and args.verify:
         print("note: --fp16 IR weights are float16; --verify compares with f32 inference", file=sys.stderr)
     model, source = _load(args)
@@ -82,8 +103,11 @@ def run(args: argparse.Namespace) -> int:
         backend = "onnxruntime"
     elif args.format == "openvino":
         from ..export.openvino import export_openvino
+        from ..export.quantize import DEFAULT_CALIBRATION_SIZE
 
-        info = export_openvino(model, args.out, dynamic=args.dynamic, batch=args.batch, **options)
+        quantize = dict(int8=True, calibration=args.calibration,
+                        calibration_size=args.calibration_size or DEFAULT_CALIBRATION_SIZE) if args.int8 else {}
+        info = export_openvino(model, args.out, dynamic=args.dynamic, batch=args.batch, **options, **quantize)
         backend = "openvino"
     else:
         from ..export.nnarchive import export_nnarchive

@@ -1,7 +1,7 @@
 """Export: ONNX (exact at every input size), OpenVINO IR, Luxonis NN Archive, and the DepthAI host side.
 
-Each format needs an extra: `pip install 'depth-anything[onnx]'`, `[openvino]`, `[oak]`. Nothing heavy
-is imported until a format is used.
+Each format needs an extra: `pip install 'depth-anything[onnx]'`, `[openvino]` (with NNCF for
+`export_openvino(..., int8=True)`), `[oak]`. Nothing heavy is imported until a format is used.
 """
 
 from __future__ import annotations

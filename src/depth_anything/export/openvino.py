@@ -4,12 +4,14 @@ The IR is read from the exact ONNX graph (`export.onnx`) with `openvino.Core.rea
 with `openvino.save_model`: no model-conversion tool runs, and those tools are what send OpenVINO's
 telemetry, so none is sent. Weights stay float32 unless `fp16` (stored as float16: the IR that
 OpenVINO's MyriadX compile tool takes for OAK's RVC2 devices). The export metadata goes into the IR's
-`rt_info` under `depth_anything`.
+`rt_info` under `depth_anything`. With `int8` the model is quantized with NNCF before saving
+(`export.quantize`: post-training, calibrated on real photos) and its metadata says "int8".
 """
 
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,18 +20,71 @@ from ..inference.exported import PREFIX, ExportedModelInfo
 from ..inference.runtimes import openvino_metadata
 from ..models import DepthAnything
 from .onnx import export_onnx, publish, staging_dir
+from .quantize import (
+    DEFAULT_CALIBRATION_SIZE,
+    DEFAULT_PRESET,
+    PRESETS,
+    CalibrationSource,
+    calibration_inputs,
+    calibration_photos,
+    import_nncf,
+    quantize_openvino,
+)
+
+# Measured with OpenVINO 2026.4 on the CPU plugin: the same NNCF-quantized graph gives depth maps
+# uncorrelated with f32 when its batch or size is dynamic, and the right ones once reshaped static.
+DYNAMIC_INT8 = (
+    "--int8 makes static files only (no --dynamic, no --batch dynamic): OpenVINO's CPU plugin computes wrong "
+    "depth maps from int8 IRs with a dynamic batch or size; export at the size you run with --input-size N "
+    "or --height H --width W (the same photos' aspect) and a fixed --batch"
+)
 
 
-def export_openvino(model: DepthAnything, out: str | os.PathLike, *, fp16: bool = False, **options: Any) -> ExportedModelInfo:
+def export_openvino(
+    model: DepthAnything,
+    out: str | os.PathLike,
+    *,
+    fp16: bool = False,
+    int8: bool = False,
+    calibration: CalibrationSource = None,
+    calibration_size: int = DEFAULT_CALIBRATION_SIZE,
+    preset: str = DEFAULT_PRESET,
+    **options: Any,
+) -> ExportedModelInfo:
     """Write `model` as OpenVINO IR: `out` (.xml) and the .bin beside it, atomically. `options` are
-    `export_onnx`'s (size, dynamic, batch, opset, source); `fp16` stores the IR's weights as float16."""
+    `export_onnx`'s (size, dynamic, batch, opset, source); `fp16` stores the IR's weights as float16;
+    `int8` quantizes it with NNCF, calibrated on `calibration_size` views of `calibration` (image files or
+    folders; default: the real photos installed packages ship)."""
     require_extra("openvino", "openvino")
     out = Path(out)
     _check_suffix(out)
+    photos = _check_int8(fp16, int8, calibration, calibration_size, preset)  # before the slow export
+    if int8 and (options.get("dynamic") or options.get("batch", 1) in (None, "dynamic")):
+        raise ExportError(DYNAMIC_INT8)
     with staging_dir(out) as stage:
         onnx_file = stage / "model.onnx"
         export_onnx(model, onnx_file, fp16=False, **options)
-        return onnx_to_openvino(onnx_file, out, fp16=fp16)
+        return onnx_to_openvino(onnx_file, out, fp16=fp16, int8=int8, calibration=photos,
+                                calibration_size=calibration_size, preset=preset)
+
+
+def _check_int8(
+    fp16: bool, int8: bool, calibration: CalibrationSource, calibration_size: int, preset: str,
+) -> list[Path] | None:
+    """The calibration photos of an int8 export (None otherwise), or an error naming the conflicting option."""
+    if not int8:
+        if calibration is not None:
+            raise ExportError("--calibration is for --int8 exports; add --int8 or drop --calibration")
+        return None
+    if fp16:
+        raise ExportError("--int8 and --fp16 exclude each other: an int8 IR keeps float32 weights where it is not "
+                          "quantized; choose one")
+    if calibration_size < 1:
+        raise ExportError(f"--calibration-size must be at least 1, got {calibration_size}")
+    if preset not in PRESETS:
+        raise ExportError(f"int8 preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    import_nncf()  # a missing nncf fails here, not after the export
+    return calibration_photos(calibration)
 
 
 def _check_suffix(out: Path) -> None:
@@ -37,15 +92,31 @@ def _check_suffix(out: Path) -> None:
         raise ExportError(f"--format openvino writes an .xml file (with its .bin beside it); got --out {out}")
 
 
-def onnx_to_openvino(onnx_file: str | os.PathLike, out: str | os.PathLike, fp16: bool = False) -> ExportedModelInfo:
-    """IR (`out` .xml + .bin, atomically) from an ONNX file written by `export_onnx`, metadata carried over."""
+def onnx_to_openvino(
+    onnx_file: str | os.PathLike,
+    out: str | os.PathLike,
+    fp16: bool = False,
+    *,
+    int8: bool = False,
+    calibration: CalibrationSource = None,
+    calibration_size: int = DEFAULT_CALIBRATION_SIZE,
+    preset: str = DEFAULT_PRESET,
+) -> ExportedModelInfo:
+    """IR (`out` .xml + .bin, atomically) from an ONNX file written by `export_onnx`, metadata carried
+    over; `int8` quantizes it first (see `export_openvino`)."""
     ov = require_extra("openvino", "openvino")
     out = Path(out)
     _check_suffix(out)
+    photos = _check_int8(fp16, int8, calibration, calibration_size, preset)
     ov_model = ov.Core().read_model(str(onnx_file))
     info = ExportedModelInfo.from_metadata(openvino_metadata(ov_model), onnx_file)
-    if fp16:
-        info = ExportedModelInfo(info.input_spec, info.model_config, info.height, info.width, info.batch, "fp16", info.source)
+    if int8:
+        if info.dynamic_size or info.batch is None:
+            raise ExportError(f"{onnx_file}: {DYNAMIC_INT8}")
+        inputs = calibration_inputs(photos or [], info, calibration_size)
+        ov_model = quantize_openvino(ov_model, inputs, preset)
+    if fp16 or int8:
+        info = replace(info, precision="int8" if int8 else "fp16")
     for key, value in info.to_metadata().items():
         ov_model.set_rt_info(value, ["depth_anything", key[len(PREFIX):]])
     with staging_dir(out) as stage:

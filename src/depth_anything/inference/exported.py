@@ -27,7 +27,7 @@ OUTPUT_NAME = "depth"
 INPUT_LAYOUT = "NCHW"
 INPUT_RANGE = (0.0, 1.0)
 OUTPUT_LAYOUT = "NHW"
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")  # int8: an OpenVINO IR quantized with NNCF
 
 
 def output_unit(spec: InputSpec) -> str:

@@ -215,7 +215,8 @@ class OpenVINORuntime:
         return torch.from_numpy(_run_in_chunks(self.info, batch, infer))
 
     def __repr__(self) -> str:
-        return f"OpenVINORuntime({self.path}, {self.info.size_text}, {self.ov_device}, {self.precision})"
+        precision = f"int8, {self.precision} elsewhere" if self.info.precision == "int8" else self.precision
+        return f"OpenVINORuntime({self.path}, {self.info.size_text}, {self.ov_device}, {precision})"
 
 
 def open_runtime(
