@@ -1,10 +1,10 @@
 """Whole-pipeline throughput of `depth-anything predict` against the network alone, and its start-up.
 
-1. A folder of JPEG photos (default 200, 640×480: random crops of the real photos that installed
-   packages ship) goes through the real command in a fresh process; its wall time and the rate of
-   its own summary line (which leaves out import and model loading) are set against the network
-   alone: the same model run on preprocessed batches of the same shape in this process, timed before
-   and after the command (mean of both).
+1. JPEG photos (640×480: random crops of the real photos that installed packages ship) go through
+   `predict`'s own loop (reader thread, network, writer thread, side-by-side PNGs) in this process,
+   in rounds interleaved with the network alone (the same model on preprocessed batches of the same
+   shape); then the real command runs over a folder of 200 of them in a fresh process, start-up
+   included.
 2. Start-up: `depth-anything predict one.jpg` in a fresh process, median of several runs, against
    the model's own inference time for that image (a warm forward pass at the same input size).
 
@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import argparse
-import re
 import statistics
 import subprocess
 import sys
@@ -74,6 +73,23 @@ def network_rate(model, photo: Path, batch_size: int, images: int) -> tuple[floa
     return max(1, images // batch_size) * batch_size / (time.perf_counter() - start), tuple(x.shape)
 
 
+def pipeline_rate(model, photos: list[Path], out: Path, batch_size: int) -> float:
+    """Images per second of `predict`'s own loop (reader thread, network, writer thread) in this process."""
+    import contextlib
+    import io
+
+    from depth_anything.cli.batch import BatchRun
+    from depth_anything.inference import Predictor
+    from depth_anything.inference.files import DepthWriter
+
+    run = BatchRun.collect([str(p) for p in photos], out)
+    writer = DepthWriter(out, ["side"], model.input_spec.is_metric)
+    start = time.perf_counter()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        run.process(Predictor(model, batch_size=batch_size), lambda image, result: writer.write(image.name, result.image, result.depth))
+    return len(photos) / (time.perf_counter() - start)
+
+
 def run_command(arguments: list[str]) -> tuple[float, str]:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "depth_anything.cli", *arguments], capture_output=True, text=True)
@@ -88,7 +104,8 @@ def main() -> None:
     parser.add_argument("--model", default="default", help="model name or random:ENCODER (default: the built-in default)")
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--network-images", type=int, default=None, help="images for the network-only rate (default: min(images, 48))")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of network alone and predict's loop")
+    parser.add_argument("--round-images", type=int, default=64, help="images per round (two read-ahead windows at batch 4)")
     parser.add_argument("--startup-runs", type=int, default=5)
     parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args()
@@ -98,21 +115,25 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         photos = make_photos(folder / "photos", args.images) if not args.skip_pipeline else make_photos(folder / "photos", 1)
-        network_images = args.network_images or min(args.images, 48)
         if not args.skip_pipeline:
-            before, shape = network_rate(model, photos[0], args.batch_size, network_images)
-            wall, output = run_command(["predict", str(folder / "photos"), "--outdir", str(folder / "out"),
-                                        "--batch-size", str(args.batch_size), *model_arguments(args.model)])
-            after, _ = network_rate(model, photos[0], args.batch_size, network_images)
-            network = (before + after) / 2
-            steady = float(re.search(r"\(([\d.]+) images/s\)", output).group(1))
-            print(f"{args.images} JPEG photos 640×480 → network input {shape[1]}×{shape[2]}, side-by-side PNG outputs")
+            rates: dict[str, list[float]] = {"network": [], "pipeline": []}
+            round_photos = photos[: args.round_images]
+            for _ in range(args.rounds):  # interleaved, so drifts of the machine's speed hit both alike
+                rate, shape = network_rate(model, photos[0], args.batch_size, len(round_photos))
+                rates["network"].append(rate)
+                rates["pipeline"].append(pipeline_rate(model, round_photos, folder / "rounds", args.batch_size))
+            network, pipeline = (statistics.median(rates[key]) for key in ("network", "pipeline"))
+            wall, _ = run_command(["predict", str(folder / "photos"), "--outdir", str(folder / "out"),
+                                   "--batch-size", str(args.batch_size), *model_arguments(args.model)])
+            print(f"JPEG photos 640×480 → network input {shape[1]}×{shape[2]}, side-by-side PNG outputs; "
+                  f"median of {args.rounds} interleaved rounds of {len(round_photos)} images")
             print("| | images/s | × network alone |\n|---|---:|---:|")
-            print(f"| network alone (preprocessed batches; before {before:.2f}, after {after:.2f}) | {network:.2f} | 1.00 |")
-            print(f"| `predict` folder, its own rate (decode, preprocess, network, resize, write) | {steady:.2f} | "
-                  f"{steady / network:.2f} |")
-            print(f"| `predict` folder, whole command incl. start-up ({wall:.1f} s) | {args.images / wall:.2f} | "
-                  f"{args.images / wall / network:.2f} |\n")
+            print(f"| network alone (preprocessed batches; rounds {', '.join(f'{r:.2f}' for r in rates['network'])}) | "
+                  f"{network:.2f} | 1.00 |")
+            print(f"| predict's loop: decode, preprocess, network, resize, write (rounds "
+                  f"{', '.join(f'{r:.2f}' for r in rates['pipeline'])}) | {pipeline:.2f} | {pipeline / network:.2f} |")
+            print(f"| `depth-anything predict` on {args.images} photos, whole command incl. start-up ({wall:.1f} s) | "
+                  f"{args.images / wall:.2f} | {args.images / wall / network:.2f} |\n")
 
         one = photos[0]
         x = preprocess(load_image(one), model.input_spec)

@@ -16,6 +16,8 @@ from ..inference.predictor import WINDOW_PIXELS, PredictionResult, Predictor
 # pixels of results waiting for the writer thread: as many as a read-ahead window, so a whole window
 # can be written while the network runs the next one, and memory stays bounded for huge photos
 WRITE_AHEAD_PIXELS = WINDOW_PIXELS
+# writer threads: PNG encoding can cost more than a small network's forward pass per image
+WRITERS = 2
 BAR_FORMAT = "{l_bar}{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}{postfix}]"
 
 
@@ -61,6 +63,8 @@ class BatchRun:
 
         from tqdm import tqdm
 
+        from ..runtime import yield_cores_to_network
+
         start = time.perf_counter()
         pending: deque[tuple[Future, int]] = deque()  # writes in flight and their pixel counts
         waiting_pixels = 0
@@ -76,7 +80,7 @@ class BatchRun:
 
         with (
             tqdm(total=len(self.images), unit=" images", file=sys.stderr, dynamic_ncols=True, bar_format=BAR_FORMAT) as bar,
-            ThreadPoolExecutor(max_workers=1, thread_name_prefix="depth-anything-writer") as writer,
+            ThreadPoolExecutor(WRITERS, "depth-anything-writer", initializer=yield_cores_to_network) as writer,
         ):
             for result in predictor.iter_results(image.path for image in self.images):
                 if result.error is not None:

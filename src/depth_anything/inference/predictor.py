@@ -22,6 +22,7 @@ import torch
 from ..errors import ImageReadError
 from ..io import ImageSource, load_image
 from ..models import DepthAnything
+from ..runtime import yield_cores_to_network
 from ..transforms import InputSpec, preprocess, resize_depth
 from .runtimes import Runtime, TorchRuntime
 from .tiling import TileBlender, Tiling, plan_tiles
@@ -148,6 +149,7 @@ class Predictor:
         stop = threading.Event()
 
         def produce() -> None:
+            yield_cores_to_network()
             try:
                 for window in self._windows(images):
                     while not stop.is_set():

@@ -194,7 +194,9 @@ class OpenVINORuntime:
         self.input_spec = self.info.input_spec
         self.precision = OPENVINO_PRECISIONS[None if dtype is None else resolve_dtype(dtype)]
         self.ov_device = "CPU" if device is None else str(device).split(":")[0].upper()
-        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision}
+        # LATENCY: one stream over all threads, what a single request at a time wants (measured 7% faster
+        # than the default on vits, 354 vs 383 ms on 2 cores)
+        config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
         if threads is not None:
             config["INFERENCE_NUM_THREADS"] = threads
         try:
