@@ -85,10 +85,14 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError("an NN Archive runs on the camera at one static size with batch 1: drop --dynamic/--batch")
     if args.int8 and args.format != "openvino":
         raise ExportError(f"--int8 is for --format openvino (NNCF quantizes the OpenVINO IR), not --format {args.format}")
-    if args.int8 and args.fp16:
-        raise ExportError("--int8 and --fp16 exclude each other: choose one")
     if not args.int8 and (args.calibration is not None or args.calibration_size is not None):
         raise ExportError("--calibration and --calibration-size go with --int8")
+    if args.int8:  # the library's own checks (--fp16, dynamic shapes, calibration paths), before the slow load
+        from ..export.openvino import check_int8_options
+        from ..export.quantize import DEFAULT_CALIBRATION_SIZE, DEFAULT_PRESET
+
+        check_int8_options(args.fp16, True, args.calibration, args.calibration_size or DEFAULT_CALIBRATION_SIZE,
+                           DEFAULT_PRESET, args.dynamic, args.batch)
     if args.int8 and args.verify:
         print("note: --verify compares the int8 file with PyTorch on random images; expect errors of a few per cent "
               "of the range, not the f32 file's 1e-6", file=sys.stderr)

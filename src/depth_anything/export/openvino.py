@@ -58,9 +58,8 @@ def export_openvino(
     require_extra("openvino", "openvino")
     out = Path(out)
     _check_suffix(out)
-    photos = _check_int8(fp16, int8, calibration, calibration_size, preset)  # before the slow export
-    if int8 and (options.get("dynamic") or options.get("batch", 1) in (None, "dynamic")):
-        raise ExportError(DYNAMIC_INT8)
+    photos = check_int8_options(fp16, int8, calibration, calibration_size, preset, options.get("dynamic", False),
+                                options.get("batch", 1))  # before the slow export
     with staging_dir(out) as stage:
         onnx_file = stage / "model.onnx"
         export_onnx(model, onnx_file, fp16=False, **options)
@@ -68,10 +67,14 @@ def export_openvino(
                                 calibration_size=calibration_size, preset=preset)
 
 
-def _check_int8(
+def check_int8_options(
     fp16: bool, int8: bool, calibration: CalibrationSource, calibration_size: int, preset: str,
+    dynamic: bool = False, batch: int | str | None = 1,
 ) -> list[Path] | None:
-    """The calibration photos of an int8 export (None otherwise), or an error naming the conflicting option."""
+    """The calibration photos of an int8 export (None otherwise), or an error naming the conflicting option;
+    cheap, so callers run it before loading or exporting a model."""
+    if int8 and (dynamic or batch in (None, "dynamic")):
+        raise ExportError(DYNAMIC_INT8)
     if not int8:
         if calibration is not None:
             raise ExportError("--calibration is for --int8 exports; add --int8 or drop --calibration")
@@ -107,7 +110,7 @@ def onnx_to_openvino(
     ov = require_extra("openvino", "openvino")
     out = Path(out)
     _check_suffix(out)
-    photos = _check_int8(fp16, int8, calibration, calibration_size, preset)
+    photos = check_int8_options(fp16, int8, calibration, calibration_size, preset)
     ov_model = ov.Core().read_model(str(onnx_file))
     info = ExportedModelInfo.from_metadata(openvino_metadata(ov_model), onnx_file)
     if int8:
@@ -125,4 +128,4 @@ def onnx_to_openvino(
     return info
 
 
-__all__ = ["export_openvino", "onnx_to_openvino"]
+__all__ = ["check_int8_options", "export_openvino", "onnx_to_openvino"]
