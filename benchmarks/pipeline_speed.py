@@ -8,6 +8,10 @@
 2. Start-up: `depth-anything predict one.jpg` in a fresh process, median of several runs, against
    the model's own inference time for that image (a warm forward pass at the same input size).
 
+Both sides run on the runtime that `predict` picks (`--backend`, default auto: the built-in model's
+ONNX graph on onnxruntime, anything else on torch), and under the allocator policy the command sets
+(`runtime.keep_freed_memory`, unless --glibc-default).
+
     python benchmarks/pipeline_speed.py                        # the built-in default model
     python benchmarks/pipeline_speed.py --model random:vits    # vits (untrained weights: same speed)
 """
@@ -15,6 +19,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -23,11 +28,11 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 from PIL import Image
 
 from depth_anything.data.sample_photos import shipped_photo_paths
 from depth_anything.io import load_image
+from depth_anything.runtime import keep_freed_memory
 from depth_anything.transforms import preprocess
 
 
@@ -51,29 +56,40 @@ def make_photos(folder: Path, count: int, size: tuple[int, int] = (640, 480), se
     return paths
 
 
-def model_arguments(name: str) -> list[str]:
-    return ["--random-weights", name.split(":", 1)[1]] if name.startswith("random:") else ["--model", name]
+def model_arguments(name: str, backend: str) -> list[str]:
+    if name.startswith("random:"):
+        return ["--random-weights", name.split(":", 1)[1]]
+    return ["--model", name, "--backend", backend]
 
 
-def load(name: str):
-    from depth_anything import build_model, load_model
+def open_runtime_for(name: str, backend: str):
+    """The runtime `predict` runs for `name` (random:ENCODER: untrained weights on torch)."""
+    from depth_anything.inference import open_predictor
 
-    return build_model(name.split(":", 1)[1]).eval() if name.startswith("random:") else load_model(name, device="cpu")
+    if name.startswith("random:"):
+        from depth_anything import build_model
+        from depth_anything.inference import TorchRuntime
+
+        return TorchRuntime(build_model(name.split(":", 1)[1]).eval())
+    return open_predictor(name, backend=backend, device="cpu").runtime
 
 
-def network_rate(model, photo: Path, batch_size: int, images: int) -> tuple[float, tuple[int, ...]]:
+def network_input(runtime, photo: Path, batch_size: int) -> np.ndarray:
+    x = preprocess(load_image(photo), runtime.input_spec, runtime.normalized_input)
+    return np.stack([x] * batch_size)
+
+
+def network_rate(runtime, photo: Path, batch_size: int, images: int) -> tuple[float, tuple[int, ...]]:
     """Images per second of the network alone on batches of one preprocessed photo."""
-    x = preprocess(load_image(photo), model.input_spec)
-    batch = torch.from_numpy(np.stack([x] * batch_size))
-    with torch.inference_mode():
-        model(batch)
-        start = time.perf_counter()
-        for _ in range(max(1, images // batch_size)):
-            model(batch)
-    return max(1, images // batch_size) * batch_size / (time.perf_counter() - start), tuple(x.shape)
+    batch = network_input(runtime, photo, batch_size)
+    runtime.run(batch)
+    start = time.perf_counter()
+    for _ in range(max(1, images // batch_size)):
+        runtime.run(batch)
+    return max(1, images // batch_size) * batch_size / (time.perf_counter() - start), tuple(batch.shape[1:])
 
 
-def pipeline_rate(model, photos: list[Path], out: Path, batch_size: int) -> float:
+def pipeline_rate(runtime, photos: list[Path], out: Path, batch_size: int) -> float:
     """Images per second of `predict`'s own loop (reader thread, network, writer thread) in this process."""
     import contextlib
     import io
@@ -83,10 +99,10 @@ def pipeline_rate(model, photos: list[Path], out: Path, batch_size: int) -> floa
     from depth_anything.inference.files import DepthWriter
 
     run = BatchRun.collect([str(p) for p in photos], out)
-    writer = DepthWriter(out, ["side"], model.input_spec.is_metric)
+    writer = DepthWriter(out, ["side"], runtime.input_spec.is_metric)
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        run.process(Predictor(model, batch_size=batch_size), lambda image, result: writer.write(image.name, result.image, result.depth))
+        run.process(Predictor(runtime, batch_size=batch_size), lambda image, result: writer.write(image.name, result.image, result.depth))
     return len(photos) / (time.perf_counter() - start)
 
 
@@ -107,11 +123,14 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of network alone and predict's loop")
     parser.add_argument("--round-images", type=int, default=64, help="images per round (two read-ahead windows at batch 4)")
     parser.add_argument("--startup-runs", type=int, default=5)
+    parser.add_argument("--backend", default="auto", help="as predict's --backend (default auto)")
+    parser.add_argument("--glibc-default", action="store_true", help="leave glibc's allocator as it is")
     parser.add_argument("--skip-pipeline", action="store_true")
     args = parser.parse_args()
-    model = load(args.model)
-    threads = torch.get_num_threads()
-    print(f"torch {torch.__version__}, {threads} threads, CPU; model {args.model}, batch {args.batch_size}\n")
+    kept = False if args.glibc_default else keep_freed_memory()
+    runtime = open_runtime_for(args.model, args.backend)
+    print(f"{runtime!r}, {os.cpu_count()} CPUs; model {args.model}, batch {args.batch_size}; "
+          f"freed memory kept: {kept}\n")
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
         photos = make_photos(folder / "photos", args.images) if not args.skip_pipeline else make_photos(folder / "photos", 1)
@@ -119,12 +138,12 @@ def main() -> None:
             rates: dict[str, list[float]] = {"network": [], "pipeline": []}
             round_photos = photos[: args.round_images]
             for _ in range(args.rounds):  # interleaved, so drifts of the machine's speed hit both alike
-                rate, shape = network_rate(model, photos[0], args.batch_size, len(round_photos))
+                rate, shape = network_rate(runtime, photos[0], args.batch_size, len(round_photos))
                 rates["network"].append(rate)
-                rates["pipeline"].append(pipeline_rate(model, round_photos, folder / "rounds", args.batch_size))
+                rates["pipeline"].append(pipeline_rate(runtime, round_photos, folder / "rounds", args.batch_size))
             network, pipeline = (statistics.median(rates[key]) for key in ("network", "pipeline"))
             wall, _ = run_command(["predict", str(folder / "photos"), "--outdir", str(folder / "out"),
-                                   "--batch-size", str(args.batch_size), *model_arguments(args.model)])
+                                   "--batch-size", str(args.batch_size), *model_arguments(args.model, args.backend)])
             print(f"JPEG photos 640×480 → network input {shape[1]}×{shape[2]}, side-by-side PNG outputs; "
                   f"median of {args.rounds} interleaved rounds of {len(round_photos)} images")
             print("| | images/s | × network alone |\n|---|---:|---:|")
@@ -136,18 +155,16 @@ def main() -> None:
                   f"{args.images / wall:.2f} | {args.images / wall / network:.2f} |\n")
 
         one = photos[0]
-        x = preprocess(load_image(one), model.input_spec)
-        with torch.inference_mode():
-            batch = torch.from_numpy(x[None])
-            model(batch)
-            times = []
-            for _ in range(5):
-                start = time.perf_counter()
-                model(batch)
-                times.append(time.perf_counter() - start)
+        batch = network_input(runtime, one, 1)
+        runtime.run(batch)
+        times = []
+        for _ in range(5):
+            start = time.perf_counter()
+            runtime.run(batch)
+            times.append(time.perf_counter() - start)
         forward = statistics.median(times)
-        walls = [run_command(["predict", str(one), "--outdir", str(folder / "one"), *model_arguments(args.model)])[0]
-                 for _ in range(args.startup_runs)]
+        walls = [run_command(["predict", str(one), "--outdir", str(folder / "one"),
+                              *model_arguments(args.model, args.backend)])[0] for _ in range(args.startup_runs)]
         imports = [run_command(["--help"])[0] for _ in range(args.startup_runs)]
         bare = []
         for _ in range(args.startup_runs):
@@ -158,7 +175,7 @@ def main() -> None:
         print(f"start-up: `depth-anything predict one.jpg` (640×480, {args.model}), median of {args.startup_runs}")
         print("| | s |\n|---|---:|")
         print(f"| whole command | {wall:.2f} |")
-        print(f"| the model's own inference (warm forward, input {x.shape[1]}×{x.shape[2]}) | {forward:.3f} |")
+        print(f"| the model's own inference (warm forward, input {batch.shape[2]}×{batch.shape[3]}) | {forward:.3f} |")
         print(f"| overhead (import, load, read, write) | {wall - forward:.2f} |")
         print(f"| of which a bare `python -c 'import torch'` | {statistics.median(bare):.2f} |")
         print(f"| `depth-anything --help` (imports every command module) | {statistics.median(imports):.2f} |")

@@ -200,9 +200,7 @@ def test_metric_png16_is_millimetres(tmp_path, metric_checkpoint):
 
 
 def test_missing_built_in_model_says_how_to_get_one(tmp_path, monkeypatch, capsys):
-    import depth_anything.weights as weights
-
-    monkeypatch.setattr(weights, "BUILTIN_DIR", tmp_path / "no_weights_here")
+    monkeypatch.setattr("depth_anything.builtin.BUILTIN_DIR", tmp_path / "no_weights_here")
     _photo(tmp_path / "a.png")
     assert main(["predict", str(tmp_path / "a.png"), "--outdir", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err

@@ -35,6 +35,16 @@ def test_ramp_upsampled_with_aligned_corners():
     out = resize_depth(torch.tensor([[0.0, 3.0], [6.0, 9.0]]), (4, 4))
     expected = torch.tensor([[0.0, 1.0, 2.0, 3.0], [2.0, 3.0, 4.0, 5.0], [4.0, 5.0, 6.0, 7.0], [6.0, 7.0, 8.0, 9.0]])
     torch.testing.assert_close(out, expected, atol=1e-6, rtol=0)
+    np.testing.assert_allclose(resize_depth(np.array([[0.0, 3.0], [6.0, 9.0]]), (4, 4)), expected.numpy(), atol=1e-6)
+    np.testing.assert_allclose(resize_depth(np.array([[0.0, 3.0]]), (1, 4)), [[0.0, 1.0, 2.0, 3.0]], atol=1e-6)
+
+
+def test_numpy_resize_equals_torchs_on_network_sized_maps():
+    rng = np.random.default_rng(5)
+    for shape, size in (((128, 176), (480, 640)), ((37, 50), (1000, 731)), ((1, 4), (6, 1)), ((8, 8), (8, 8))):
+        depth = (rng.random((2, *shape)) * 500).astype(np.float32)
+        expected = resize_depth(torch.from_numpy(depth), size).numpy()
+        np.testing.assert_allclose(resize_depth(depth, size), expected, atol=1e-6 * 500, rtol=0)
 
 
 @pytest.mark.parametrize(("shape", "size"), [((5, 7), (13, 9)), ((37, 37), (480, 640)), ((6, 4), (3, 2)), ((4, 6), (4, 11))])
@@ -49,6 +59,11 @@ def test_matches_hand_computed_aligned_bilinear(shape, size):
     batch = resize_depth(torch.from_numpy(np.stack([depth, 2 * depth])), size)
     assert batch.shape == (2, *size)
     np.testing.assert_allclose(batch.numpy(), np.stack([expected, 2 * expected]), atol=1e-9, rtol=0)
+    # the numpy path (runtimes without torch) gives the same maps, in float32
+    as_numpy = resize_depth(np.stack([depth, 2 * depth]).astype(np.float32), size)
+    assert isinstance(as_numpy, np.ndarray) and as_numpy.dtype == np.float32 and as_numpy.shape == (2, *size)
+    np.testing.assert_allclose(as_numpy, np.stack([expected, 2 * expected]), atol=1e-5, rtol=0)  # float32 indices
+    np.testing.assert_allclose(resize_depth(depth.astype(np.float32), size), expected, atol=1e-5, rtol=0)
     # and the unaligned variant really is different here (else this test could not tell them apart)
     unaligned = torch.nn.functional.interpolate(torch.from_numpy(depth)[None, None], size=size, mode="bilinear",
                                                 align_corners=False)[0, 0].numpy()

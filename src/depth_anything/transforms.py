@@ -6,18 +6,21 @@ travels with the weights (registry entries, checkpoints, exported files).
 
 `preprocess` reproduces the reference `infer_image` pipeline bit for bit: float64 in [0, 1],
 aspect-preserving bicubic resize (OpenCV INTER_CUBIC) so the shorter side reaches the input size and
-both sides are multiples of the patch size, normalisation, then float32.
+both sides are multiples of the patch size, normalisation, then float32. `resize_depth` resizes a
+prediction back (bilinear, align_corners=True) on torch tensors or numpy arrays, so the runtimes that do
+not use torch never import it.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:
+    import torch
 
 from .errors import ConfigError
 from .io import to_unit_float
@@ -128,9 +131,40 @@ def preprocess(rgb: np.ndarray, spec: InputSpec | int | None = None, normalize_i
     return np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32)
 
 
-def resize_depth(depth: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Resize [B, h, w] (or [h, w]) predictions to `size` bilinearly with align_corners=True."""
+Depth = TypeVar("Depth", "torch.Tensor", np.ndarray)
+
+
+def resize_depth(depth: Depth, size: tuple[int, int]) -> Depth:
+    """Resize [B, h, w] (or [h, w]) predictions to `size` bilinearly with align_corners=True.
+
+    A torch tensor goes through `F.interpolate` (on its own device); a numpy array through the same
+    rule in numpy (float32, equal to torch's within a few float32 ulps), without importing torch.
+    """
+    if isinstance(depth, np.ndarray):
+        return _resize_corner_aligned(depth, (int(size[0]), int(size[1])))
+    import torch.nn.functional as F
+
     squeeze = depth.ndim == 2
     batch = depth[None, None] if squeeze else depth[:, None]
     out = F.interpolate(batch, size=tuple(size), mode="bilinear", align_corners=True)[:, 0]
     return out[0] if squeeze else out
+
+
+def _corner_aligned_taps(out_size: int, in_size: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Source indices and weights of bilinear interpolation with align_corners=True along one axis,
+    computed as torch's CPU kernel does (float32 scale (in-1)/(out-1), source = scale·index)."""
+    scale = np.float32(in_size - 1) / np.float32(out_size - 1) if out_size > 1 else np.float32(0.0)
+    source = scale * np.arange(out_size, dtype=np.float32)
+    first = np.minimum(source.astype(np.int64), in_size - 1)
+    second = np.minimum(first + 1, in_size - 1)
+    weight = (source - first).astype(np.float32)
+    return first, second, np.float32(1.0) - weight, weight
+
+
+def _resize_corner_aligned(depth: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """numpy bilinear resize with align_corners=True over the last two axes (rows, then columns)."""
+    depth = np.asarray(depth, dtype=np.float32)
+    top, bottom, w_top, w_bottom = _corner_aligned_taps(size[0], depth.shape[-2])
+    left, right, w_left, w_right = _corner_aligned_taps(size[1], depth.shape[-1])
+    rows = depth[..., top, :] * w_top[:, None] + depth[..., bottom, :] * w_bottom[:, None]
+    return np.ascontiguousarray(rows[..., left] * w_left + rows[..., right] * w_right)

@@ -43,10 +43,10 @@ class ModelSource:
     """Where a model of the demo's list comes from: a name or file, and the runtime that runs it."""
 
     model: str
-    backend: str = "torch"
+    backend: str = "auto"
 
 
-def model_sources(model: str | None = None, backend: str = "torch") -> dict[str, ModelSource]:
+def model_sources(model: str | None = None, backend: str = "auto") -> dict[str, ModelSource]:
     """The demo's model list: the built-in `default` and `default-metric`, plus `model` if given."""
     sources = {name: ModelSource(name) for name in BUILTIN_MODELS}
     if model is not None:

@@ -43,7 +43,16 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point of the `depth-anything` command."""
+    """Entry point of the `depth-anything` command.
+
+    Called as the process's own entry point (no `argv`: the console script, `python -m`), it also sets
+    the process-wide allocator policy `runtime.keep_freed_memory`; called with arguments (tests, other
+    programs) it leaves the host process's allocator alone.
+    """
+    if argv is None:
+        from ..runtime import keep_freed_memory
+
+        keep_freed_memory()
     argv = sys.argv[1:] if argv is None else list(argv)
     first = next((arg for arg in argv if not arg.startswith("-")), None)
     args = build_parser(first if first in SUBCOMMANDS else None).parse_args(argv)

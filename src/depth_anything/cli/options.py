@@ -71,9 +71,11 @@ def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = 
         help=model_help or "model name (default: the small built-in model; vits, vitl, metric-hypersim-vitl, ...), "
         "checkpoint path, or an exported file with --backend",
     )
-    parser.add_argument("--backend", default="torch", choices=("torch", "onnxruntime", "openvino"),
-                        help="runtime: torch (default), or onnxruntime/openvino with --model FILE from `depth-anything "
-                        "export` (OpenVINO infers in f32 unless --dtype fp16/bf16; its CPU default may be bf16)")
+    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "openvino"),
+                        help="runtime: auto (default: a built-in model runs its shipped ONNX graph on onnxruntime on "
+                        "the CPU in fp32, which starts without importing torch; anything else runs on torch), torch, "
+                        "or onnxruntime/openvino with --model FILE from `depth-anything export` or a built-in model "
+                        "(OpenVINO infers in f32 unless --dtype fp16/bf16; its CPU default may be bf16)")
     add_inference_options(parser)
 
 
@@ -94,9 +96,9 @@ def open_predictor_from_args(
     model says how to get one (--model `download`, a published model that is downloaded, or a checkpoint path)."""
     import sys
 
+    from ..builtin import DEFAULT_MODEL
     from ..errors import ConfigError, WeightsNotFoundError
     from ..inference import Predictor, open_predictor
-    from ..weights import DEFAULT_MODEL
 
     default_model = default_model or DEFAULT_MODEL
     random_weights = getattr(args, "random_weights", None)
@@ -109,8 +111,6 @@ def open_predictor_from_args(
         print(f"WARNING: --random-weights {random_weights}: an UNTRAINED network, its output is not depth", file=sys.stderr)
         return Predictor(build_model(random_weights), resolve_device(args.device), args.dtype, args.input_size,
                          args.batch_size, tiling=tiling)
-    if args.backend != "torch" and args.model is None:
-        raise ConfigError(f"--backend {args.backend} needs --model pointing to an exported file")
     try:
         return open_predictor(args.model or default_model, args.backend, args.device, args.dtype, args.input_size,
                               args.batch_size, tiling=tiling)

@@ -29,10 +29,10 @@ from typing import Any
 
 import cv2
 import numpy as np
-import torch
 
 from ..errors import ExportError, require_extra
 from ..inference.exported import OUTPUT_NAME
+from ..inference.runtimes import as_numpy
 from ..pictures import colorize_depth
 from ..transforms import InputSpec, resize_depth
 from .nnarchive import read_nnarchive
@@ -87,8 +87,7 @@ def network_output_to_depth(raw: Any, network_size: tuple[int, int], frame_size:
     array = np.asarray(raw, dtype=np.float32)
     if array.size != network_size[0] * network_size[1]:
         raise ExportError(f"network output of shape {array.shape} does not hold a {network_size[0]}×{network_size[1]} map")
-    depth = torch.from_numpy(np.ascontiguousarray(array.reshape(network_size)))
-    return resize_depth(depth, tuple(frame_size)).numpy()
+    return resize_depth(np.ascontiguousarray(array.reshape(network_size)), tuple(frame_size))
 
 
 def depth_picture(depth: np.ndarray, spec: InputSpec, cmap: str = "Spectral_r") -> np.ndarray:
@@ -164,7 +163,7 @@ def host_node_classes() -> tuple[type, type]:
 
         def process(self, frame):  # unannotated: depthai builds link_args from this signature
             rgb = cv2.cvtColor(_bgr_frame(frame), cv2.COLOR_BGR2RGB)
-            raw = self.runtime.run(archive_input(rgb, self.model)).numpy()
+            raw = as_numpy(self.runtime.run(archive_input(rgb, self.model)))
             message = dai.NNData()
             message.addTensor(self.model.output, raw.astype(np.float32))
             message.setTimestamp(frame.getTimestamp())

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from ..inference.exported import ExportedModelInfo
-from ..inference.runtimes import Runtime
+from ..inference.runtimes import Runtime, as_numpy
 from ..models import DepthAnything
 
 
@@ -60,7 +60,7 @@ def compare_with_torch(
         normalised = (image - mean) / std
         expected = reference(normalised).numpy()
         fed = normalised if runtime.normalized_input else image
-        got = runtime.run(np.ascontiguousarray(fed.numpy())).float().cpu().numpy()
+        got = as_numpy(runtime.run(np.ascontiguousarray(fed.numpy())))
         if got.shape != expected.shape:
             raise AssertionError(f"exported output shape {got.shape} differs from PyTorch's {expected.shape}")
         span = float(expected.max() - expected.min()) or 1.0

@@ -1,22 +1,42 @@
 """A ready `Predictor` from a model name or file and a backend: the one entry point that the command
-line, the web demo, video and evaluation share."""
+line, the web demo, video and evaluation share.
+
+The default backend, "auto", runs a built-in model's shipped ONNX graph on ONNX Runtime when that can
+give the same result as PyTorch (CPU, float32, onnxruntime installed), so the common case never imports
+torch (1.5–2 s of start-up); everything else runs on PyTorch.
+"""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import torch
-
-from ..errors import ExportError
-from ..weights import DEFAULT_MODEL, load_model
+from ..builtin import DEFAULT_MODEL, builtin_name, shipped_graph
+from ..errors import ConfigError, ExportError
+from ..runtime import dtype_key
 from .predictor import Predictor
-from .runtimes import BACKENDS, EXPORTED_SUFFIXES, open_runtime
+from .runtimes import BACKENDS, EXPORTED_SUFFIXES, device_kind, open_runtime
+
+if TYPE_CHECKING:
+    import torch
+
+AUTO = "auto"
+
+
+def auto_backend(model: str | os.PathLike | None, device: str | torch.device | None = None,
+                 dtype: str | torch.dtype | None = None) -> str:
+    """The backend "auto" picks: "onnxruntime" for a built-in model with a shipped graph on the CPU
+    (`device` None or "cpu") in float32 with onnxruntime installed, else "torch"."""
+    if shipped_graph(model) is None or device_kind(device) != "cpu" or dtype_key(dtype) != "fp32":
+        return "torch"
+    return "onnxruntime" if importlib.util.find_spec("onnxruntime") is not None else "torch"
 
 
 def open_predictor(
     model: str | os.PathLike | None = None,
-    backend: str = "torch",
+    backend: str = AUTO,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
     input_size: int | None = None,
@@ -26,21 +46,29 @@ def open_predictor(
     """`Predictor` for `model` (a name or file; None = the built-in default) on `backend`.
 
     "torch" loads weights with `load_model`; "onnxruntime" and "openvino" open an exported file (see
-    `depth-anything export`), whose stored input spec gives the preprocessing; a static file refuses an
-    `input_size` it cannot run.
+    `depth-anything export`) or a built-in model's shipped graph, whose stored input spec gives the
+    preprocessing; a static file refuses an `input_size` it cannot run. "auto" (the default) is
+    `auto_backend`'s choice: a built-in model on the CPU in float32 runs its graph on ONNX Runtime
+    (outputs equal to PyTorch's within 1e-5 of their range, and no torch import), the rest on torch.
     """
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend != AUTO and backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join((AUTO, *BACKENDS))}")
+    if backend == AUTO:
+        backend = auto_backend(model, device, dtype)
     if backend == "torch":
+        from ..weights import load_model  # imports torch
+
         suffix = Path(model).suffix.lower() if model is not None else ""
         if suffix in EXPORTED_SUFFIXES:
             raise ExportError(f"{model} is an exported model; run it with --backend {EXPORTED_SUFFIXES[suffix]}")
         return Predictor(load_model(model or DEFAULT_MODEL, device=device, dtype=dtype), input_size=input_size,
                          batch_size=batch_size, **options)
-    if model is None:
-        raise ValueError(f"--backend {backend} needs --model pointing to an exported file (depth-anything export)")
-    runtime = open_runtime(backend, model, device=device, dtype=dtype, input_size=input_size)
+    graph = shipped_graph(model)
+    if graph is None and (model is None or builtin_name(model) is not None):
+        raise ConfigError(f"--backend {backend} needs --model pointing to an exported file (depth-anything export); "
+                         f"the built-in model {builtin_name(model)!r} has no shipped graph in this install")
+    runtime = open_runtime(backend, graph or model, device=device, dtype=dtype, input_size=input_size)  # type: ignore[arg-type]
     return Predictor(runtime, input_size=input_size, batch_size=batch_size, **options)
 
 
-__all__ = ["open_predictor"]
+__all__ = ["AUTO", "auto_backend", "open_predictor"]

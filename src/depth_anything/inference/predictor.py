@@ -5,27 +5,33 @@ spec, groups inputs of equal network shape into batches, hands each batch to a r
 ONNX Runtime, OpenVINO), and resizes every output back to its own image. Decoding and
 preprocessing of the next window of images run in a helper thread while the network works. With a
 `Tiling`, images larger than a tile are also cut into full-resolution tiles whose maps are aligned to
-the whole-image prediction and blended (see `tiling`).
+the whole-image prediction and blended (see `tiling`). Nothing here imports torch: a runtime that
+does not use it (ONNX Runtime, OpenVINO) predicts without torch ever being imported.
 """
 
 from __future__ import annotations
 
 import queue
+import sys
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from ..errors import ImageReadError
 from ..io import ImageSource, load_image
-from ..models import DepthAnything
 from ..runtime import yield_cores_to_network
 from ..transforms import InputSpec, preprocess, resize_depth
-from .runtimes import Runtime, TorchRuntime
+from .runtimes import Runtime, TorchRuntime, as_numpy
 from .tiling import TileBlender, Tiling, plan_tiles
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..models import DepthAnything
 
 
 @dataclass
@@ -84,14 +90,7 @@ class Predictor:
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if isinstance(model, DepthAnything):
-            self.runtime: Runtime = TorchRuntime(model, device, dtype)
-        elif isinstance(model, Runtime):
-            if device is not None or dtype is not None:
-                raise ValueError(f"device/dtype belong to the runtime's own options; {model.name} was built already")
-            self.runtime = model
-        else:
-            raise TypeError(f"Predictor needs a DepthAnything model or a Runtime, got {type(model).__name__}")
+        self.runtime: Runtime = _as_runtime(model, device, dtype)
         self.input_spec: InputSpec = self.runtime.input_spec.with_input_size(input_size)
         self.batch_size = batch_size
         self.keep_images = keep_images
@@ -106,11 +105,13 @@ class Predictor:
         return self.input_spec.input_size
 
     @property
-    def device(self) -> torch.device | None:
+    def device(self) -> torch.device | str | None:
+        """The runtime's device: a torch device for PyTorch, a name ("cpu", "cuda") for the others."""
         return getattr(self.runtime, "device", None)
 
     @property
-    def dtype(self) -> torch.dtype | None:
+    def dtype(self) -> torch.dtype | str | None:
+        """The runtime's precision: a torch dtype for PyTorch, a name ("fp32", "fp16", "bf16") for the others."""
         return getattr(self.runtime, "dtype", None)
 
     @property
@@ -185,13 +186,13 @@ class Predictor:
     # ------------------------------------------------------------------------------------ running
     def _predict_window(
         self, window: list[_Prepared]
-    ) -> deque[tuple[PredictionResult, torch.Tensor | None, np.ndarray | None]]:
+    ) -> deque[tuple[PredictionResult, Any, np.ndarray | None]]:
         """Each input's result with its raw network-size output and decoded image (None for a failed input)."""
         results = [
             PredictionResult(source, None, error, rgb if self.keep_images else None, index)
             for source, index, rgb, _, error in window
         ]
-        raws: list[torch.Tensor | None] = [None] * len(window)
+        raws: list[Any] = [None] * len(window)  # one runtime output each: numpy, or torch on the runtime's device
         by_shape: dict[tuple[int, ...], list[int]] = {}
         for i, (_, _, _, tensor, _) in enumerate(window):
             if tensor is not None:
@@ -214,7 +215,7 @@ class Predictor:
             chunk = boxes[start : start + self.batch_size]
             batch = np.stack([preprocess(rgb[box.slices], spec, self.runtime.normalized_input) for box in chunk])
             for box, raw in zip(chunk, self.runtime.run(batch), strict=True):
-                blender.add(resize_depth(raw, (box.height, box.width)).cpu().numpy(), box)
+                blender.add(as_numpy(resize_depth(raw, (box.height, box.width))), box)
         return blender.result()
 
     def iter_results(self, images: Iterable[ImageSource]) -> Iterator[PredictionResult]:
@@ -230,7 +231,7 @@ class Predictor:
             while pending:
                 result, raw, rgb = pending.popleft()
                 if raw is not None:
-                    result.depth = resize_depth(raw, rgb.shape[:2]).cpu().numpy()  # type: ignore[union-attr]
+                    result.depth = as_numpy(resize_depth(raw, rgb.shape[:2]))  # type: ignore[union-attr]
                     if self.tiling is not None and self.tiling.applies_to(*result.depth.shape):
                         result.depth = self._tiled(rgb, result.depth)  # type: ignore[arg-type]
                     del raw, rgb
@@ -253,6 +254,20 @@ class Predictor:
     def predict_one(self, image: ImageSource) -> np.ndarray:
         """Depth map for a single image."""
         return self.predict([image])[0]
+
+
+def _as_runtime(model: Any, device: Any, dtype: Any) -> Runtime:
+    """The runtime behind a Predictor's `model`: a `Runtime` as given, a `DepthAnything` under PyTorch."""
+    if isinstance(model, Runtime):
+        if device is not None or dtype is not None:
+            raise ValueError(f"device/dtype belong to the runtime's own options; {model.name} was built already")
+        return model
+    if "torch" in sys.modules:  # a DepthAnything exists only once torch is imported
+        from ..models import DepthAnything
+
+        if isinstance(model, DepthAnything):
+            return TorchRuntime(model, device, dtype)
+    raise TypeError(f"Predictor needs a DepthAnything model or a Runtime, got {type(model).__name__}")
 
 
 __all__ = ["PredictionResult", "Predictor", "image_name"]

@@ -4,27 +4,39 @@ A runtime knows nothing about images. The `Predictor` reads, preprocesses, batch
 reports; `TorchRuntime` runs a `DepthAnything` module, `OnnxRuntime` and `OpenVINORuntime` run a file
 written by `depth-anything export`, whose graph normalises its own input (see `exported`), so they
 declare `normalized_input = False` and the Predictor's one preprocessing hands them the [0, 1] image.
+Only `TorchRuntime` needs torch, and it is the only one that imports it: the others start without it.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import numpy as np
-import torch
 
 from ..errors import ExportError, require_extra
-from ..models import DepthAnything
-from ..runtime import resolve_device, resolve_dtype
+from ..runtime import dtype_key, resolve_device, resolve_dtype
 from ..transforms import InputSpec
 from .exported import INPUT_NAME, PREFIX, ExportedModelInfo
+
+if TYPE_CHECKING:
+    import torch
+
+    from ..models import DepthAnything
+
+
+def as_numpy(output: np.ndarray | torch.Tensor) -> np.ndarray:
+    """A runtime's output as a float32 numpy array (a torch tensor is moved to the CPU)."""
+    if isinstance(output, np.ndarray):
+        return output if output.dtype == np.float32 else output.astype(np.float32)
+    return output.detach().float().cpu().numpy()
 
 
 @runtime_checkable
 class Runtime(Protocol):
-    """[B, 3, h, w] float32 batch → [B, h, w] float32 raw depth/disparity (a torch tensor).
+    """[B, 3, h, w] float32 batch → [B, h, w] float32 raw depth/disparity: a torch tensor from
+    `TorchRuntime` (on its device), a numpy array from the others (`as_numpy` turns either into numpy).
 
     The batch is mean/std-normalised when `normalized_input` is True, else RGB in [0, 1] (exported
     graphs normalise inside); `transforms.preprocess(..., normalize=runtime.normalized_input)` makes it.
@@ -34,7 +46,7 @@ class Runtime(Protocol):
     input_spec: InputSpec
     normalized_input: bool
 
-    def run(self, batch: np.ndarray) -> torch.Tensor: ...
+    def run(self, batch: np.ndarray) -> np.ndarray | torch.Tensor: ...
 
 
 class TorchRuntime:
@@ -58,10 +70,12 @@ class TorchRuntime:
         self.model = model.eval()
         self.input_spec = model.input_spec
 
-    @torch.inference_mode()
     def run(self, batch: np.ndarray) -> torch.Tensor:
-        tensor = torch.from_numpy(batch).to(device=self.device, dtype=self.dtype)
-        return self.model(tensor).float()
+        import torch
+
+        with torch.inference_mode():
+            tensor = torch.from_numpy(batch).to(device=self.device, dtype=self.dtype)
+            return self.model(tensor).float()
 
     def __repr__(self) -> str:
         return f"TorchRuntime({self.model.config.encoder}, device={self.device}, dtype={self.dtype})"
@@ -70,7 +84,12 @@ class TorchRuntime:
 BACKENDS = ("torch", "onnxruntime", "openvino")
 EXPORTED_SUFFIXES = {".onnx": "onnxruntime or openvino", ".xml": "openvino"}
 # OpenVINO's CPU default on bf16-capable processors is bf16 (about 0.3 error on a depth map): f32 unless asked
-OPENVINO_PRECISIONS = {None: "f32", torch.float32: "f32", torch.float16: "f16", torch.bfloat16: "bf16"}
+OPENVINO_PRECISIONS = {"fp32": "f32", "fp16": "f16", "bf16": "bf16"}
+
+
+def device_kind(device: str | torch.device | None) -> str:
+    """"cpu", "cuda", "mps", ... of a device name or torch device (None: "cpu"), without importing torch."""
+    return "cpu" if device is None else str(device).split(":")[0].lower()
 
 
 def _exported_file(path: str | os.PathLike, backend: str, suffixes: tuple[str, ...]) -> Path:
@@ -122,20 +141,20 @@ class OnnxRuntime:
         except Exception as exc:  # onnxruntime raises its own exception types
             raise ExportError(f"onnxruntime cannot load {self.path}: {exc}") from exc
         self.info = ExportedModelInfo.from_metadata(self.session.get_modelmeta().custom_metadata_map, self.path)
-        wanted = None if dtype is None else resolve_dtype(dtype)
-        stored = torch.float16 if self.info.precision == "fp16" else torch.float32
+        stored = "fp16" if self.info.precision == "fp16" else "fp32"
+        wanted = None if dtype is None else dtype_key(dtype)
         if wanted is not None and wanted != stored:
             raise ExportError(
                 f"{self.path} computes in {self.info.precision}; an ONNX file runs in the precision it was exported "
-                f"with, so drop --dtype or export again{' with --fp16' if wanted == torch.float16 else ' without --fp16'}"
+                f"with, so drop --dtype or export again{' with --fp16' if wanted == 'fp16' else ' without --fp16'}"
             )
         self.input_spec = self.info.input_spec
-        self.device = torch.device("cuda" if "CUDAExecutionProvider" in providers else "cpu")
+        self.device = "cuda" if "CUDAExecutionProvider" in providers else "cpu"
         self.dtype = stored
 
     @staticmethod
     def _providers(ort: Any, device: str | torch.device | None) -> list[str]:
-        kind = "cpu" if device is None else torch.device(device).type
+        kind = device_kind(device)
         if kind == "cpu":
             return ["CPUExecutionProvider"]
         if kind == "cuda":
@@ -144,11 +163,11 @@ class OnnxRuntime:
             return ["CUDAExecutionProvider", "CPUExecutionProvider"]
         raise ExportError(f"--backend onnxruntime runs on cpu or cuda, not {kind}")
 
-    def run(self, batch: np.ndarray) -> torch.Tensor:
+    def run(self, batch: np.ndarray) -> np.ndarray:
         self.info.check_batch_shape(batch.shape, self.path)
         batch = np.ascontiguousarray(batch, dtype=np.float32)
         out = _run_in_chunks(self.info, batch, lambda x: self.session.run(None, {INPUT_NAME: x})[0])
-        return torch.from_numpy(np.asarray(out, dtype=np.float32))
+        return np.asarray(out, dtype=np.float32)
 
     def __repr__(self) -> str:
         return f"OnnxRuntime({self.path}, {self.info.size_text}, {self.info.precision})"
@@ -192,8 +211,8 @@ class OpenVINORuntime:
             raise ExportError(f"openvino cannot read {self.path}: {exc}") from exc
         self.info = ExportedModelInfo.from_metadata(openvino_metadata(model), self.path)
         self.input_spec = self.info.input_spec
-        self.precision = OPENVINO_PRECISIONS[None if dtype is None else resolve_dtype(dtype)]
-        self.ov_device = "CPU" if device is None else str(device).split(":")[0].upper()
+        self.precision = OPENVINO_PRECISIONS[dtype_key(dtype)]
+        self.ov_device = device_kind(device).upper()
         # LATENCY: one stream over all threads, what a single request at a time wants (measured 7% faster
         # than the default on vits, 354 vs 383 ms on 2 cores)
         config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": self.precision, "PERFORMANCE_HINT": "LATENCY"}
@@ -204,17 +223,17 @@ class OpenVINORuntime:
         except Exception as exc:
             raise ExportError(f"openvino cannot compile {self.path} for {self.ov_device}: {exc}") from exc
         self.request = self.compiled.create_infer_request()
-        self.device = torch.device("cpu")
-        self.dtype = {"f32": torch.float32, "f16": torch.float16, "bf16": torch.bfloat16}[self.precision]
+        self.device = device_kind(device)
+        self.dtype = dtype_key(dtype)
 
-    def run(self, batch: np.ndarray) -> torch.Tensor:
+    def run(self, batch: np.ndarray) -> np.ndarray:
         self.info.check_batch_shape(batch.shape, self.path)
         batch = np.ascontiguousarray(batch, dtype=np.float32)
 
         def infer(x: np.ndarray) -> np.ndarray:
             return np.array(self.request.infer({INPUT_NAME: x})[self.compiled.output(0)], dtype=np.float32)
 
-        return torch.from_numpy(_run_in_chunks(self.info, batch, infer))
+        return _run_in_chunks(self.info, batch, infer)
 
     def __repr__(self) -> str:
         precision = f"int8, {self.precision} elsewhere" if self.info.precision == "int8" else self.precision
@@ -235,4 +254,5 @@ def open_runtime(
     return runtime
 
 
-__all__ = ["BACKENDS", "OnnxRuntime", "OpenVINORuntime", "Runtime", "TorchRuntime", "open_runtime", "openvino_metadata"]
+__all__ = ["BACKENDS", "OnnxRuntime", "OpenVINORuntime", "Runtime", "TorchRuntime", "as_numpy", "device_kind", "open_runtime",
+           "openvino_metadata"]

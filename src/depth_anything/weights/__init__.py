@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from ..builtin import builtin_file
 from ..errors import CheckpointMismatchError, WeightsNotFoundError
 from ..models import DepthAnything, ModelConfig, build_model, default_input_spec
 from ..models.convert import (
@@ -39,12 +40,10 @@ from .registry import (
     PublishedWeights,
 )
 
-BUILTIN_DIR = Path(__file__).resolve().parent.parent / "_weights"
-
 
 def builtin_path(spec: PublishedWeights) -> Path:
-    """The file of a built-in model inside the installed package."""
-    return BUILTIN_DIR / spec.filename
+    """The file of a built-in model inside the installed package (`builtin.BUILTIN_DIR`)."""
+    return builtin_file(spec.filename)
 
 
 def locate_weights(name_or_path: str | os.PathLike, cache: str | os.PathLike | None = None) -> tuple[Path, PublishedWeights | None]:
@@ -154,7 +153,7 @@ def load_model(
 
 
 __all__ = [
-    "BUILTIN_DIR", "CACHE_ENV", "DEFAULT_METRIC_MODEL", "DEFAULT_MODEL", "PUBLISHED_WEIGHTS", "PublishedWeights",
+    "CACHE_ENV", "DEFAULT_METRIC_MODEL", "DEFAULT_MODEL", "PUBLISHED_WEIGHTS", "PublishedWeights",
     "builtin_path", "cache_dir", "cached_path", "is_cached", "load_model", "load_state_dict_checked", "locate_weights",
     "read_checkpoint", "resolve_weights", "save_checkpoint", "save_safetensors", "save_transformers", "weights_identity",
 ]

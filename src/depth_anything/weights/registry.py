@@ -5,15 +5,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..builtin import BUILTIN_WEIGHTS, DEFAULT_METRIC_MODEL, DEFAULT_MODEL
 from ..models import default_input_spec, model_config
 from ..transforms import InputSpec
 
 _SIZE_WORDS = {"vits": "Small", "vitb": "Base", "vitl": "Large", "vitg": "Giant"}
 METRIC_MAX_DEPTH = {"hypersim": 20.0, "vkitti": 80.0}
 _METRIC_HF_WORD = {"hypersim": "Indoor", "vkitti": "Outdoor"}
-# Built-in models ship inside the package (depth_anything/_weights); see README "The default model".
-DEFAULT_MODEL = "default"
-DEFAULT_METRIC_MODEL = "default-metric"
+# Built-in models ship inside the package (depth_anything/_weights, see `builtin`); README "The default model".
 
 
 @dataclass(frozen=True)
@@ -70,9 +69,9 @@ def _builtin_weights() -> dict[str, PublishedWeights]:
     """The small models shipped inside the package (trained by this project's recipe on 2 CPU cores)."""
     note = "a small built-in model trained on 2 CPU cores; use --model vits/vitb/vitl for the published ones"
     return {
-        DEFAULT_MODEL: PublishedWeights(DEFAULT_MODEL, None, "default_vitc.safetensors", "vitc", note=note),
+        DEFAULT_MODEL: PublishedWeights(DEFAULT_MODEL, None, BUILTIN_WEIGHTS[DEFAULT_MODEL], "vitc", note=note),
         DEFAULT_METRIC_MODEL: PublishedWeights(
-            DEFAULT_METRIC_MODEL, None, "default_metric_indoor_vitc.safetensors", "vitc", max_depth=20.0, note=note
+            DEFAULT_METRIC_MODEL, None, BUILTIN_WEIGHTS[DEFAULT_METRIC_MODEL], "vitc", max_depth=20.0, note=note
         ),
     }
 

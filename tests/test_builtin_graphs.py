@@ -1,0 +1,141 @@
+"""The built-in models' shipped ONNX graphs: the same weights as the safetensors files (digest and
+outputs), chosen by the default "auto" backend on the CPU, and `predict` with them never imports torch."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from depth_anything import builtin
+from depth_anything.builtin import BUILTIN_WEIGHTS, builtin_graph_path, builtin_weights_path, shipped_graph
+from depth_anything.cli.__main__ import main
+from depth_anything.inference.loading import auto_backend, open_predictor
+
+ort = pytest.importorskip("onnxruntime", reason="the shipped graphs run on onnxruntime (a core dependency)")
+
+NAMES = sorted(BUILTIN_WEIGHTS)
+
+
+def _photo(path, seed=0, size=(90, 120)):
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0 : size[0], 0 : size[1]]
+    image = np.stack([x * 2, y * 2, (x + y)], -1) % 256 + rng.integers(0, 30, (*size, 3))
+    Image.fromarray(np.clip(image, 0, 255).astype(np.uint8)).save(path)
+    return path
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_graph_records_the_digest_of_the_weights_it_was_made_from(name):
+    from depth_anything.export.builtin import file_sha256, recorded_weights_digest
+
+    session = ort.InferenceSession(str(builtin_graph_path(name)), providers=["CPUExecutionProvider"])
+    source = session.get_modelmeta().custom_metadata_map["depth_anything.source"]
+    assert recorded_weights_digest(source) == file_sha256(builtin_weights_path(name)), (
+        f"{builtin_graph_path(name).name} was made from other weights: run `python -m depth_anything.export.builtin {name}`"
+    )
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_graph_equals_pytorch_at_several_sizes(name):
+    from depth_anything.export.verify import compare_with_torch, parity_sizes
+    from depth_anything.inference import OnnxRuntime
+    from depth_anything.weights import load_model
+
+    runtime = OnnxRuntime(builtin_graph_path(name))
+    assert runtime.info.dynamic_size and runtime.info.batch is None
+    sizes = parity_sizes(runtime.info)
+    assert len({h / w for h, w in sizes}) >= 3  # square, wider, taller
+    for parity in compare_with_torch(load_model(name, device="cpu"), runtime, sizes, batch=2):
+        assert parity.max_error < 1e-5, parity
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_graph_stores_the_weights_as_int8(name):
+    """The int8 weights stay int8 in the graph (dequantised by Cast and Mul), so it is no larger than about
+    the safetensors file; stored as float32 it would be four times larger."""
+    onnx = pytest.importorskip("onnx")
+    graph = onnx.load(str(builtin_graph_path(name))).graph
+    int8 = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
+    assert len(int8) >= 60 and sum(n.op_type == "Cast" and n.output[0].endswith(".float") for n in graph.node) == len(int8)
+    assert builtin_graph_path(name).stat().st_size < 1.25 * builtin_weights_path(name).stat().st_size
+
+
+def test_store_int8_weights_replaces_only_exact_matches():
+    onnx = pytest.importorskip("onnx")
+    from onnx import TensorProto, helper, numpy_helper
+
+    from depth_anything.export.builtin import store_int8_weights
+
+    rng = np.random.default_rng(0)
+    values = rng.integers(-127, 128, (32, 48), dtype=np.int8)
+    scale = rng.random(32).astype(np.float32) / 100
+    weight = values.astype(np.float32) * scale[:, None]
+    other = weight.copy()
+    other[0, 0] += 1e-3  # not the dequantized tensor: stays float
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["x", "wt"], ["a"]), helper.make_node("MatMul", ["a", "w"], ["b"]),
+         helper.make_node("Add", ["b", "o"], ["y"])],
+        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 48])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 48])],
+        [numpy_helper.from_array(np.ascontiguousarray(weight.T), "wt"), numpy_helper.from_array(weight, "w"),
+         numpy_helper.from_array(other[:2], "o")],
+    )
+    plain = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    expected = ort.InferenceSession(plain.SerializeToString()).run(None, {"x": np.ones((2, 48), np.float32)})[0]
+    assert store_int8_weights(graph, [(values, scale)]) == (2, 3)
+    names = {t.name: t.data_type for t in graph.initializer}
+    assert names["wt.int8"] == names["w.int8"] == TensorProto.INT8 and names["o"] == TensorProto.FLOAT
+    assert "w" not in names and "wt" not in names
+    stored = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    onnx.checker.check_model(stored)
+    got = ort.InferenceSession(stored.SerializeToString()).run(None, {"x": np.ones((2, 48), np.float32)})[0]
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_auto_picks_onnxruntime_only_where_it_gives_pytorchs_result(tmp_path, monkeypatch):
+    assert auto_backend(None) == auto_backend("default") == auto_backend("default-metric") == "onnxruntime"
+    assert auto_backend("default", device="cpu", dtype="float32") == "onnxruntime"
+    assert auto_backend("default", device="cuda") == "torch"
+    assert auto_backend("default", device="cuda:1") == "torch"
+    assert auto_backend("default", dtype="fp16") == "torch"
+    assert auto_backend("vits") == "torch"
+    assert auto_backend(str(builtin_weights_path("default"))) == "torch"  # a checkpoint path runs on torch
+    real = __import__("importlib").util.find_spec
+    monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
+    assert auto_backend("default") == "torch"
+    monkeypatch.undo()
+    monkeypatch.setattr(builtin, "BUILTIN_DIR", tmp_path)
+    assert shipped_graph("default") is None and auto_backend("default") == "torch"
+
+
+def test_open_predictor_runs_the_graph_by_default_and_torch_when_asked(tmp_path):
+    photo = _photo(tmp_path / "a.png")
+    fast = open_predictor()
+    assert fast.runtime.name == "onnxruntime" and fast.runtime.path == builtin_graph_path("default")
+    reference = open_predictor(backend="torch")
+    assert reference.runtime.name == "torch"
+    got, expected = fast.predict_one(photo), reference.predict_one(photo)
+    assert got.shape == expected.shape == (90, 120)
+    assert np.abs(got - expected).max() < 1e-5 * (expected.max() - expected.min())
+    metric = open_predictor("default-metric", backend="openvino")
+    assert metric.runtime.name == "openvino" and metric.is_metric
+
+
+def test_default_predict_never_imports_torch(tmp_path):
+    photo = _photo(tmp_path / "one.png")
+    script = (
+        "import sys\n"
+        "from depth_anything.cli.__main__ import main\n"
+        f"code = main(['predict', {str(photo)!r}, '--outdir', {str(tmp_path / 'fast')!r}, '--formats', 'npy,side'])\n"
+        "print('TORCH', sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))[:3], code)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "TORCH [] 0" in done.stdout, done.stdout + done.stderr
+    assert main(["predict", str(photo), "--outdir", str(tmp_path / "torch"), "--formats", "npy", "--backend", "torch"]) == 0
+    fast, reference = np.load(tmp_path / "fast" / "one.npy"), np.load(tmp_path / "torch" / "one.npy")
+    assert np.abs(fast - reference).max() < 1e-5 * (reference.max() - reference.min())
+    assert (tmp_path / "fast" / "one_side.png").is_file()
