@@ -32,7 +32,7 @@ from depth_anything.data.synthetic import SynthConfig
 from depth_anything.data.synthetic_io import write_dataset
 from depth_anything.eval.benchmarks import evaluate_benchmark
 from depth_anything.export.onnx import export_onnx
-from depth_anything.export.openvino import onnx_to_openvino
+from depth_anything.export.openvino import Int8Options, onnx_to_openvino
 from depth_anything.export.quantize import depth_agreement
 from depth_anything.inference import OpenVINORuntime, Predictor, TorchRuntime
 from depth_anything.io import load_image
@@ -49,7 +49,7 @@ def _export(model, name: str, side: int, folder: Path, calibration_size: int) ->
     f32, int8 = folder / f"{name}_f32.xml", folder / f"{name}_int8.xml"
     onnx_to_openvino(onnx_file, f32)
     start = time.perf_counter()
-    onnx_to_openvino(onnx_file, int8, int8=True, calibration_size=calibration_size)
+    onnx_to_openvino(onnx_file, int8, int8=Int8Options(calibration_size=calibration_size))
     return f32, int8, time.perf_counter() - start
 
 

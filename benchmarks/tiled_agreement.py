@@ -3,7 +3,9 @@
 With the built-in default model on the real photos that installed packages ship: each photo is
 predicted whole at a high input size (its shorter side, rounded to the patch multiple) and tiled
 (tiles of 128 and 256 px, overlap 0.25, aligned to the global prediction or to each other); AbsRel and
-δ1 between the tiled and the whole-image map after least-squares scale and shift (disparity space).
+δ1 between the tiled and the whole-image map, measured as `benchmarks/int8_speed.py` measures int8
+against fp32 (`eval.protocols.depth_agreement`: the whole-image map's disparity range taken as depths
+1-10, the other aligned to it by least-squares scale and shift in disparity, compared as depth).
 The default low-resolution prediction (128 px input, resized up) is the baseline. Agreement with the
 whole-image map is not accuracy (that map is a prediction too), so the same predictions are also scored
 against ground truth on the one real photo that has it, the Middlebury motorcycle. Then the wall time
@@ -24,9 +26,8 @@ import torch
 
 from depth_anything import Predictor, Tiling, load_model
 from depth_anything.data.sample_photos import shipped_photo_paths
-from depth_anything.eval.metrics import compute_metrics
 from depth_anything.eval.middlebury import load_motorcycle, score_disparity
-from depth_anything.eval.protocols import fit_scale_shift
+from depth_anything.eval.protocols import depth_agreement
 from depth_anything.inference.tiling import plan_tiles
 from depth_anything.io import load_image
 from depth_anything.transforms import round_to_multiple
@@ -40,12 +41,10 @@ TILINGS = {
 
 
 def agreement(pred: np.ndarray, reference: np.ndarray) -> tuple[float, float]:
-    """AbsRel and δ1 of `pred` against `reference` (both disparity) after least-squares scale and shift."""
-    mask = reference > 1e-3 * reference.max()
-    scale, shift = fit_scale_shift(pred, reference, mask)
-    aligned = np.clip(scale * pred + shift, 1e-6, None)
-    metrics = compute_metrics(aligned, reference, mask)
-    return metrics["abs_rel"], metrics["d1"]
+    """AbsRel and δ1 of `pred` against `reference` (both relative disparity), in depth space as the
+    int8 agreement is (`depth_agreement`)."""
+    scores = depth_agreement(reference, pred)
+    return scores["abs_rel"], scores["d1"]
 
 
 def timed(predictor: Predictor, image: np.ndarray) -> tuple[np.ndarray, float]:
@@ -70,7 +69,8 @@ def main() -> None:
 
     columns = ["low-res 128", *TILINGS]
     print(f"## Agreement with whole-image prediction at the photo's shorter side (default model, {args.threads} torch thread(s))")
-    print("\nAbsRel ↓ / δ1 ↑ after least-squares scale and shift in disparity; ms per photo; tiles\n")
+    print("\nAbsRel ↓ / δ1 ↑ in depth (the whole-image disparity range as depths 1-10, least-squares scale and "
+          "shift in disparity: `eval.protocols.depth_agreement`); ms per photo; tiles\n")
     print("| photo | size | whole (ms) | " + " | ".join(columns) + " |")
     print("|---|---|---:|" + "---:|" * len(columns))
     scores: dict[str, list[tuple[float, float]]] = {name: [] for name in columns}

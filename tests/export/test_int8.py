@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from dataclasses import FrozenInstanceError
 from pathlib import Path
 
 import numpy as np
@@ -18,9 +19,12 @@ pytest.importorskip("openvino", reason="OpenVINO needs the openvino extra: pip i
 pytest.importorskip("nncf", reason="int8 export needs nncf (the openvino extra): pip install 'depth-anything[openvino]'")
 
 from depth_anything.cli.__main__ import main  # noqa: E402
+from depth_anything.data.sample_photos import shipped_photo_paths  # noqa: E402
 from depth_anything.errors import ExportError  # noqa: E402
-from depth_anything.export.openvino import export_openvino  # noqa: E402
+from depth_anything.export.openvino import Int8Options, check_int8_options, export_openvino  # noqa: E402
 from depth_anything.export.quantize import (  # noqa: E402
+    DEFAULT_CALIBRATION_SIZE,
+    DEFAULT_PRESET,
     calibration_inputs,
     calibration_photos,
     depth_agreement,
@@ -52,7 +56,7 @@ def _photo_folder(folder: Path, count: int = 3) -> Path:
 @pytest.fixture(scope="module")
 def int8_ir(tmp_path_factory, relative_model):
     out = tmp_path_factory.mktemp("int8") / "tiny_int8.xml"
-    info = export_openvino(relative_model, out, input_size=SIZE, int8=True, calibration_size=4, source="tiny")
+    info = export_openvino(relative_model, out, input_size=SIZE, int8=Int8Options(calibration_size=4), source="tiny")
     return out, info
 
 
@@ -92,7 +96,7 @@ def test_default_model_int8_agrees_with_fp32_on_a_shipped_photo(tmp_path):
     model = load_model(device="cpu")
     side = model.input_spec.input_size
     out = tmp_path / "default_int8.xml"
-    export_openvino(model, out, int8=True, calibration_size=8)
+    export_openvino(model, out, int8=Int8Options(calibration_size=8))
     predictor = open_predictor(out, backend="openvino")
     assert predictor.runtime.info.precision == "int8"
     rgb = load_image(photos[0])
@@ -124,17 +128,17 @@ def test_calibration_inputs_are_the_runtimes_input(tmp_path, int8_ir):
 def test_calibration_from_a_user_folder_and_a_bad_path(tmp_path, relative_model):
     folder = _photo_folder(tmp_path / "mine")
     out = tmp_path / "m.xml"
-    info = export_openvino(relative_model, out, height=SIZE, width=182, int8=True, calibration=folder, calibration_size=3)
+    info = export_openvino(relative_model, out, height=SIZE, width=182, int8=Int8Options(folder, 3))
     assert info.precision == "int8" and (info.height, info.width) == (SIZE, 182)
     images = [np.asarray(load_image(p)) for p in sorted(folder.iterdir())]
     maps = open_predictor(out, backend="openvino").predict([np.ascontiguousarray(i[:, :117]) for i in images])  # 90:117 = 140:182
     assert all(m.shape == (90, 117) and np.isfinite(m).all() for m in maps)
     missing = tmp_path / "no-such-folder"
     with pytest.raises(ExportError, match=str(missing)):
-        export_openvino(relative_model, tmp_path / "n.xml", input_size=SIZE, int8=True, calibration=[folder, missing])
+        export_openvino(relative_model, tmp_path / "n.xml", input_size=SIZE, int8=Int8Options([folder, missing]))
     (tmp_path / "empty").mkdir()
     with pytest.raises(ExportError, match="no image found"):
-        export_openvino(relative_model, tmp_path / "n.xml", input_size=SIZE, int8=True, calibration=tmp_path / "empty")
+        export_openvino(relative_model, tmp_path / "n.xml", input_size=SIZE, int8=Int8Options(tmp_path / "empty"))
     assert not (tmp_path / "n.xml").exists()
 
 
@@ -146,11 +150,27 @@ def test_api_refuses_what_int8_cannot_make(tmp_path, relative_model):
         export_openvino(relative_model, out, int8=True, dynamic=True)
     with pytest.raises(ExportError, match="static files only"):
         export_openvino(relative_model, out, int8=True, batch="dynamic")
-    with pytest.raises(ExportError, match="--calibration is for --int8"):
-        export_openvino(relative_model, out, calibration=tmp_path)
+    with pytest.raises(TypeError, match=r"int8=Int8Options\(calibration=\.\.\.\)"):
+        export_openvino(relative_model, out, calibration=tmp_path)  # the settings' old keywords
     with pytest.raises(ExportError, match="preset"):
-        export_openvino(relative_model, out, int8=True, preset="fastest")
+        export_openvino(relative_model, out, int8=Int8Options(preset="fastest"))
+    with pytest.raises(ExportError, match="--calibration-size must be at least 1"):
+        export_openvino(relative_model, out, int8=Int8Options(calibration_size=0))
+    with pytest.raises(TypeError, match="Int8Options"):
+        export_openvino(relative_model, out, int8="yes")  # type: ignore[arg-type]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_int8_options_true_means_the_defaults_and_the_photos_come_back_resolved(tmp_path):
+    assert Int8Options() == Int8Options(None, DEFAULT_CALIBRATION_SIZE, DEFAULT_PRESET)
+    with pytest.raises(FrozenInstanceError):
+        Int8Options().calibration_size = 1  # type: ignore[misc]
+    assert check_int8_options(False, False) is None
+    folder = _photo_folder(tmp_path / "mine", count=2)
+    settings = check_int8_options(False, Int8Options(folder, 5, "performance"))
+    assert settings == Int8Options(tuple(calibration_photos(folder)), 5, "performance")
+    if shipped_photo_paths():  # True: the defaults, calibrated on the shipped photos
+        assert check_int8_options(False, True) == Int8Options(tuple(shipped_photo_paths()))
 
 
 def test_cli_int8_export_then_predict(tmp_path, capsys, relative_model):
@@ -200,12 +220,12 @@ for name in ("__init__", "init", "send_event", "start_session", "end_session", "
         setattr(openvino_telemetry.Telemetry, name, recorder(name))
 sys.path.insert(0, sys.argv[1])
 from model_helpers import tiny_config
-from depth_anything.export.openvino import export_openvino
+from depth_anything.export.openvino import Int8Options, export_openvino
 from depth_anything.models import build_model
 assert "pytest" not in sys.modules and "nncf" not in sys.modules  # NNCF stubs its telemetry under pytest
 home = Path(os.environ["HOME"])
 before = sorted(map(str, home.rglob("*")))
-export_openvino(build_model(tiny_config()).eval(), sys.argv[2], input_size=140, int8=True, calibration_size=2)
+export_openvino(build_model(tiny_config()).eval(), sys.argv[2], input_size=140, int8=Int8Options(calibration_size=2))
 print(json.dumps({"calls": calls, "written": sorted(set(map(str, home.rglob("*"))) - set(before))}))
 """
 

@@ -87,12 +87,13 @@ def run(args: argparse.Namespace) -> int:
         raise ExportError(f"--int8 is for --format openvino (NNCF quantizes the OpenVINO IR), not --format {args.format}")
     if not args.int8 and (args.calibration is not None or args.calibration_size is not None):
         raise ExportError("--calibration and --calibration-size go with --int8")
+    int8 = False
     if args.int8:  # the library's own checks (--fp16, dynamic shapes, calibration paths), before the slow load
-        from ..export.openvino import check_int8_options
-        from ..export.quantize import DEFAULT_CALIBRATION_SIZE, DEFAULT_PRESET
+        from ..export.openvino import Int8Options, check_int8_options
+        from ..export.quantize import DEFAULT_CALIBRATION_SIZE
 
-        check_int8_options(args.fp16, True, args.calibration, args.calibration_size or DEFAULT_CALIBRATION_SIZE,
-                           DEFAULT_PRESET, args.dynamic, args.batch)
+        int8 = Int8Options(calibration=args.calibration, calibration_size=args.calibration_size or DEFAULT_CALIBRATION_SIZE)
+        check_int8_options(args.fp16, int8, args.dynamic, args.batch)
     if args.int8 and args.verify:
         print("note: --verify compares the int8 file with PyTorch on random images; expect errors of a few per cent "
               "of the range, not the f32 file's 1e-6", file=sys.stderr)
@@ -107,11 +108,8 @@ def run(args: argparse.Namespace) -> int:
         backend = "onnxruntime"
     elif args.format == "openvino":
         from ..export.openvino import export_openvino
-        from ..export.quantize import DEFAULT_CALIBRATION_SIZE
 
-        quantize = dict(int8=True, calibration=args.calibration,
-                        calibration_size=args.calibration_size or DEFAULT_CALIBRATION_SIZE) if args.int8 else {}
-        info = export_openvino(model, args.out, dynamic=args.dynamic, batch=args.batch, **options, **quantize)
+        info = export_openvino(model, args.out, dynamic=args.dynamic, batch=args.batch, int8=int8, **options)
         backend = "openvino"
     else:
         from ..export.nnarchive import export_nnarchive

@@ -16,6 +16,7 @@ _LAZY = {
     "protocol_for": "protocols",
     "score_prediction": "protocols",
     "BadSample": "protocols",
+    "depth_agreement": "protocols",
     "BENCHMARKS": "benchmarks",
     "evaluate": "benchmarks",
     "evaluate_benchmark": "benchmarks",

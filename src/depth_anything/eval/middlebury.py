@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..alignment import fit_scale_shift
 from .metrics import compute_metrics
-from .protocols import fit_scale_shift
 
 MIN_RATIO = 1.15  # pairs whose ground-truth disparities differ by at least 15 %
 NUM_PAIRS = 200_000

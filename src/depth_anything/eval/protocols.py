@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 import numpy as np
 
+from ..alignment import fit_scale_shift  # re-exported: eval's scale and shift fit is the package's one
 from ..errors import ConfigError, DepthAnythingError
 from .metrics import compute_metrics
 
@@ -112,16 +113,9 @@ def protocol_for(
     return replace(protocol, **overrides) if overrides else protocol
 
 
-def fit_scale_shift(pred: np.ndarray, target: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    """Least-squares scale and shift mapping `pred` onto `target` over `mask`."""
-    x = pred[mask].astype(np.float64)
-    design = np.stack([x, np.ones_like(x)], axis=1)
-    (scale, shift), *_ = np.linalg.lstsq(design, target[mask].astype(np.float64), rcond=None)
-    return float(scale), float(shift)
-
-
 def align_disparity_affine(pred_disparity: np.ndarray, gt_depth: np.ndarray, mask: np.ndarray) -> tuple[float, float]:
-    """Least-squares scale and shift mapping predicted disparity onto the ground truth's 1/depth over `mask`."""
+    """Least-squares scale and shift mapping predicted disparity onto the ground truth's 1/depth over `mask`
+    (`alignment.fit_scale_shift`: a prediction flat over `mask` is only shifted)."""
     disparity = np.zeros(gt_depth.shape, np.float64)
     disparity[mask] = 1.0 / gt_depth[mask].astype(np.float64)
     return fit_scale_shift(pred_disparity, disparity, mask)
@@ -200,3 +194,22 @@ def score_prediction(
     if not all(np.isfinite(v) for v in metrics.values()):
         raise BadSample(f"metrics are not finite after alignment: {metrics}")
     return metrics
+
+
+AGREEMENT_NEAR_FAR = (1.0, 10.0)  # the reference disparity's range mapped to these depths
+
+
+def depth_agreement(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
+    """AbsRel and δ1 of `candidate` against `reference` (two H×W relative disparity maps of one image,
+    e.g. int8 and fp32, or tiled and whole-image), scored by the relative protocol above: the
+    reference's disparity range is taken as depths 1-10 (a 10:1 scene), the candidate aligned to it by
+    least-squares scale and shift in disparity, then compared as depth."""
+    reference = np.asarray(reference, np.float64)
+    low, high = float(reference.min()), float(reference.max())
+    if not high > low:
+        raise ValueError("the reference disparity map is constant; there is nothing to compare")
+    near, far = AGREEMENT_NEAR_FAR
+    disparity = 1.0 / far + (reference - low) / (high - low) * (1.0 / near - 1.0 / far)
+    protocol = Protocol("relative", "affine", near * 0.5, far * 2.0)
+    metrics = score_prediction(np.asarray(candidate, np.float64), 1.0 / disparity, None, protocol, "disparity")
+    return {"abs_rel": metrics["abs_rel"], "d1": metrics["d1"]}

@@ -1,7 +1,7 @@
 """Export: ONNX (exact at every input size), OpenVINO IR, Luxonis NN Archive, and the DepthAI host side.
 
 Each format needs an extra: `pip install 'depth-anything[onnx]'`, `[openvino]` (with NNCF for
-`export_openvino(..., int8=True)`), `[oak]`. Nothing heavy is imported until a format is used.
+`export_openvino(..., int8=True)` or `int8=Int8Options(...)`), `[oak]`. Nothing heavy is imported until a format is used.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ _LAZY = {
     "export_onnx": "depth_anything.export.onnx",
     "read_onnx_metadata": "depth_anything.export.onnx",
     "export_openvino": "depth_anything.export.openvino",
+    "Int8Options": "depth_anything.export.openvino",
     "export_nnarchive": "depth_anything.export.nnarchive",
 }
 

@@ -4,14 +4,15 @@ The IR is read from the exact ONNX graph (`export.onnx`) with `openvino.Core.rea
 with `openvino.save_model`: no model-conversion tool runs, and those tools are what send OpenVINO's
 telemetry, so none is sent. Weights stay float32 unless `fp16` (stored as float16: the IR that
 OpenVINO's MyriadX compile tool takes for OAK's RVC2 devices). The export metadata goes into the IR's
-`rt_info` under `depth_anything`. With `int8` the model is quantized with NNCF before saving
-(`export.quantize`: post-training, calibrated on real photos) and its metadata says "int8".
+`rt_info` under `depth_anything`. With `int8` (True, or an `Int8Options` naming the calibration) the
+model is quantized with NNCF before saving (`export.quantize`: post-training, calibrated on real
+photos) and its metadata says "int8".
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -40,54 +41,69 @@ DYNAMIC_INT8 = (
 )
 
 
+@dataclass(frozen=True)
+class Int8Options:
+    """How an int8 export is calibrated: `calibration_size` inputs made from the photos `calibration`
+    (image files, folders, list files or glob patterns; None: the real photos installed packages ship),
+    quantized with NNCF's `preset` (one of `quantize.PRESETS`). `int8=True` means these defaults."""
+
+    calibration: CalibrationSource = None
+    calibration_size: int = DEFAULT_CALIBRATION_SIZE
+    preset: str = DEFAULT_PRESET
+
+
+_INT8_FIELDS = ("calibration", "calibration_size", "preset")
+
+
 def export_openvino(
     model: DepthAnything,
     out: str | os.PathLike,
     *,
     fp16: bool = False,
-    int8: bool = False,
-    calibration: CalibrationSource = None,
-    calibration_size: int = DEFAULT_CALIBRATION_SIZE,
-    preset: str = DEFAULT_PRESET,
+    int8: bool | Int8Options = False,
     **options: Any,
 ) -> ExportedModelInfo:
     """Write `model` as OpenVINO IR: `out` (.xml) and the .bin beside it, atomically. `options` are
     `export_onnx`'s (size, dynamic, batch, opset, source); `fp16` stores the IR's weights as float16;
-    `int8` quantizes it with NNCF, calibrated on `calibration_size` views of `calibration` (image files or
-    folders; default: the real photos installed packages ship)."""
+    `int8` (True for the defaults, or an `Int8Options`) quantizes it with NNCF, calibrated on real photos."""
+    loose = [key for key in _INT8_FIELDS if key in options]
+    if loose:  # the keywords these settings once were
+        given = ", ".join(f"{key}=..." for key in loose)
+        raise TypeError(f"export_openvino: int8 settings go in int8=Int8Options({given}), not beside int8")
     require_extra("openvino", "openvino")
     out = Path(out)
     _check_suffix(out)
-    photos = check_int8_options(fp16, int8, calibration, calibration_size, preset, options.get("dynamic", False),
-                                options.get("batch", 1))  # before the slow export
+    # before the slow export; the calibration comes back resolved to its photos
+    settings = check_int8_options(fp16, int8, options.get("dynamic", False), options.get("batch", 1))
     with staging_dir(out) as stage:
         onnx_file = stage / "model.onnx"
         export_onnx(model, onnx_file, fp16=False, **options)
-        return onnx_to_openvino(onnx_file, out, fp16=fp16, int8=int8, calibration=photos,
-                                calibration_size=calibration_size, preset=preset)
+        return onnx_to_openvino(onnx_file, out, fp16=fp16, int8=settings or False)
 
 
 def check_int8_options(
-    fp16: bool, int8: bool, calibration: CalibrationSource, calibration_size: int, preset: str,
-    dynamic: bool = False, batch: int | str | None = 1,
-) -> list[Path] | None:
-    """The calibration photos of an int8 export (None otherwise), or an error naming the conflicting option;
-    cheap, so callers run it before loading or exporting a model."""
-    if int8 and (dynamic or batch in (None, "dynamic")):
-        raise ExportError(DYNAMIC_INT8)
-    if not int8:
-        if calibration is not None:
-            raise ExportError("--calibration is for --int8 exports; add --int8 or drop --calibration")
+    fp16: bool, int8: bool | Int8Options, dynamic: bool = False, batch: int | str | None = 1,
+) -> Int8Options | None:
+    """The settings of an int8 export (True: the defaults) with `calibration` resolved to its photos, None
+    when `int8` is False, or an error naming the conflicting option; cheap, so callers run it before
+    loading or exporting a model."""
+    if int8 is True:
+        int8 = Int8Options()
+    elif int8 is False:
         return None
+    elif not isinstance(int8, Int8Options):
+        raise TypeError(f"int8 must be True, False or an Int8Options, got {int8!r}")
+    if dynamic or batch in (None, "dynamic"):
+        raise ExportError(DYNAMIC_INT8)
     if fp16:
         raise ExportError("--int8 and --fp16 exclude each other: an int8 IR keeps float32 weights where it is not "
                           "quantized; choose one")
-    if calibration_size < 1:
-        raise ExportError(f"--calibration-size must be at least 1, got {calibration_size}")
-    if preset not in PRESETS:
-        raise ExportError(f"int8 preset must be one of {', '.join(PRESETS)}, got {preset!r}")
+    if int8.calibration_size < 1:
+        raise ExportError(f"--calibration-size must be at least 1, got {int8.calibration_size}")
+    if int8.preset not in PRESETS:
+        raise ExportError(f"int8 preset must be one of {', '.join(PRESETS)}, got {int8.preset!r}")
     import_nncf()  # a missing nncf fails here, not after the export
-    return calibration_photos(calibration)
+    return replace(int8, calibration=tuple(calibration_photos(int8.calibration)))
 
 
 def _check_suffix(out: Path) -> None:
@@ -100,26 +116,23 @@ def onnx_to_openvino(
     out: str | os.PathLike,
     fp16: bool = False,
     *,
-    int8: bool = False,
-    calibration: CalibrationSource = None,
-    calibration_size: int = DEFAULT_CALIBRATION_SIZE,
-    preset: str = DEFAULT_PRESET,
+    int8: bool | Int8Options = False,
 ) -> ExportedModelInfo:
     """IR (`out` .xml + .bin, atomically) from an ONNX file written by `export_onnx`, metadata carried
     over; `int8` quantizes it first (see `export_openvino`)."""
     ov = require_extra("openvino", "openvino")
     out = Path(out)
     _check_suffix(out)
-    photos = check_int8_options(fp16, int8, calibration, calibration_size, preset)
+    settings = check_int8_options(fp16, int8)
     ov_model = ov.Core().read_model(str(onnx_file))
     info = ExportedModelInfo.from_metadata(openvino_metadata(ov_model), onnx_file)
-    if int8:
+    if settings is not None:
         if info.dynamic_size or info.batch is None:
             raise ExportError(f"{onnx_file}: {DYNAMIC_INT8}")
-        inputs = calibration_inputs(photos or [], info, calibration_size)
-        ov_model = quantize_openvino(ov_model, inputs, preset)
-    if fp16 or int8:
-        info = replace(info, precision="int8" if int8 else "fp16")
+        inputs = calibration_inputs(settings.calibration or [], info, settings.calibration_size)
+        ov_model = quantize_openvino(ov_model, inputs, settings.preset)
+    if fp16 or settings is not None:
+        info = replace(info, precision="int8" if settings is not None else "fp16")
     for key, value in info.to_metadata().items():
         ov_model.set_rt_info(value, ["depth_anything", key[len(PREFIX):]])
     with staging_dir(out) as stage:
@@ -128,4 +141,4 @@ def onnx_to_openvino(
     return info
 
 
-__all__ = ["check_int8_options", "export_openvino", "onnx_to_openvino"]
+__all__ = ["Int8Options", "check_int8_options", "export_openvino", "onnx_to_openvino"]

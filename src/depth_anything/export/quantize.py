@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExportError, require_extra
-from ..eval.protocols import Protocol, score_prediction
+from ..eval.protocols import depth_agreement  # re-exported: int8 exports are checked with it
 from ..inference.exported import INPUT_NAME, ExportedModelInfo
 from ..inference.files import collect_images
 from ..io import load_image
@@ -203,26 +203,6 @@ def quantize_openvino(ov_model: Any, inputs: Sequence[np.ndarray], preset: str =
 def quantize_op_count(ov_model: Any) -> int:
     """How many quantization nodes (FakeQuantize / FakeConvert) an OpenVINO model holds."""
     return sum(op.get_type_name() in QUANTIZE_OPS for op in ov_model.get_ops())
-
-
-# ------------------------------------------------------------------------------------------- agreement
-AGREEMENT_NEAR_FAR = (1.0, 10.0)  # the reference disparity's range mapped to these depths
-
-
-def depth_agreement(reference: np.ndarray, candidate: np.ndarray) -> dict[str, float]:
-    """AbsRel and δ1 of `candidate` against `reference` (two H×W relative disparity maps of one image,
-    e.g. int8 and fp32), scored by the evaluation's own relative protocol: the reference's disparity
-    range is taken as depths 1-10 (a 10:1 scene), the candidate aligned to it by least-squares scale and
-    shift in disparity, then compared as depth."""
-    reference = np.asarray(reference, np.float64)
-    low, high = float(reference.min()), float(reference.max())
-    if not high > low:
-        raise ValueError("the reference disparity map is constant; there is nothing to compare")
-    near, far = AGREEMENT_NEAR_FAR
-    disparity = 1.0 / far + (reference - low) / (high - low) * (1.0 / near - 1.0 / far)
-    protocol = Protocol("relative", "affine", near * 0.5, far * 2.0)
-    metrics = score_prediction(np.asarray(candidate, np.float64), 1.0 / disparity, None, protocol, "disparity")
-    return {"abs_rel": metrics["abs_rel"], "d1": metrics["d1"]}
 
 
 __all__ = [

@@ -39,6 +39,7 @@ from typing import Literal, NamedTuple
 
 import numpy as np
 
+from ..alignment import fit_scale_shift  # a flat tile is only shifted (see its flat rule)
 from ..transforms import PATCH_SIZE
 
 ALIGN_MODES = ("global", "mosaic")
@@ -141,18 +142,6 @@ def blend_weights(boxes: Sequence[TileBox]) -> list[np.ndarray]:
     rows = _axis_ramps(sorted({(b.top, b.bottom) for b in boxes}))
     columns = _axis_ramps(sorted({(b.left, b.right) for b in boxes}))
     return [np.outer(rows[(b.top, b.bottom)], columns[(b.left, b.right)]) for b in boxes]
-
-
-def fit_scale_shift(source: np.ndarray, target: np.ndarray) -> tuple[float, float]:
-    """Least-squares (scale, shift) with scale·source + shift ≈ target; a flat source is only shifted."""
-    x = source.astype(np.float64).ravel()
-    y = target.astype(np.float64).ravel()
-    mean_x, mean_y = x.mean(), y.mean()
-    variance = np.mean((x - mean_x) ** 2)
-    if variance <= 1e-12 * (1.0 + mean_x**2):
-        return 1.0, float(mean_y - mean_x)
-    scale = np.mean((x - mean_x) * (y - mean_y)) / variance
-    return float(scale), float(mean_y - scale * mean_x)
 
 
 class TileBlender:
