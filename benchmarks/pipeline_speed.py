@@ -135,24 +135,33 @@ def main() -> None:
         folder = Path(folder)
         photos = make_photos(folder / "photos", args.images) if not args.skip_pipeline else make_photos(folder / "photos", 1)
         if not args.skip_pipeline:
-            rates: dict[str, list[float]] = {"network": [], "pipeline": []}
+            rates: dict[str, list[float]] = {"network": [], "pipeline": [], "command": []}
+            ratios: dict[str, list[float]] = {"pipeline": [], "command": []}
+            walls = []
             round_photos = photos[: args.round_images]
-            for _ in range(args.rounds):  # interleaved, so drifts of the machine's speed hit both alike
+            for _ in range(args.rounds):  # interleaved, so drifts of the machine's speed hit all three alike
                 rate, shape = network_rate(runtime, photos[0], args.batch_size, len(round_photos))
                 rates["network"].append(rate)
                 rates["pipeline"].append(pipeline_rate(runtime, round_photos, folder / "rounds", args.batch_size))
-            network, pipeline = (statistics.median(rates[key]) for key in ("network", "pipeline"))
-            wall, _ = run_command(["predict", str(folder / "photos"), "--outdir", str(folder / "out"),
-                                   "--batch-size", str(args.batch_size), *model_arguments(args.model, args.backend)])
-            print(f"JPEG photos 640×480 → network input {shape[1]}×{shape[2]}, side-by-side PNG outputs; "
-                  f"median of {args.rounds} interleaved rounds of {len(round_photos)} images")
-            print("| | images/s | × network alone |\n|---|---:|---:|")
-            print(f"| network alone (preprocessed batches; rounds {', '.join(f'{r:.2f}' for r in rates['network'])}) | "
-                  f"{network:.2f} | 1.00 |")
-            print(f"| predict's loop: decode, preprocess, network, resize, write (rounds "
-                  f"{', '.join(f'{r:.2f}' for r in rates['pipeline'])}) | {pipeline:.2f} | {pipeline / network:.2f} |")
-            print(f"| `depth-anything predict` on {args.images} photos, whole command incl. start-up ({wall:.1f} s) | "
-                  f"{args.images / wall:.2f} | {args.images / wall / network:.2f} |\n")
+                wall, _ = run_command(["predict", str(folder / "photos"), "--outdir", str(folder / "out"),
+                                       "--batch-size", str(args.batch_size), *model_arguments(args.model, args.backend)])
+                walls.append(wall)
+                rates["command"].append(args.images / wall)
+                for key in ratios:
+                    ratios[key].append(rates[key][-1] / rate)
+            median = {key: statistics.median(values) for key, values in rates.items()}
+            listed = {key: ", ".join(f"{value:.2f}" for value in values) for key, values in {**rates, **{
+                f"{key}_ratio": values for key, values in ratios.items()}}.items()}
+            print(f"JPEG photos 640×480 → network input {shape[1]}×{shape[2]}, side-by-side PNG outputs; medians of "
+                  f"{args.rounds} interleaved rounds (network alone and predict's loop on {len(round_photos)} images, "
+                  f"the whole command on {args.images}); each ratio is taken within its round")
+            print("| | images/s | × network alone (per round) |\n|---|---:|---:|")
+            print(f"| network alone (preprocessed batches; rounds {listed['network']}) | {median['network']:.2f} | 1.00 |")
+            print(f"| predict's loop: decode, preprocess, network, resize, write (rounds {listed['pipeline']}) | "
+                  f"{median['pipeline']:.2f} | **{statistics.median(ratios['pipeline']):.2f}** ({listed['pipeline_ratio']}) |")
+            print(f"| `depth-anything predict` on {args.images} photos, whole command incl. start-up (rounds "
+                  f"{', '.join(f'{w:.1f}' for w in walls)} s) | {median['command']:.2f} | "
+                  f"**{statistics.median(ratios['command']):.2f}** ({listed['command_ratio']}) |\n")
 
         one = photos[0]
         batch = network_input(runtime, one, 1)
