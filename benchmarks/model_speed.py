@@ -137,7 +137,7 @@ def openvino_runner(model, folder: str):
     spec = model.input_spec
     mean = torch.tensor(spec.mean).view(1, 3, 1, 1)
     std = torch.tensor(spec.std).view(1, 3, 1, 1)
-    return lambda x: runtime.run((x * std + mean).numpy())  # the IR normalises its own [0, 1] input
+    return lambda x: torch.from_numpy(runtime.run((x * std + mean).numpy()))  # the IR normalises its own [0, 1] input
 
 
 def interleaved(runners: dict, inputs: dict, rounds: int) -> dict[str, float]:
@@ -222,15 +222,20 @@ def main() -> None:
     parser.add_argument("--bf16", action="store_true", help="also time bf16 autocast (pays only with native bf16)")
     parser.add_argument("--no-openvino", action="store_true", help="leave out the OpenVINO f32 runtime")
     parser.add_argument("--no-memory", action="store_true", help="leave out the peak memory children")
+    parser.add_argument("--glibc-default", action="store_true",
+                        help="leave glibc's allocator as it is (default: the command line's keep_freed_memory policy)")
     parser.add_argument("--memory-child", nargs=2, metavar=("WHICH", "BATCH"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    from depth_anything.runtime import keep_freed_memory
+
+    kept = False if args.glibc_default else keep_freed_memory()  # process-wide: every path below runs under it
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.memory_child:
         peak_memory_child(args.memory_child[0], int(args.memory_child[1]))
         return
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, vits at {SIDE}×{SIDE}, fp32, "
-          f"median of {args.rounds} interleaved rounds\n")
+          f"median of {args.rounds} interleaved rounds; freed memory kept (as the command line does): {kept}\n")
     x1, x4 = torch.randn(1, 3, SIDE, SIDE), torch.randn(4, 3, SIDE, SIDE)
     with tempfile.TemporaryDirectory() as folder:
         ours, theirs = build_pair(folder)
