@@ -206,9 +206,10 @@ def peak_memory_child(which: str, batch: int) -> None:
     print(json.dumps({"peak_rise_mib": (meter.peak - meter.base) / 2**20}))
 
 
-def _child_peak(which: str, batch: int) -> float:
+def _child_peak(which: str, batch: int, glibc_default: bool) -> float:
+    flags = ["--glibc-default"] if glibc_default else []
     result = subprocess.run(
-        [sys.executable, __file__, "--memory-child", which, str(batch)], capture_output=True, text=True, check=True
+        [sys.executable, __file__, "--memory-child", which, str(batch), *flags], capture_output=True, text=True, check=True
     )
     return json.loads(result.stdout.strip().splitlines()[-1])["peak_rise_mib"]
 
@@ -307,7 +308,7 @@ def main() -> None:
     if not args.no_memory:
         print("\n| batch | peak memory rise ours / transformers (MiB) |\n|---|---|")
         for batch in (1, 4):
-            memory = [_child_peak(which, batch) for which in ("ours", "theirs")]
+            memory = [_child_peak(which, batch, args.glibc_default) for which in ("ours", "theirs")]
             print(f"| {batch} | {memory[0]:.0f} / {memory[1]:.0f} |", flush=True)
 
 

@@ -49,8 +49,25 @@ def test_graph_equals_pytorch_at_several_sizes(name):
     assert runtime.info.dynamic_size and runtime.info.batch is None
     sizes = parity_sizes(runtime.info)
     assert len({h / w for h, w in sizes}) >= 3  # square, wider, taller
+    from depth_anything.export.builtin import MAX_PARITY_ERROR
+
     for parity in compare_with_torch(load_model(name, device="cpu"), runtime, sizes, batch=2):
-        assert parity.max_error < 1e-5, parity
+        assert parity.max_error < MAX_PARITY_ERROR, parity
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_graph_opens_on_the_oldest_onnxruntime_the_package_allows(name):
+    """onnxruntime reads ONNX IR versions up to a limit of its own (1.19: 10); the package's floor must
+    be one that reads the shipped graphs."""
+    onnx = pytest.importorskip("onnx")
+    import re
+    from pathlib import Path
+
+    pyproject = (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text()
+    floor = tuple(int(part) for part in re.search(r'"onnxruntime>=(\d+)\.(\d+)"', pyproject).groups())
+    highest_ir = {(1, 19): 10, (1, 20): 10, (1, 21): 11}
+    assert floor in highest_ir, f"add onnxruntime {floor}'s highest IR version to this table"
+    assert onnx.load(str(builtin_graph_path(name)), load_external_data=False).ir_version <= highest_ir[floor]
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -73,7 +90,7 @@ def test_store_int8_weights_replaces_only_exact_matches():
     rng = np.random.default_rng(0)
     values = rng.integers(-127, 128, (32, 48), dtype=np.int8)
     scale = rng.random(32).astype(np.float32) / 100
-    weight = values.astype(np.float32) * scale[:, None]
+    weight = values.astype(np.float32) * scale[:, None]  # what the loader computes
     other = weight.copy()
     other[0, 0] += 1e-3  # not the dequantized tensor: stays float
     graph = helper.make_graph(
@@ -86,7 +103,7 @@ def test_store_int8_weights_replaces_only_exact_matches():
     )
     plain = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     expected = ort.InferenceSession(plain.SerializeToString()).run(None, {"x": np.ones((2, 48), np.float32)})[0]
-    assert store_int8_weights(graph, [(values, scale)]) == (2, 3)
+    assert store_int8_weights(graph, [(values, scale, weight)]) == (2, 3)
     names = {t.name: t.data_type for t in graph.initializer}
     assert names["wt.int8"] == names["w.int8"] == TensorProto.INT8 and names["o"] == TensorProto.FLOAT
     assert "w" not in names and "wt" not in names
@@ -108,8 +125,36 @@ def test_auto_picks_onnxruntime_only_where_it_gives_pytorchs_result(tmp_path, mo
     monkeypatch.setattr("importlib.util.find_spec", lambda name, *a: None if name == "onnxruntime" else real(name, *a))
     assert auto_backend("default") == "torch"
     monkeypatch.undo()
+    torch = pytest.importorskip("torch")
+    assert auto_backend("default", device=torch.device("cpu"), dtype=torch.float32) == "onnxruntime"
+    assert auto_backend("default", device=torch.device("cuda", 0)) == "torch"
+    assert auto_backend("default", dtype=torch.bfloat16) == auto_backend("default", dtype=torch.float64) == "torch"
+    assert auto_backend("exported.onnx") == "onnxruntime" and auto_backend("exported.XML") == "openvino"
     monkeypatch.setattr(builtin, "BUILTIN_DIR", tmp_path)
     assert shipped_graph("default") is None and auto_backend("default") == "torch"
+
+
+def test_a_file_named_like_a_built_in_model_is_that_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    assert builtin.builtin_name("default") == "default"
+    (tmp_path / "default").write_bytes(b"not a model")
+    assert builtin.builtin_name("default") is None and shipped_graph("default") is None
+    assert auto_backend("default") == "torch"  # and torch reads ./default, as load_model always has
+    assert builtin.builtin_name(None) == "default"
+
+
+def test_auto_falls_back_to_torch_when_the_graph_does_not_open(tmp_path, monkeypatch, caplog):
+    """As with an onnxruntime too old for the graph's IR version: the built-in model still runs."""
+    import shutil
+
+    shutil.copy(builtin_weights_path("default"), tmp_path)
+    (tmp_path / builtin_graph_path("default").name).write_bytes(b"\x08\x63 not an onnx graph")
+    monkeypatch.setattr(builtin, "BUILTIN_DIR", tmp_path)
+    with caplog.at_level("WARNING"):
+        predictor = open_predictor()
+    assert predictor.runtime.name == "torch" and "running on torch instead" in caplog.text
+    depth = predictor.predict_one(np.zeros((40, 56, 3), np.uint8))
+    assert depth.shape == (40, 56)
 
 
 def test_open_predictor_runs_the_graph_by_default_and_torch_when_asked(tmp_path):
@@ -126,11 +171,14 @@ def test_open_predictor_runs_the_graph_by_default_and_torch_when_asked(tmp_path)
 
 
 def test_default_predict_never_imports_torch(tmp_path):
+    """Through the console script's own path (no argv: sys.argv is read, the allocator policy is set)."""
     photo = _photo(tmp_path / "one.png")
     script = (
         "import sys\n"
         "from depth_anything.cli.__main__ import main\n"
-        f"code = main(['predict', {str(photo)!r}, '--outdir', {str(tmp_path / 'fast')!r}, '--formats', 'npy,side'])\n"
+        f"sys.argv = ['depth-anything', 'predict', {str(photo)!r}, '--outdir', {str(tmp_path / 'fast')!r}, "
+        "'--formats', 'npy,side']\n"
+        "code = main()\n"
         "print('TORCH', sorted(m for m in sys.modules if m == 'torch' or m.startswith('torch.'))[:3], code)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)

@@ -63,11 +63,12 @@ if sys.argv[3] == "entry":
     code = main()
 else:
     code = main(argv)
+before = libc.mallinfo2()
 block = np.ones(1 << 24)  # 128 MiB: above glibc's largest mmap threshold
 held = libc.mallinfo2()
 del block
 freed = libc.mallinfo2()
-print("CODE", code, "MMAPPED", held.hblkhd >> 20, "KEPT", freed.fordblks >> 20)
+print("CODE", code, "MMAPPED", (held.hblkhd - before.hblkhd) >> 20, "KEPT", freed.fordblks >> 20)
 """
 
 

@@ -1,5 +1,6 @@
 """Write the trained default models into the package as safetensors (weight matrices int8 with a
-per-row scale, the rest fp16; model config and input spec in the metadata): src/depth_anything/_weights/.
+per-row scale, the rest fp16; model config and input spec in the metadata), then their ONNX graphs
+from those files (`export.builtin`, which records each file's digest): src/depth_anything/_weights/.
 
   python tools/ship_default_models.py --relative runs/default/student/model.pt --metric runs/default/metric/model.pt
 """
@@ -9,8 +10,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from depth_anything.weights import BUILTIN_DIR, PUBLISHED_WEIGHTS, load_model, save_safetensors
-from depth_anything.weights.registry import DEFAULT_METRIC_MODEL, DEFAULT_MODEL
+from depth_anything.builtin import BUILTIN_DIR, DEFAULT_METRIC_MODEL, DEFAULT_MODEL
+from depth_anything.export.builtin import write_builtin_graph
+from depth_anything.weights import PUBLISHED_WEIGHTS, load_model, save_safetensors
 
 
 def main() -> None:
@@ -27,6 +29,7 @@ def main() -> None:
         target = save_safetensors(model, BUILTIN_DIR / entry.filename, dtype="int8")
         target.chmod(0o644)
         print(f"{name}: {source} → {target} ({target.stat().st_size / 1e6:.1f} MB), spec {model.input_spec}")
+        write_builtin_graph(name)  # the shipped graph, from the file just written
 
 
 if __name__ == "__main__":

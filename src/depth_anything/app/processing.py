@@ -20,6 +20,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..builtin import BUILTIN_WEIGHTS
 from ..errors import DepthAnythingError, ImageReadError, ImageTooLargeError
 from ..inference import Predictor, open_predictor
 from ..io import load_image, save_image, save_prediction_png16, to_uint8
@@ -31,7 +32,7 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 50_000_000
 # the slider shows a scaled copy of large images (the downloads keep the full size)
 DISPLAY_MAX_SIDE = 2048
-BUILTIN_MODELS = ("default", "default-metric")
+BUILTIN_MODELS = tuple(BUILTIN_WEIGHTS)
 
 
 class ModelUnavailableError(DepthAnythingError, RuntimeError):
@@ -47,8 +48,10 @@ class ModelSource:
 
 
 def model_sources(model: str | None = None, backend: str = "auto") -> dict[str, ModelSource]:
-    """The demo's model list: the built-in `default` and `default-metric`, plus `model` if given."""
-    sources = {name: ModelSource(name) for name in BUILTIN_MODELS}
+    """The demo's model list: the built-in `default` and `default-metric`, plus `model` if given, all on
+    `backend` (the built-in models run on every backend: torch loads their weights, onnxruntime and
+    openvino their shipped graphs)."""
+    sources = {name: ModelSource(name, backend) for name in BUILTIN_MODELS}
     if model is not None:
         sources[str(model)] = ModelSource(str(model), backend)
     return sources

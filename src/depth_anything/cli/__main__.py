@@ -27,6 +27,10 @@ SUBCOMMANDS: dict[str, str] = {
 }
 
 
+# batch inference: one large forward pass after another, where glibc's unmapping of freed blocks costs
+KEEP_FREED_MEMORY = frozenset({"predict", "video", "eval", "pointcloud", "label"})
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The parser with every subcommand; with `only`, just that subcommand's flags are defined (the
     others stay bare names), so running one command imports only its own module."""
@@ -45,17 +49,19 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the `depth-anything` command.
 
-    Called as the process's own entry point (no `argv`: the console script, `python -m`), it also sets
-    the process-wide allocator policy `runtime.keep_freed_memory`; called with arguments (tests, other
-    programs) it leaves the host process's allocator alone.
+    Called as the process's own entry point (no `argv`: the console script, `python -m`), the batch
+    inference commands (`KEEP_FREED_MEMORY`) also set the process-wide allocator policy
+    `runtime.keep_freed_memory`; the server, training and data commands keep glibc's default, and called
+    with arguments (tests, other programs) it leaves the host process's allocator alone.
     """
-    if argv is None:
-        from ..runtime import keep_freed_memory
-
-        keep_freed_memory()
+    entry_point = argv is None
     argv = sys.argv[1:] if argv is None else list(argv)
     first = next((arg for arg in argv if not arg.startswith("-")), None)
     args = build_parser(first if first in SUBCOMMANDS else None).parse_args(argv)
+    if entry_point and args.command in KEEP_FREED_MEMORY:
+        from ..runtime import keep_freed_memory
+
+        keep_freed_memory()
     module = importlib.import_module(SUBCOMMANDS[args.command])
     try:
         return int(module.run(args) or 0)

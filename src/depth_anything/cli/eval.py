@@ -60,7 +60,7 @@ SPLIT_FILE_BENCHMARKS = ("kitti", "nyu")  # the readers that take a split list
 
 def _prediction_identity(args: argparse.Namespace, input_size: int) -> str:
     """What decides the raw predictions: the weights (see `weights_identity`), the input size, the dtype,
-    and the data they were made for (benchmark, folder, split), since sample names repeat across datasets."""
+    the backend (runtimes agree to about 1e-5, not bit for bit), and the data they were made for (benchmark, folder, split), since sample names repeat across datasets."""
     from ..weights import weights_identity
 
     weights = weights_identity(args.model or "default")
@@ -68,7 +68,7 @@ def _prediction_identity(args: argparse.Namespace, input_size: int) -> str:
     if args.split_file is not None:
         data += f" from {Path(args.split_file).resolve()}"
     return (f"{json.dumps(weights, sort_keys=True)}, input size {input_size}, "
-            f"dtype {args.dtype or 'fp32'}; {data}")
+            f"dtype {args.dtype or 'fp32'}, backend {args.backend}; {data}")
 
 
 def run(args: argparse.Namespace) -> int:

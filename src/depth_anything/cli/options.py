@@ -52,7 +52,10 @@ def add_picture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grayscale", action="store_true", help="grey depth pictures (white = near) instead of the colour map")
 
 
-def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "cuda, mps or cpu (default: best available)") -> None:
+def add_inference_options(
+    parser: argparse.ArgumentParser,
+    device_help: str = "cuda, mps or cpu (default: best available; built-in models under --backend auto: the CPU)",
+) -> None:
     """--input-size, --batch-size, --device, --dtype: how the shared `Predictor` runs."""
     parser.add_argument(
         "--input-size", type=int_at_least(1, "--input-size"), default=None,
@@ -66,14 +69,18 @@ def add_inference_options(parser: argparse.ArgumentParser, device_help: str = "c
 
 def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = None) -> None:
     """--model and --backend, plus the inference options: which weights run, and where."""
+    from ..inference.loading import AUTO
+    from ..inference.runtimes import BACKENDS
+
     parser.add_argument(
         "--model", default=None,
         help=model_help or "model name (default: the small built-in model; vits, vitl, metric-hypersim-vitl, ...), "
         "checkpoint path, or an exported file with --backend",
     )
-    parser.add_argument("--backend", default="auto", choices=("auto", "torch", "onnxruntime", "openvino"),
+    parser.add_argument("--backend", default=AUTO, choices=(AUTO, *BACKENDS),
                         help="runtime: auto (default: a built-in model runs its shipped ONNX graph on onnxruntime on "
-                        "the CPU in fp32, which starts without importing torch; anything else runs on torch), torch, "
+                        "the CPU in fp32 (without --device they do not look for a GPU), starting without importing torch; "
+                        "an exported .onnx/.xml file runs on onnxruntime/openvino; anything else runs on torch), torch, "
                         "or onnxruntime/openvino with --model FILE from `depth-anything export` or a built-in model "
                         "(OpenVINO infers in f32 unless --dtype fp16/bf16; its CPU default may be bf16)")
     add_inference_options(parser)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..builtin import DEFAULT_METRIC_MODEL
 from .options import add_model_options, int_at_least, set_examples
 
 EXAMPLES = """\
@@ -20,7 +21,7 @@ examples:
   depth-anything pointcloud street/ --model metric-vkitti-vitl --fov 90 --stride 2 --max-points 200000
 """
 
-METRIC_MODELS = ("default-metric", "metric-hypersim-vitl", "metric-vkitti-vitl")
+METRIC_MODELS = (DEFAULT_METRIC_MODEL, "metric-hypersim-vitl", "metric-vkitti-vitl")
 
 
 def _positive_float(what: str):
@@ -62,7 +63,6 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import ConfigError, require_extra
     from ..geometry import DEFAULT_FOV_DEG, POINTCLOUD_EXTRA, Intrinsics, depth_to_points, write_ply
     from ..io import to_uint8
-    from ..weights import DEFAULT_METRIC_MODEL
     from .batch import BatchRun
     from .options import open_predictor_from_args
 

@@ -30,7 +30,7 @@ from ..errors import ExportError, require_extra
 
 log = logging.getLogger(__name__)
 # the largest difference from PyTorch a shipped graph may have, relative to the output's range
-MAX_PARITY_ERROR = 1e-4
+MAX_PARITY_ERROR = 1e-5
 _DIGEST = re.compile(r"weights sha256 ([0-9a-f]{64})")
 
 
@@ -53,33 +53,33 @@ def recorded_weights_digest(source: str) -> str | None:
     return match.group(1) if match else None
 
 
-def int8_rows(weights: Path) -> list[tuple[np.ndarray, np.ndarray]]:
-    """(int8 values, float32 scale per row) of each int8-stored tensor of a safetensors file."""
-    from safetensors.numpy import load_file
+Int8Tensor = tuple[np.ndarray, np.ndarray, np.ndarray]  # int8 values, float32 scale per row, float32 weight
 
-    from ..weights.files import SCALE_SUFFIX
+
+def int8_rows(weights: Path) -> list[Int8Tensor]:
+    """Each int8-stored tensor of a safetensors file: its int8 values, its per-row scale as float32, and
+    the float32 weight that PyTorch's loader (`weights.files.dequantize_rows`) makes of them."""
+    from safetensors.torch import load_file
+
+    from ..weights.files import SCALE_SUFFIX, dequantize_rows
 
     stored = load_file(str(weights))
-    return [(values, stored[key + SCALE_SUFFIX].astype(np.float32)) for key, values in stored.items()
-            if key + SCALE_SUFFIX in stored]
+    loaded = dequantize_rows(stored)
+    return [(values.numpy(), stored[key + SCALE_SUFFIX].float().numpy(), loaded[key].numpy())
+            for key, values in stored.items() if key + SCALE_SUFFIX in stored]
 
 
-def _dequantized(values: np.ndarray, scale: np.ndarray) -> np.ndarray:
-    """float32 weights exactly as `dequantize_rows` makes them (row-wise int8 × float32 scale)."""
-    rows = values.astype(np.float32).reshape(values.shape[0], -1) * scale[:, None]
-    return rows.reshape(values.shape)
-
-
-def store_int8_weights(graph: Any, tensors: list[tuple[np.ndarray, np.ndarray]]) -> tuple[int, int]:
-    """Replace each float32 initializer of `graph` (an onnx GraphProto) that equals a dequantized int8
-    tensor, as stored or transposed (the exporter transposes linear weights), by int8 values, a float32
-    scale, a Cast and a Mul producing the same name. Returns (initializers replaced, of all float ones)."""
+def store_int8_weights(graph: Any, tensors: list[Int8Tensor]) -> tuple[int, int]:
+    """Replace each float32 initializer of `graph` (an onnx GraphProto) that equals one of `tensors`'
+    float32 weights, as stored or transposed (the exporter transposes linear weights), by its int8
+    values, its float32 scale, a Cast and a Mul producing the same name (int8 × scale in float32: the
+    loader's arithmetic). Returns (initializers replaced, of all float ones)."""
     require_extra("onnx", "onnx")
     from onnx import TensorProto, helper, numpy_helper
 
     known: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}  # float32 bytes → (int8 values, broadcastable scale)
-    for values, scale in tensors:
-        weight = _dequantized(values, scale)
+    for values, scale, weight in tensors:
+        weight = np.ascontiguousarray(weight, dtype=np.float32)
         known[weight.tobytes()] = (values, scale.reshape((-1,) + (1,) * (values.ndim - 1)))
         if values.ndim == 2:
             known[np.ascontiguousarray(weight.T).tobytes()] = (np.ascontiguousarray(values.T), scale.reshape(1, -1))
@@ -120,7 +120,7 @@ def write_builtin_graph(name: str, out: str | os.PathLike | None = None) -> Path
 
     weights = builtin_weights_path(name)
     target = Path(out) if out is not None else builtin_graph_path(name)
-    model = load_model(name, device="cpu")
+    model = load_model(weights, device="cpu")  # the file itself: a local path named like the model cannot stand in
     with tempfile.TemporaryDirectory() as scratch:
         plain = Path(scratch) / "plain.onnx"
         export_onnx(model, plain, dynamic=True, batch="dynamic", source=graph_source(name, weights))
