@@ -187,3 +187,17 @@ def test_default_predict_never_imports_torch(tmp_path):
     fast, reference = np.load(tmp_path / "fast" / "one.npy"), np.load(tmp_path / "torch" / "one.npy")
     assert np.abs(fast - reference).max() < 1e-5 * (reference.max() - reference.min())
     assert (tmp_path / "fast" / "one_side.png").is_file()
+
+
+def test_exported_runtimes_obey_omp_num_threads(monkeypatch):
+    """torch takes its thread count from $OMP_NUM_THREADS; ONNX Runtime would ignore it and take every core."""
+    from depth_anything.inference import OnnxRuntime
+    from depth_anything.inference.runtimes import default_threads
+
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    assert default_threads(None) == 1 and default_threads(3) == 3
+    assert OnnxRuntime(builtin_graph_path("default")).session.get_session_options().intra_op_num_threads == 1
+    monkeypatch.setenv("OMP_NUM_THREADS", "many")
+    assert default_threads(None) is None
+    monkeypatch.delenv("OMP_NUM_THREADS")
+    assert default_threads(None) is None
