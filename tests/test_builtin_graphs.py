@@ -201,3 +201,15 @@ def test_exported_runtimes_obey_omp_num_threads(monkeypatch):
     assert default_threads(None) is None
     monkeypatch.delenv("OMP_NUM_THREADS")
     assert default_threads(None) is None
+
+
+def test_python_api_default_predictor_never_imports_torch(tmp_path):
+    photo = _photo(tmp_path / "one.png")
+    script = (
+        "import sys\n"
+        "import depth_anything\n"
+        f"depth = depth_anything.open_predictor().predict_one({str(photo)!r})\n"
+        "print('SHAPE', depth.shape, 'TORCH', 'torch' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True)
+    assert "SHAPE (90, 120) TORCH False" in done.stdout, done.stdout + done.stderr

@@ -6,6 +6,8 @@ Public API (imported lazily so `import depth_anything` stays fast):
 - `load_model(name_or_path="default", device=None, dtype=None)`: a model with weights from a name,
   file or cache; with no argument, the small built-in model.
 - `Predictor`: batched inference over paths, arrays and PIL images of mixed sizes, over a runtime.
+- `open_predictor(model=None, backend="auto")`: a ready Predictor from a name or file; the built-in
+  model runs its shipped ONNX graph on ONNX Runtime without importing torch.
 - `Tiling(tile_size=518, overlap=0.25)`: the Predictor's optional tiled high-resolution mode.
 - `InputSpec`: how images are prepared for a set of weights (travels with them).
 """
@@ -22,6 +24,7 @@ _LAZY = {
     "DepthAnything": ("depth_anything.models", "DepthAnything"),
     "load_model": ("depth_anything.weights", "load_model"),
     "Predictor": ("depth_anything.inference", "Predictor"),
+    "open_predictor": ("depth_anything.inference", "open_predictor"),
     "PredictionResult": ("depth_anything.inference", "PredictionResult"),
     "TorchRuntime": ("depth_anything.inference", "TorchRuntime"),
     "Tiling": ("depth_anything.inference", "Tiling"),
