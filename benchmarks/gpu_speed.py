@@ -20,31 +20,11 @@ import tempfile
 import time
 
 import torch
+from model_speed import build_pair, forward  # the same model pair and call as the CPU benchmark
 
 from depth_anything.runtime import resolve_dtype
 
 PAPER_VITS_V100_MS = 60.0
-
-
-def build_pair(encoder: str, folder: str):
-    """Our model and transformers' with the same random weights (CPU, fp32)."""
-    import transformers
-
-    from depth_anything import build_model
-    from depth_anything.weights import save_transformers
-
-    torch.manual_seed(0)
-    ours = build_model(encoder).eval()
-    with torch.no_grad():  # a positive last bias: random weights otherwise end below the final ReLU (all zeros)
-        ours.depth_head.scratch.output_conv2[2].bias.fill_(1.0)
-    save_transformers(ours, folder)
-    theirs = transformers.DepthAnythingForDepthEstimation.from_pretrained(folder).eval()
-    return ours, theirs
-
-
-def forward(model, x: torch.Tensor) -> torch.Tensor:
-    out = model(x)
-    return out if isinstance(out, torch.Tensor) else out.predicted_depth
 
 
 def timed(model, x: torch.Tensor, device: torch.device) -> float:
@@ -84,7 +64,7 @@ def main() -> None:
     generator = torch.Generator().manual_seed(0)
     for encoder in args.encoders:
         with tempfile.TemporaryDirectory() as folder:
-            ours_cpu, theirs_cpu = build_pair(encoder, folder)
+            ours_cpu, theirs_cpu = build_pair(folder, encoder)
         for dtype_text in args.dtypes:
             dtype = resolve_dtype(dtype_text)
             ours = copy.deepcopy(ours_cpu).to(device=device, dtype=dtype)  # copies: each dtype from the fp32 weights

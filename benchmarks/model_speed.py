@@ -36,15 +36,15 @@ _LIBC = ctypes.CDLL("libc.so.6")
 SIDE = 518
 
 
-def build_pair(folder: str):
-    """Our vits and transformers' model holding the same random weights."""
+def build_pair(folder: str, encoder: str = "vits"):
+    """Our model (`encoder`) and transformers' holding the same random weights (CPU, fp32)."""
     import transformers
 
     from depth_anything import build_model
     from depth_anything.weights import save_transformers
 
     torch.manual_seed(0)
-    ours = build_model("vits").eval()
+    ours = build_model(encoder).eval()
     with torch.no_grad():  # a positive last bias: random weights otherwise end below the final ReLU (all zeros)
         ours.depth_head.scratch.output_conv2[2].bias.fill_(1.0)
     save_transformers(ours, folder)
