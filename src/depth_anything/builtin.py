@@ -3,8 +3,9 @@
 Each built-in model is a weights file (int8-per-row safetensors, for PyTorch) and the same weights as
 an ONNX graph (`depth-anything export`'s format, int8 weights dequantised inside the graph), which ONNX
 Runtime runs without importing torch: `depth-anything predict photo.jpg` then starts in under a second
-(0.8 s measured), where importing torch alone takes 1.5–2 s. `export.builtin` writes the graphs from the weights
-and records the weights' SHA-256 in each, so a test catches a graph left behind by retrained weights.
+(0.8 s measured), where importing torch alone takes 1.5–2 s. `export.builtin` writes the graphs from
+the weights and records the weights' SHA-256 in each, so a test catches a graph left behind by
+retrained weights.
 """
 
 from __future__ import annotations

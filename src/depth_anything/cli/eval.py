@@ -60,7 +60,8 @@ SPLIT_FILE_BENCHMARKS = ("kitti", "nyu")  # the readers that take a split list
 
 def _prediction_identity(args: argparse.Namespace, input_size: int) -> str:
     """What decides the raw predictions: the weights (see `weights_identity`), the input size, the dtype,
-    the backend (runtimes agree to about 1e-5, not bit for bit), and the data they were made for (benchmark, folder, split), since sample names repeat across datasets."""
+    the backend (runtimes agree to about 1e-5, not bit for bit), and the data they were made for
+    (benchmark, folder, split), since sample names repeat across datasets."""
     from ..weights import weights_identity
 
     weights = weights_identity(args.model or "default")

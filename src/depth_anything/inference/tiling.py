@@ -20,8 +20,8 @@ tile comes back with its own unknown scale and shift. Two ways of putting them o
 Measured with the built-in model (`benchmarks/tiled_agreement.py`): against ground truth (Middlebury)
 "global" scores better (pairwise 0.782 vs 0.653 at 128-px tiles) and stays close to the plain
 prediction; "mosaic" agrees more with a whole-image prediction at the photo's full size (median AbsRel
-0.153 vs 0.229 at 256-px tiles, in depth space), but that prediction, far above the model's 128-px training size,
-scores worst against ground truth itself. "global" is the default.
+0.153 vs 0.229 at 256-px tiles, in depth space), but that prediction, far above the model's 128-px
+training size, scores worst against ground truth itself. "global" is the default.
 
 Metric models predict metres, which are absolute: their tiles are blended as they are.
 
