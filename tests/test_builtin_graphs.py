@@ -1,5 +1,6 @@
-"""The built-in models' shipped ONNX graphs: the same weights as the safetensors files (digest and
-outputs), chosen by the default "auto" backend on the CPU, and `predict` with them never imports torch."""
+"""The built-in models' shipped ONNX graphs: they read their weights from the safetensors files beside
+them (one copy of the weights in the package), equal PyTorch's outputs, are chosen by the default "auto"
+backend on the CPU, and `predict` with them never imports torch."""
 
 from __future__ import annotations
 
@@ -10,14 +11,27 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from depth_anything import builtin
-from depth_anything.builtin import BUILTIN_WEIGHTS, builtin_graph_path, builtin_weights_path, shipped_graph
 from depth_anything.cli.__main__ import main
 from depth_anything.inference.loading import auto_backend, open_predictor
+from depth_anything.weights import registry
+from depth_anything.weights.registry import REGISTRY, builtin_dir, builtin_names
+from depth_anything.weights.resolver import resolve
 
 ort = pytest.importorskip("onnxruntime", reason="the shipped graphs run on onnxruntime (a core dependency)")
 
-NAMES = sorted(BUILTIN_WEIGHTS)
+NAMES = builtin_names()
+
+
+def builtin_weights_path(name):
+    return builtin_dir() / REGISTRY[name].filename
+
+
+def builtin_graph_path(name):
+    return builtin_dir() / REGISTRY[name].graph
+
+
+def shipped_graph(name):
+    return resolve(name).graph
 
 
 def _photo(path, seed=0, size=(90, 120)):
@@ -35,7 +49,7 @@ def test_graph_records_the_digest_of_the_weights_it_was_made_from(name):
     session = ort.InferenceSession(str(builtin_graph_path(name)), providers=["CPUExecutionProvider"])
     source = session.get_modelmeta().custom_metadata_map["depth_anything.source"]
     assert recorded_weights_digest(source) == file_sha256(builtin_weights_path(name)), (
-        f"{builtin_graph_path(name).name} was made from other weights: run `python -m depth_anything.export.builtin {name}`"
+        f"{builtin_graph_path(name).name} was made from other weights: run `python tools/ship_default_models.py --graphs-only`"
     )
 
 
@@ -71,45 +85,56 @@ def test_graph_opens_on_the_oldest_onnxruntime_the_package_allows(name):
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_graph_stores_the_weights_as_int8(name):
-    """The int8 weights stay int8 in the graph (dequantised by Cast and Mul), so it is no larger than about
-    the safetensors file; stored as float32 it would be four times larger."""
+def test_graph_reads_every_weight_from_the_safetensors_file(name):
+    """One copy of the built-in weights: the graph holds no weight of its own, every weight tensor is
+    external data inside the safetensors file beside it (int8 stays int8), so the graph is tiny."""
     onnx = pytest.importorskip("onnx")
-    graph = onnx.load(str(builtin_graph_path(name))).graph
-    int8 = [t for t in graph.initializer if t.data_type == onnx.TensorProto.INT8]
-    assert len(int8) >= 60 and sum(n.op_type == "Cast" and n.output[0].endswith(".float") for n in graph.node) == len(int8)
-    assert builtin_graph_path(name).stat().st_size < 1.25 * builtin_weights_path(name).stat().st_size
+    graph = onnx.load(str(builtin_graph_path(name)), load_external_data=False).graph
+    external = [t for t in graph.initializer if t.data_location == onnx.TensorProto.EXTERNAL]
+    locations = {entry.value for t in external for entry in t.external_data if entry.key == "location"}
+    assert locations == {builtin_weights_path(name).name}
+    assert sum(t.data_type == onnx.TensorProto.INT8 for t in external) >= 60
+    embedded = [t for t in graph.initializer if t.data_location != onnx.TensorProto.EXTERNAL]
+    assert max(len(t.raw_data) for t in embedded) < 1024  # index constants, mean/std: no weights
+    assert builtin_graph_path(name).stat().st_size < 0.05 * builtin_weights_path(name).stat().st_size
 
 
-def test_store_int8_weights_replaces_only_exact_matches():
+def test_link_weights_replaces_only_exact_matches(tmp_path):
     onnx = pytest.importorskip("onnx")
     from onnx import TensorProto, helper, numpy_helper
+    from safetensors.numpy import save_file
 
-    from depth_anything.export.builtin import store_int8_weights
+    from depth_anything.export.builtin import link_weights
+    from depth_anything.weights.files import SCALE_SUFFIX
 
     rng = np.random.default_rng(0)
     values = rng.integers(-127, 128, (32, 48), dtype=np.int8)
-    scale = rng.random(32).astype(np.float32) / 100
-    weight = values.astype(np.float32) * scale[:, None]  # what the loader computes
+    scale = (rng.random(32) / 100).astype(np.float16)
+    weight = values.astype(np.float32) * scale.astype(np.float32)[:, None]  # what the loader computes
+    bias = rng.standard_normal(48).astype(np.float16)
     other = weight.copy()
     other[0, 0] += 1e-3  # not the dequantized tensor: stays float
+    weights = tmp_path / "w.safetensors"
+    save_file({"w": values, "w" + SCALE_SUFFIX: scale, "b": bias}, str(weights))
     graph = helper.make_graph(
-        [helper.make_node("MatMul", ["x", "wt"], ["a"]), helper.make_node("MatMul", ["a", "w"], ["b"]),
-         helper.make_node("Add", ["b", "o"], ["y"])],
+        [helper.make_node("MatMul", ["x", "wt"], ["a"]), helper.make_node("MatMul", ["a", "w"], ["b1"]),
+         helper.make_node("Add", ["b1", "o"], ["c"]), helper.make_node("Add", ["c", "bias"], ["y"])],
         "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 48])],
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 48])],
         [numpy_helper.from_array(np.ascontiguousarray(weight.T), "wt"), numpy_helper.from_array(weight, "w"),
-         numpy_helper.from_array(other[:2], "o")],
+         numpy_helper.from_array(other[:2], "o"), numpy_helper.from_array(bias.astype(np.float32), "bias")],
     )
     plain = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     expected = ort.InferenceSession(plain.SerializeToString()).run(None, {"x": np.ones((2, 48), np.float32)})[0]
-    assert store_int8_weights(graph, [(values, scale, weight)]) == (2, 3)
-    names = {t.name: t.data_type for t in graph.initializer}
-    assert names["wt.int8"] == names["w.int8"] == TensorProto.INT8 and names["o"] == TensorProto.FLOAT
-    assert "w" not in names and "wt" not in names
+    assert link_weights(graph, weights, weights.name) == (3, 4)
+    kinds = {t.name: (t.data_type, t.data_location) for t in graph.initializer}
+    assert kinds["wt.stored"] == kinds["w.stored"] == (TensorProto.INT8, TensorProto.EXTERNAL)
+    assert kinds["bias.stored"] == (TensorProto.FLOAT16, TensorProto.EXTERNAL)
+    assert kinds["o"] == (TensorProto.FLOAT, TensorProto.DEFAULT) and "w" not in kinds and "wt" not in kinds
     stored = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    onnx.checker.check_model(stored)
-    got = ort.InferenceSession(stored.SerializeToString()).run(None, {"x": np.ones((2, 48), np.float32)})[0]
+    onnx.save(stored, str(tmp_path / "g.onnx"))
+    onnx.checker.check_model(str(tmp_path / "g.onnx"))
+    got = ort.InferenceSession(str(tmp_path / "g.onnx")).run(None, {"x": np.ones((2, 48), np.float32)})[0]
     np.testing.assert_array_equal(got, expected)
 
 
@@ -130,17 +155,18 @@ def test_auto_picks_onnxruntime_only_where_it_gives_pytorchs_result(tmp_path, mo
     assert auto_backend("default", device=torch.device("cuda", 0)) == "torch"
     assert auto_backend("default", dtype=torch.bfloat16) == auto_backend("default", dtype=torch.float64) == "torch"
     assert auto_backend("exported.onnx") == "onnxruntime" and auto_backend("exported.XML") == "openvino"
-    monkeypatch.setattr(builtin, "BUILTIN_DIR", tmp_path)
+    monkeypatch.setattr(registry, "BUILTIN_DIR", tmp_path)
     assert shipped_graph("default") is None and auto_backend("default") == "torch"
 
 
 def test_a_file_named_like_a_built_in_model_is_that_file(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    assert builtin.builtin_name("default") == "default"
+    assert resolve("default").builtin
     (tmp_path / "default").write_bytes(b"not a model")
-    assert builtin.builtin_name("default") is None and shipped_graph("default") is None
+    assert not resolve("default").builtin and shipped_graph("default") is None
+    assert resolve("default").path.resolve() == tmp_path / "default"
     assert auto_backend("default") == "torch"  # and torch reads ./default, as load_model always has
-    assert builtin.builtin_name(None) == "default"
+    assert resolve(None).builtin and open_predictor().runtime.name == "onnxruntime"  # no model: always the built-in
 
 
 def test_auto_falls_back_to_torch_when_the_graph_does_not_open(tmp_path, monkeypatch, caplog):
@@ -149,7 +175,7 @@ def test_auto_falls_back_to_torch_when_the_graph_does_not_open(tmp_path, monkeyp
 
     shutil.copy(builtin_weights_path("default"), tmp_path)
     (tmp_path / builtin_graph_path("default").name).write_bytes(b"\x08\x63 not an onnx graph")
-    monkeypatch.setattr(builtin, "BUILTIN_DIR", tmp_path)
+    monkeypatch.setattr(registry, "BUILTIN_DIR", tmp_path)
     with caplog.at_level("WARNING"):
         predictor = open_predictor()
     assert predictor.runtime.name == "torch" and "running on torch instead" in caplog.text

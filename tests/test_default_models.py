@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth_anything.builtin import BUILTIN_DIR
+from depth_anything.weights.registry import BUILTIN_DIR
 from depth_anything.weights import PUBLISHED_WEIGHTS
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,8 +63,8 @@ print(json.dumps(out))
 
 
 @pytest.fixture(scope="module")
-def installed_package(tmp_path_factory) -> Path:
-    """The package as a wheel installs it: built from this checkout and unpacked into a folder."""
+def built_wheel(tmp_path_factory) -> Path:
+    """The package's wheel, built from this checkout."""
     missing = [n for n in ("default", "default-metric") if not (BUILTIN_DIR / PUBLISHED_WEIGHTS[n].filename).is_file()]
     if missing:
         pytest.fail(f"built-in weights missing from {BUILTIN_DIR}: {missing}")
@@ -72,13 +72,29 @@ def installed_package(tmp_path_factory) -> Path:
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheels),
                     str(REPO)], check=True, capture_output=True)
     (wheel,) = wheels.glob("depth_anything-*.whl")
+    return wheel
+
+
+@pytest.fixture(scope="module")
+def installed_package(built_wheel, tmp_path_factory) -> Path:
+    """The package as a wheel installs it: unpacked into a folder."""
+    wheel = built_wheel
     target = tmp_path_factory.mktemp("site")
     with zipfile.ZipFile(wheel) as archive:
         names = archive.namelist()
         archive.extractall(target)
     for name in ("default", "default-metric"):
         assert f"depth_anything/_weights/{PUBLISHED_WEIGHTS[name].filename}" in names
+        assert f"depth_anything/_weights/{PUBLISHED_WEIGHTS[name].graph}" in names
     return target
+
+
+def test_wheel_ships_the_built_in_weights_once(built_wheel):
+    """The int8 weights are in the wheel once (the graphs read them from the safetensors files): ≤ 20 MB."""
+    assert built_wheel.stat().st_size <= 20e6, f"{built_wheel.name}: {built_wheel.stat().st_size / 1e6:.1f} MB"
+    with zipfile.ZipFile(built_wheel) as archive:
+        weights = [i for i in archive.infolist() if "/_weights/" in i.filename]
+    assert sum(i.file_size for i in weights if i.filename.endswith(".onnx")) < 0.1 * sum(i.file_size for i in weights)
 
 
 def test_shipped_weights_are_small(installed_package):

@@ -158,18 +158,21 @@ def test_wrong_size_names_both_sizes_not_a_shape_dump(tmp_path):
     message = str(info.value)
     assert "vitb" in message and "vits" in message and "depth_anything_v2_vitb.pth" in message
     assert "size mismatch" not in message
-    # the plain torch call a user would write gives the same explanation
-    with pytest.raises(CheckpointMismatchError, match="holds a vitb model .* but the model is vits"):
+    # the model's own load_state_dict stays torch's: no silent conversion, torch's own error
+    with pytest.raises(RuntimeError, match="size mismatch"):
         vits.load_state_dict(vitb_state)
 
 
-def test_plain_load_state_dict_accepts_transformers_keys():
+def test_transformers_keys_are_converted_in_one_place_only():
     from depth_anything.models.convert import official_to_transformers
+    from depth_anything.weights import load_state_dict_checked
 
     source = randomize_(build_model(tiny_config()), seed=13)
     target = build_model(tiny_config())
-    target.load_state_dict(official_to_transformers(source.state_dict()))
+    load_state_dict_checked(target, official_to_transformers(source.state_dict()))
     assert all(torch.equal(target.state_dict()[k], v) for k, v in source.state_dict().items())
+    with pytest.raises(RuntimeError, match="Missing key"):  # plain torch loading does not convert
+        build_model(tiny_config()).load_state_dict(official_to_transformers(source.state_dict()))
 
 
 def test_unreadable_checkpoint_names_the_file(tmp_path):

@@ -1,37 +1,39 @@
-"""The shipped ONNX graphs of the built-in models (see `depth_anything.builtin`), written from their weights.
+"""The shipped ONNX graphs of the built-in models (registry rows with a `graph`), written from their weights.
 
-Each graph is `export_onnx`'s dynamic file (any batch, any multiple of the patch size) with one change
-that keeps the package small: every weight that the safetensors file stores as int8 with a per-row
-scale is stored the same way in the graph, as an int8 initializer, a Cast to float32 and a Mul by the
-float32 scale. That is exactly the arithmetic of `weights.files.dequantize_rows` (int8 → float32, times
-the fp16 scale widened to float32), so the graph's weights equal PyTorch's bit for bit, and ONNX Runtime
-folds the two nodes into constants when the session opens. The weights file's SHA-256 is recorded in
-the graph's `source` metadata; tests/test_builtin_graphs.py fails when the two drift apart.
-
-Run `python -m depth_anything.export.builtin` after retraining a built-in model (needs the onnx extra).
+The built-in weights ship once: each graph is `export_onnx`'s dynamic file (any batch, any multiple of
+the patch size) whose weights are not stored in the graph but read, as ONNX external data, straight
+from the safetensors file beside it (the file PyTorch loads). An int8 tensor with its per-row fp16 scale
+becomes Cast(int8) × Cast(scale) in float32, an fp16 tensor Cast(fp16), transposed where the exporter
+stored the transpose: exactly the arithmetic of `weights.files.dequantize_rows`, so the graph's weights
+equal PyTorch's bit for bit, and ONNX Runtime folds these nodes into constants when the session opens.
+The weights file's SHA-256 is recorded in the graph's `source` metadata; tests/test_builtin_graphs.py
+fails when the two drift apart. `tools/ship_default_models.py --graphs-only` rewrites them after retraining.
 """
 
 from __future__ import annotations
 
-import argparse
 import hashlib
+import json
 import logging
 import os
 import re
-import sys
+import shutil
+import struct
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..builtin import BUILTIN_WEIGHTS, builtin_graph_path, builtin_weights_path
 from ..errors import ExportError, require_extra
+from ..weights.registry import REGISTRY, builtin_dir
 
 log = logging.getLogger(__name__)
 # the largest difference from PyTorch a shipped graph may have, relative to the output's range
 MAX_PARITY_ERROR = 1e-5
 _DIGEST = re.compile(r"weights sha256 ([0-9a-f]{64})")
+_SAFETENSORS_DTYPES = {"I8": np.int8, "F16": np.float16, "F32": np.float32}
 
 
 def file_sha256(path: str | os.PathLike) -> str:
@@ -53,36 +55,79 @@ def recorded_weights_digest(source: str) -> str | None:
     return match.group(1) if match else None
 
 
-Int8Tensor = tuple[np.ndarray, np.ndarray, np.ndarray]  # int8 values, float32 scale per row, float32 weight
+def builtin_names_with_graph() -> list[str]:
+    return [name for name, entry in REGISTRY.items() if entry.builtin and entry.graph]
 
 
-def int8_rows(weights: Path) -> list[Int8Tensor]:
-    """Each int8-stored tensor of a safetensors file: its int8 values, its per-row scale as float32, and
-    the float32 weight that PyTorch's loader (`weights.files.dequantize_rows`) makes of them."""
-    from safetensors.torch import load_file
+@dataclass(frozen=True)
+class StoredTensor:
+    """One tensor of a safetensors file: where its bytes lie in the file, and its values as stored."""
 
-    from ..weights.files import SCALE_SUFFIX, dequantize_rows
-
-    stored = load_file(str(weights))
-    loaded = dequantize_rows(stored)
-    return [(values.numpy(), stored[key + SCALE_SUFFIX].float().numpy(), loaded[key].numpy())
-            for key, values in stored.items() if key + SCALE_SUFFIX in stored]
+    key: str
+    values: np.ndarray
+    offset: int
+    length: int
 
 
-def store_int8_weights(graph: Any, tensors: list[Int8Tensor]) -> tuple[int, int]:
-    """Replace each float32 initializer of `graph` (an onnx GraphProto) that equals one of `tensors`'
-    float32 weights, as stored or transposed (the exporter transposes linear weights), by its int8
-    values, its float32 scale, a Cast and a Mul producing the same name (int8 × scale in float32: the
-    loader's arithmetic). Returns (initializers replaced, of all float ones)."""
+def read_safetensors(path: Path) -> dict[str, StoredTensor]:
+    """Every tensor of a safetensors file with its byte range in the file (read with NumPy, no torch)."""
+    data = Path(path).read_bytes()
+    (header_size,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8:8 + header_size])
+    start = 8 + header_size
+    tensors = {}
+    for key, info in header.items():
+        if key == "__metadata__":
+            continue
+        if info["dtype"] not in _SAFETENSORS_DTYPES:
+            raise ExportError(f"{path}: tensor {key!r} has dtype {info['dtype']}, which the shipped graph cannot read")
+        begin, end = info["data_offsets"]
+        values = np.frombuffer(data, _SAFETENSORS_DTYPES[info["dtype"]], (end - begin) // np.dtype(
+            _SAFETENSORS_DTYPES[info["dtype"]]).itemsize, start + begin).reshape(info["shape"])
+        tensors[key] = StoredTensor(key, values, start + begin, end - begin)
+    return tensors
+
+
+def _loaded_float32(tensors: dict[str, StoredTensor], key: str, scale_suffix: str) -> np.ndarray:
+    """The float32 tensor PyTorch's loader makes of `key` (`weights.files.dequantize_rows`'s arithmetic)."""
+    values = tensors[key].values
+    scale = tensors.get(key + scale_suffix)
+    if scale is None:
+        return values.astype(np.float32)
+    rows = values.astype(np.float32).reshape(values.shape[0], -1)
+    return (rows * scale.values.astype(np.float32)[:, None]).reshape(values.shape)
+
+
+def link_weights(graph: Any, weights: Path, location: str) -> tuple[int, int]:
+    """Replace each float32 initializer of `graph` (an onnx GraphProto) that equals a tensor of the
+    safetensors file `weights` as PyTorch loads it (as stored or transposed) by nodes that compute it
+    from the file's own bytes, referenced as external data at `location` (relative to the graph's folder).
+    Returns (initializers replaced, of all float ones)."""
     require_extra("onnx", "onnx")
     from onnx import TensorProto, helper, numpy_helper
 
-    known: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}  # float32 bytes → (int8 values, broadcastable scale)
-    for values, scale, weight in tensors:
-        weight = np.ascontiguousarray(weight, dtype=np.float32)
-        known[weight.tobytes()] = (values, scale.reshape((-1,) + (1,) * (values.ndim - 1)))
-        if values.ndim == 2:
-            known[np.ascontiguousarray(weight.T).tobytes()] = (np.ascontiguousarray(values.T), scale.reshape(1, -1))
+    from ..weights.files import SCALE_SUFFIX
+
+    tensors = read_safetensors(weights)
+    onnx_types = {np.dtype(np.int8): TensorProto.INT8, np.dtype(np.float16): TensorProto.FLOAT16,
+                  np.dtype(np.float32): TensorProto.FLOAT}
+    known: dict[bytes, tuple[str, bool]] = {}  # float32 bytes → (key, stored transposed in the graph)
+    for key in tensors:
+        if key.endswith(SCALE_SUFFIX):
+            continue
+        weight = np.ascontiguousarray(_loaded_float32(tensors, key, SCALE_SUFFIX))
+        known.setdefault(weight.tobytes(), (key, False))
+        if weight.ndim == 2:
+            known.setdefault(np.ascontiguousarray(weight.T).tobytes(), (key, True))
+
+    def external(name: str, stored: StoredTensor, dims: tuple[int, ...]) -> Any:
+        tensor = TensorProto(name=name, data_type=onnx_types[stored.values.dtype], dims=list(dims))
+        tensor.data_location = TensorProto.EXTERNAL
+        for field, value in (("location", location), ("offset", str(stored.offset)), ("length", str(stored.length))):
+            entry = tensor.external_data.add()
+            entry.key, entry.value = field, value
+        return tensor
+
     kept, nodes, replaced, floats = [], [], 0, 0
     for initializer in graph.initializer:
         if initializer.data_type != TensorProto.FLOAT:
@@ -90,17 +135,31 @@ def store_int8_weights(graph: Any, tensors: list[Int8Tensor]) -> tuple[int, int]
             continue
         floats += 1
         array = numpy_helper.to_array(initializer)
-        match = known.get(np.ascontiguousarray(array).tobytes()) if array.ndim >= 2 else None
-        if match is None or match[0].shape != array.shape:
+        match = known.get(np.ascontiguousarray(array).tobytes())
+        if match is None:
             kept.append(initializer)
             continue
-        values, scale = match
+        key, transposed = match
+        stored = tensors[key]
+        if (stored.values.shape[::-1] if transposed else stored.values.shape) != array.shape:
+            kept.append(initializer)
+            continue
         name = initializer.name
-        kept += [numpy_helper.from_array(values, f"{name}.int8"), numpy_helper.from_array(scale, f"{name}.scale")]
-        nodes += [
-            helper.make_node("Cast", [f"{name}.int8"], [f"{name}.float"], to=TensorProto.FLOAT, name=f"{name}.cast"),
-            helper.make_node("Mul", [f"{name}.float", f"{name}.scale"], [name], name=f"{name}.dequantize"),
-        ]
+        widened = f"{name}.widened" if transposed else name
+        kept.append(external(f"{name}.stored", stored, stored.values.shape))
+        scale = tensors.get(key + SCALE_SUFFIX)
+        if scale is None:
+            nodes.append(helper.make_node("Cast", [f"{name}.stored"], [widened], to=TensorProto.FLOAT, name=f"{name}.cast"))
+        else:
+            kept.append(external(f"{name}.scale", scale, (stored.values.shape[0],) + (1,) * (stored.values.ndim - 1)))
+            nodes += [
+                helper.make_node("Cast", [f"{name}.stored"], [f"{name}.float"], to=TensorProto.FLOAT, name=f"{name}.cast"),
+                helper.make_node("Cast", [f"{name}.scale"], [f"{name}.scale32"], to=TensorProto.FLOAT,
+                                 name=f"{name}.cast_scale"),
+                helper.make_node("Mul", [f"{name}.float", f"{name}.scale32"], [widened], name=f"{name}.dequantize"),
+            ]
+        if transposed:
+            nodes.append(helper.make_node("Transpose", [widened], [name], perm=[1, 0], name=f"{name}.transpose"))
         replaced += 1
     del graph.initializer[:]
     graph.initializer.extend(kept)
@@ -110,24 +169,32 @@ def store_int8_weights(graph: Any, tensors: list[Int8Tensor]) -> tuple[int, int]
     return replaced, floats
 
 
-def write_builtin_graph(name: str, out: str | os.PathLike | None = None) -> Path:
-    """Export built-in model `name` to its shipped graph (or `out`), int8 weights kept, parity checked."""
+def write_builtin_graph(name: str, weights: str | os.PathLike | None = None) -> Path:
+    """Export built-in model `name` to its graph beside its weights file (default: the package's), every
+    weight read from that file, parity with PyTorch checked before the graph is moved into place."""
     onnx = require_extra("onnx", "onnx")
     from ..inference.runtimes import OnnxRuntime
-    from ..weights import load_model
+    from ..weights.load import load_model
     from .onnx import check_onnx, export_onnx, publish, staging_dir
     from .verify import compare_with_torch, parity_sizes
 
-    weights = builtin_weights_path(name)
-    target = Path(out) if out is not None else builtin_graph_path(name)
+    entry = REGISTRY.get(name)
+    if entry is None or not entry.builtin or entry.graph is None:
+        raise ExportError(f"{name!r} is not a built-in model with a graph; choose from {', '.join(builtin_names_with_graph())}")
+    weights = Path(weights) if weights is not None else builtin_dir() / entry.filename
+    target = weights.parent / entry.graph
     model = load_model(weights, device="cpu")  # the file itself: a local path named like the model cannot stand in
     with tempfile.TemporaryDirectory() as scratch:
         plain = Path(scratch) / "plain.onnx"
         export_onnx(model, plain, dynamic=True, batch="dynamic", source=graph_source(name, weights))
         proto = onnx.load(str(plain))
-    replaced, floats = store_int8_weights(proto.graph, int8_rows(weights))
+    replaced, floats = link_weights(proto.graph, weights, weights.name)
+    for node in proto.graph.node:  # the exporter's per-node source notes are most of a weightless graph's bytes
+        del node.metadata_props[:]
+        node.doc_string = ""
     with staging_dir(target) as stage:
         staged = stage / target.name
+        shutil.copy(weights, stage / weights.name)  # the staged graph reads its weights beside it
         onnx.save(proto, str(staged))
         check_onnx(staged)
         runtime = OnnxRuntime(staged)
@@ -135,22 +202,12 @@ def write_builtin_graph(name: str, out: str | os.PathLike | None = None) -> Path
         if worst.max_error > MAX_PARITY_ERROR:
             raise ExportError(f"the {name} graph differs from PyTorch by {worst}; not written")
         publish(stage, target, [target.name])
-    log.info("wrote %s: %d of %d float initializers stored as int8, worst parity %s", target, replaced, floats, worst)
-    print(f"wrote {target} ({target.stat().st_size / 2**20:.1f} MiB; {replaced} of {floats} weight tensors int8; "
-          f"worst parity {worst})")
+    log.info("wrote %s: %d of %d float initializers read from %s, worst parity %s", target, replaced, floats,
+             weights.name, worst)
     return target
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Write the shipped ONNX graphs of the built-in models from their weights.")
-    parser.add_argument("names", nargs="*", default=sorted(BUILTIN_WEIGHTS), help="built-in models (default: all)")
-    args = parser.parse_args(argv)
-    for name in args.names:
-        if name not in BUILTIN_WEIGHTS:
-            parser.error(f"{name!r} is not a built-in model; choose from {', '.join(sorted(BUILTIN_WEIGHTS))}")
-        write_builtin_graph(name)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+__all__ = [
+    "MAX_PARITY_ERROR", "StoredTensor", "builtin_names_with_graph", "file_sha256", "graph_source", "link_weights",
+    "read_safetensors", "recorded_weights_digest", "write_builtin_graph",
+]

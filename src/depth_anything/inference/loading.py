@@ -14,9 +14,9 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..builtin import DEFAULT_MODEL, builtin_name, shipped_graph
 from ..errors import ConfigError, ExportError, MissingExtraError
 from ..runtime import dtype_key
+from ..weights.resolver import ResolvedModel, resolve
 from .predictor import Predictor
 from .runtimes import BACKENDS, EXPORTED_SUFFIXES, device_kind, open_runtime
 
@@ -25,29 +25,31 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 AUTO = "auto"
-# what "auto" runs an exported file with, by suffix
-AUTO_EXPORTED = {".onnx": "onnxruntime", ".xml": "openvino"}
 
 
-def auto_backend(model: str | os.PathLike | None, device: str | torch.device | None = None,
+def _resolved(model: str | os.PathLike | ResolvedModel | None) -> ResolvedModel:
+    return model if isinstance(model, ResolvedModel) else resolve(model)
+
+
+def auto_backend(model: str | os.PathLike | ResolvedModel | None, device: str | torch.device | None = None,
                  dtype: str | torch.dtype | None = None) -> str:
     """The backend "auto" picks: "onnxruntime" for a built-in model with a shipped graph on the CPU
     (`device` None or "cpu": built-in models do not look for a GPU) in float32 with onnxruntime
     installed; an exported file's own runtime (.onnx: onnxruntime, .xml: openvino); else "torch"."""
-    suffix = Path(model).suffix.lower() if model is not None else ""
-    if suffix in AUTO_EXPORTED and builtin_name(model) is None:
-        return AUTO_EXPORTED[suffix]
+    resolved = _resolved(model)
+    if resolved.exported_runtime is not None:
+        return resolved.exported_runtime
     try:
         precision = dtype_key(dtype)
     except ValueError:  # float64 and other dtypes only torch runs
         return "torch"
-    if shipped_graph(model) is None or device_kind(device) != "cpu" or precision != "fp32":
+    if resolved.graph is None or device_kind(device) != "cpu" or precision != "fp32":
         return "torch"
     return "onnxruntime" if importlib.util.find_spec("onnxruntime") is not None else "torch"
 
 
 def open_predictor(
-    model: str | os.PathLike | None = None,
+    model: str | os.PathLike | ResolvedModel | None = None,
     backend: str = AUTO,
     device: str | torch.device | None = None,
     dtype: str | torch.dtype | None = None,
@@ -65,36 +67,38 @@ def open_predictor(
     """
     if backend != AUTO and backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join((AUTO, *BACKENDS))}")
+    resolved = _resolved(model)
     if backend == AUTO:
-        backend = auto_backend(model, device, dtype)
-        if backend == "onnxruntime" and shipped_graph(model) is not None:
+        backend = auto_backend(resolved, device, dtype)
+        if backend == "onnxruntime" and resolved.graph is not None:
             try:
-                return _open_exported(backend, model, device, dtype, input_size, batch_size, **options)
+                return _open_exported(backend, resolved, device, dtype, input_size, batch_size, **options)
             except (MissingExtraError, ExportError) as exc:  # an onnxruntime that cannot run the graph
                 log.warning("the built-in graph does not open on onnxruntime (%s); running on torch instead", exc)
                 backend = "torch"
     if backend == "torch":
-        from ..weights import load_model  # imports torch
+        from ..weights.load import load_model  # imports torch
 
-        suffix = Path(model).suffix.lower() if model is not None else ""
+        suffix = resolved.path.suffix.lower() if not resolved.named else ""
         if suffix in EXPORTED_SUFFIXES:
-            raise ExportError(f"{model} is an exported model; run it with --backend {EXPORTED_SUFFIXES[suffix]}")
-        return Predictor(load_model(model or DEFAULT_MODEL, device=device, dtype=dtype), input_size=input_size,
+            raise ExportError(f"{resolved.path} is an exported model; run it with backend={EXPORTED_SUFFIXES[suffix]!r}")
+        return Predictor(load_model(resolved, device=device, dtype=dtype), input_size=input_size,
                          batch_size=batch_size, **options)
-    return _open_exported(backend, model, device, dtype, input_size, batch_size, **options)
+    return _open_exported(backend, resolved, device, dtype, input_size, batch_size, **options)
 
 
-def _open_exported(backend: str, model, device, dtype, input_size, batch_size: int, **options) -> Predictor:
+def _open_exported(backend: str, resolved: ResolvedModel, device, dtype, input_size, batch_size: int,
+                   **options) -> Predictor:
     """A Predictor over an exported file, or over a built-in model's shipped graph."""
-    graph = shipped_graph(model)
-    if graph is None and builtin_name(model) is not None:
-        raise ConfigError(f"--backend {backend} needs --model pointing to an exported file (depth-anything export); "
-                          f"the built-in model {builtin_name(model)!r} has no shipped graph in this install")
+    graph = resolved.graph
+    if graph is None and resolved.builtin:
+        raise ConfigError(f"backend={backend!r} needs a model that is an exported file (depth-anything export); "
+                          f"the built-in model {resolved.request!r} has no shipped graph in this install")
     if graph is not None and backend == "onnxruntime" and dtype is not None and dtype_key(dtype) != "fp32":
-        raise ConfigError(f"the built-in model's graph runs in fp32 on onnxruntime; for --dtype {dtype} use "
-                          "--backend torch (or openvino)")
-    runtime = open_runtime(backend, graph or model, device=device, dtype=dtype, input_size=input_size)  # type: ignore[arg-type]
+        raise ConfigError(f"the built-in model's graph runs in fp32 on onnxruntime; for dtype={dtype!r} use "
+                          "backend='torch' (or 'openvino')")
+    runtime = open_runtime(backend, graph or resolved.path, device=device, dtype=dtype, input_size=input_size)
     return Predictor(runtime, input_size=input_size, batch_size=batch_size, **options)
 
 
-__all__ = ["AUTO", "AUTO_EXPORTED", "auto_backend", "open_predictor"]
+__all__ = ["AUTO", "auto_backend", "open_predictor"]

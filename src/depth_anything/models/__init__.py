@@ -1,7 +1,25 @@
 """Model definitions: DINOv2 encoder, DPT head, the Depth Anything network, its size registry and
-pure weight/config conversions. Nothing here reads files, talks to a hub or picks a device."""
+pure weight/config conversions. Nothing here reads files, talks to a hub or picks a device.
+
+The network classes are imported lazily: `models.config` (sizes, input specs) is read by the torch-free
+model registry, and importing it must not import torch.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 from .config import MODEL_CONFIGS, ModelConfig, default_input_spec, model_config
-from .depth_anything import DepthAnything, build_model
+
+_LAZY = {"DepthAnything": ".depth_anything", "build_model": ".depth_anything"}
 
 __all__ = ["MODEL_CONFIGS", "DepthAnything", "ModelConfig", "build_model", "default_input_spec", "model_config"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
 
 import numpy as np
 import torch
@@ -12,7 +11,6 @@ from torch import nn
 
 from ..transforms import InputSpec, preprocess, resize_depth
 from .config import ModelConfig, default_input_spec, model_config
-from .convert import to_official_checked
 from .dinov2 import DinoVisionTransformer
 from .dpt import DPTHead
 
@@ -53,12 +51,6 @@ class DepthAnything(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         patch = self.config.patch_size
         return self.decode(self.encode(x), x.shape[-2] // patch, x.shape[-1] // patch)
-
-    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False) -> Any:
-        """torch's loading, plus: transformers-layout keys are converted, and weights of another size
-        fail with a message naming both sizes instead of a wall of shape mismatches."""
-        converted = to_official_checked(self.state_dict(), state_dict, "the state dict")
-        return super().load_state_dict(converted, strict=strict, assign=assign)
 
     @torch.inference_mode()
     def infer_image(self, bgr_image: np.ndarray, input_size: int | None = None) -> np.ndarray:

@@ -2,7 +2,7 @@
 before step 1), the frozen reference encoder of feature alignment, the optimiser and the precision.
 
 Starting weights (`model.init`, `model.feature_reference`) are found as `load_model` finds them: an
-existing path, else a built-in or cached published model, else a download (`weights.locate_weights`).
+existing path, else a built-in or cached published model, else a download (`weights.resolve`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from torch import nn
 
 from ..errors import CheckpointMismatchError
 from ..models import DepthAnything, build_model
-from ..weights import load_state_dict_checked, locate_weights, read_checkpoint
+from ..weights.files import read_checkpoint
+from ..weights.load import load_state_dict_checked
+from ..weights.resolver import resolve
 from .config import TrainConfig, model_config_from
 
 
@@ -32,7 +34,7 @@ def seed_everything(seed: int, rank: int = 0) -> None:
 # ----------------------------------------------------------------------------------- starting weights
 def read_init(name_or_path: str) -> tuple[dict[str, torch.Tensor], str]:
     """The state dict behind a file or a published/built-in model name, and the file it came from."""
-    file, _ = locate_weights(name_or_path)
+    file = resolve(name_or_path, download=True).path
     state, _ = read_checkpoint(file)
     return state, str(file)
 

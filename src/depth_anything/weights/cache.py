@@ -12,10 +12,9 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from ..errors import WeightsNotFoundError
-from .registry import PUBLISHED_WEIGHTS, PublishedWeights
+from .registry import GENERIC_FILENAMES, ModelEntry
 
 CACHE_ENV = "DEPTH_ANYTHING_CACHE"
-_GENERIC_FILENAMES = ("model.safetensors", "pytorch_model.bin")
 CONNECT_TIMEOUT_S = 2.0
 
 
@@ -24,19 +23,19 @@ def cache_dir() -> Path:
     return Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "depth_anything")
 
 
-def cached_path(spec: PublishedWeights, root: Path) -> Path:
+def cached_path(spec: ModelEntry, root: Path) -> Path:
     """Where `spec`'s file sits in the cache folder `root`."""
     # files with generic names (transformers and V1 repositories) get a folder per repository
     assert spec.repo_id is not None
-    return root / spec.repo_id.split("/")[-1] / spec.filename if spec.filename in _GENERIC_FILENAMES else root / spec.filename
+    return root / spec.repo_id.split("/")[-1] / spec.filename if spec.filename in GENERIC_FILENAMES else root / spec.filename
 
 
-def required_files(spec: PublishedWeights) -> list[str]:
+def required_files(spec: ModelEntry) -> list[str]:
     """Files that make a cache entry complete (a transformers entry needs its config.json too)."""
     return [spec.filename, "config.json"] if spec.transformers_format else [spec.filename]
 
 
-def is_cached(spec: PublishedWeights, root: Path) -> bool:
+def is_cached(spec: ModelEntry, root: Path) -> bool:
     target = cached_path(spec, root)
     return all((target.parent / f).is_file() for f in required_files(spec))
 
@@ -55,16 +54,10 @@ def hub_unreachable_reason() -> str | None:
         return f"{host}:{port} is unreachable ({type(exc).__name__}: {exc})"
 
 
-def resolve_weights(name: str, cache: str | os.PathLike | None = None) -> Path:
-    """Local path of a published checkpoint: from the cache, else downloaded into it."""
-    if name not in PUBLISHED_WEIGHTS or PUBLISHED_WEIGHTS[name].builtin:
-        raise WeightsNotFoundError(
-            f"{name!r} is neither an existing file nor a known model name; known names: {', '.join(PUBLISHED_WEIGHTS)}"
-        )
-    spec = PUBLISHED_WEIGHTS[name]
-    root = Path(cache) if cache is not None else cache_dir()
-    target = cached_path(spec, root)
-    if is_cached(spec, root):
+def download_weights(entry: ModelEntry, root: Path) -> Path:
+    """Local path of a published model's file in the cache folder `root`: there already, else downloaded into it."""
+    target = cached_path(entry, root)
+    if is_cached(entry, root):
         return target
     reason = hub_unreachable_reason()
     try:
@@ -72,13 +65,13 @@ def resolve_weights(name: str, cache: str | os.PathLike | None = None) -> Path:
             raise ConnectionError(reason)
         from huggingface_hub import hf_hub_download
 
-        for filename in required_files(spec):
-            hf_hub_download(repo_id=spec.repo_id, filename=filename, local_dir=target.parent)
+        for filename in required_files(entry):
+            hf_hub_download(repo_id=entry.repo_id, filename=filename, local_dir=target.parent)
     except Exception as exc:  # offline, missing repo, HTTP errors: all end in the same advice
-        extra = f" ({spec.note})" if spec.note else ""
+        extra = f" ({entry.note})" if entry.note else ""
         raise WeightsNotFoundError(
-            f"weights {name!r} need the file {spec.filename}{' and config.json' if spec.transformers_format else ''}"
-            f" from https://huggingface.co/{spec.repo_id}{extra}. The download failed ({type(exc).__name__}: {exc}). "
+            f"weights {entry.name!r} need the file {entry.filename}{' and config.json' if entry.transformers_format else ''}"
+            f" from {entry.url}{extra}. The download failed ({type(exc).__name__}: {exc}). "
             f"Download it yourself and put it at {target}, or set ${CACHE_ENV} to the folder that holds it, "
             f"or pass the file's path instead of the name."
         ) from None
