@@ -250,3 +250,44 @@ def to_official_checked(expected: Mapping[str, torch.Tensor], state: Mapping[str
 
 def _facts_text(facts: Mapping[str, Any]) -> str:
     return f"width {facts['embed_dim']}, {facts['depth']} blocks, {facts['ffn']} FFN, decoder {facts['features']}/{list(facts['out_channels'])}"
+
+
+# --------------------------------------------------------------------------------------- Video Depth Anything
+_VIDEO_PE_KEY = "head.motion_modules.0.temporal_transformer.transformer_blocks.0.attention_blocks.0.pos_encoder.pe"
+
+
+def is_video_state_dict(state: Mapping[str, Any]) -> bool:
+    """True for Video Depth Anything's layout: a temporal head under `head.` with `head.motion_modules.`."""
+    return any(k.startswith("head.motion_modules.") for k in state)
+
+
+def infer_video_config(state: Mapping[str, torch.Tensor], metric: bool = False) -> ModelConfig:
+    """The published VDA configuration that fits an official VDA state dict (encoder read from shapes).
+
+    Metric and relative files have the same layout, so `metric` comes from elsewhere (the official file
+    names start with `metric_`). Image checkpoints and unpublished sizes fail naming what they hold.
+    """
+    from .video_depth_anything import VIDEO_ENCODERS, video_config
+
+    if not is_video_state_dict(state):
+        if any(k.startswith("depth_head.") for k in state):
+            raise CheckpointMismatchError(
+                "a Depth Anything image checkpoint (head under 'depth_head.'), not Video Depth Anything "
+                "(head under 'head.' with 'head.motion_modules.')"
+            )
+        raise CheckpointMismatchError("not a Video Depth Anything state dict: no 'head.motion_modules.' keys")
+    modules = {int(m.group(1)) for k in state if (m := re.match(r"head\.motion_modules\.(\d+)\.", k))}
+    if modules != {0, 1, 2, 3}:
+        raise CheckpointMismatchError(f"a Video Depth Anything head has motion modules 0-3, this one {sorted(modules)}")
+    # the image model's size rules read the head under its image-model name
+    facts = architecture_from_state_dict({("depth_head." + k[5:] if k.startswith("head.") else k): v for k, v in state.items()})
+    name = _size_name(facts)
+    if name not in VIDEO_ENCODERS:
+        raise CheckpointMismatchError(
+            f"the checkpoint holds a {name} encoder; Video Depth Anything is published as {', '.join(VIDEO_ENCODERS)}"
+        )
+    window = int(state[_VIDEO_PE_KEY].shape[1]) if _VIDEO_PE_KEY in state else None
+    if window != 32:
+        raise CheckpointMismatchError(f"{_VIDEO_PE_KEY} covers {window} frames; the published models' window is 32")
+    config = video_config(name, metric)
+    return replace(config, features=facts["features"], out_channels=facts["out_channels"], pretrain_grid=facts["pretrain_grid"])

@@ -93,32 +93,48 @@ class DPTHead(nn.Module):
         self.scratch = Scratch(out_channels, features, metric)
 
     def forward(self, features: Sequence[tuple[torch.Tensor, torch.Tensor]], patch_h: int, patch_w: int) -> torch.Tensor:
-        path = self.fuse(self.reassemble(features, patch_h, patch_w))
+        maps = self.reassemble(features, patch_h, patch_w)
         s = self.scratch
+        path = s.refinenet4(maps[3], size=maps[2].shape[2:])
+        path = s.refinenet3(path, maps[2], size=maps[1].shape[2:])
+        return self.finish(path, maps[1], maps[0], patch_h, patch_w)
+
+    # The stages below are shared with the temporal head (temporal.py), which runs motion modules
+    # between them: after `project` on levels 3 and 4, and after refinenet4 and refinenet3.
+    def project(
+        self, features: Sequence[tuple[torch.Tensor, torch.Tensor]], patch_h: int, patch_w: int
+    ) -> list[torch.Tensor]:
+        """Tokens → four maps at 4×, 2×, 1×, ½× the patch grid, with `out_channels[i]` channels."""
+        maps = []
+        for i, (tokens, _cls) in enumerate(features):
+            # [B, N, C] tokens viewed as a channels-last [B, C, h, w] map, with no copy: the head's
+            # convolutions run about 1.4× faster in that layout on CPU, and every later map keeps it.
+            x = tokens.reshape(tokens.shape[0], patch_h, patch_w, tokens.shape[-1]).permute(0, 3, 1, 2)
+            maps.append(self.resize_layers[i](self.projects[i](x)))
+        return maps
+
+    def to_features(self, maps: Sequence[torch.Tensor]) -> list[torch.Tensor]:
+        """`scratch.layer1_rn` … `layer4_rn`: each projected map to `features` channels."""
+        s = self.scratch
+        return [s.layer1_rn(maps[0]), s.layer2_rn(maps[1]), s.layer3_rn(maps[2]), s.layer4_rn(maps[3])]
+
+    def reassemble(
+        self, features: Sequence[tuple[torch.Tensor, torch.Tensor]], patch_h: int, patch_w: int
+    ) -> list[torch.Tensor]:
+        """Tokens → four maps at 4×, 2×, 1×, ½× the patch grid, each projected to `features` channels."""
+        return self.to_features(self.project(features, patch_h, patch_w))
+
+    def finish(
+        self, path: torch.Tensor, lateral2: torch.Tensor, lateral1: torch.Tensor, patch_h: int, patch_w: int
+    ) -> torch.Tensor:
+        """refinenet2, refinenet1 and the output convolutions on refinenet3's map; frame by frame, so the
+        temporal head can run it in micro-batches. Returns [B, 1, 14·h, 14·w]."""
+        s = self.scratch
+        path = s.refinenet2(path, lateral2, size=lateral1.shape[2:])
+        path = s.refinenet1(path, lateral1)
         out = s.output_conv1(path)
         del path  # the largest map so far; free it before the full-resolution stage
         out = F.interpolate(
             out, (patch_h * self.patch_size, patch_w * self.patch_size), mode="bilinear", align_corners=True
         )
         return s.output_conv2(out)
-
-    def reassemble(
-        self, features: Sequence[tuple[torch.Tensor, torch.Tensor]], patch_h: int, patch_w: int
-    ) -> list[torch.Tensor]:
-        """Tokens → four maps at 4×, 2×, 1×, ½× the patch grid, each projected to `features` channels."""
-        layers = [self.scratch.layer1_rn, self.scratch.layer2_rn, self.scratch.layer3_rn, self.scratch.layer4_rn]
-        maps = []
-        for i, (tokens, _cls) in enumerate(features):
-            # [B, N, C] tokens viewed as a channels-last [B, C, h, w] map, with no copy: the head's
-            # convolutions run about 1.4× faster in that layout on CPU, and every later map keeps it.
-            x = tokens.reshape(tokens.shape[0], patch_h, patch_w, tokens.shape[-1]).permute(0, 3, 1, 2)
-            maps.append(layers[i](self.resize_layers[i](self.projects[i](x))))
-        return maps
-
-    def fuse(self, maps: list[torch.Tensor]) -> torch.Tensor:
-        """Coarse-to-fine fusion (refinenet4 → 1); returns the finest map, at 8× the patch grid."""
-        s = self.scratch
-        path = s.refinenet4(maps[3], size=maps[2].shape[2:])
-        path = s.refinenet3(path, maps[2], size=maps[1].shape[2:])
-        path = s.refinenet2(path, maps[1], size=maps[0].shape[2:])
-        return s.refinenet1(path, maps[0])
