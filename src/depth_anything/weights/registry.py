@@ -36,7 +36,7 @@ SIZE_WORDS = {"vits": "Small", "vitb": "Base", "vitl": "Large", "vitg": "Giant",
 # parameter counts of the networks (../shared/MODEL_SPEC.md for DA V2; counted from the built networks)
 PARAMETERS = {
     (DA_V2, "vits"): 24_785_089, (DA_V2, "vitb"): 97_470_785, (DA_V2, "vitl"): 335_315_649,
-    (DA_V2, "vitg"): 1_258_132_225,
+    (DA_V2, "vitg"): 1_258_132_225, (BUILT_IN, "vitc"): 7_967_865,
 }
 # metric training sets and their depth ranges (metres): indoor Hypersim, outdoor Virtual KITTI 2
 METRIC_MAX_DEPTH = {"hypersim": 20.0, "vkitti": 80.0}
