@@ -37,9 +37,12 @@ SIZE_WORDS = {"vits": "Small", "vitb": "Base", "vitl": "Large", "vitg": "Giant",
 PARAMETERS = {
     (DA_V2, "vits"): 24_785_089, (DA_V2, "vitb"): 97_470_785, (DA_V2, "vitl"): 335_315_649,
     (DA_V2, "vitg"): 1_258_132_225, (BUILT_IN, "vitc"): 7_967_865,
+    (VIDEO, "vits"): 29_035_137, (VIDEO, "vitb"): 114_441_409, (VIDEO, "vitl"): 384_390_337,
 }
 # metric training sets and their depth ranges (metres): indoor Hypersim, outdoor Virtual KITTI 2
 METRIC_MAX_DEPTH = {"hypersim": 20.0, "vkitti": 80.0}
+# Video Depth Anything's metric models end in a ReLU (no cap): this is their nominal range (KITTI's cap)
+VIDEO_METRIC_MAX_DEPTH = 80.0
 _METRIC_REPO_WORD = {"hypersim": "Hypersim", "vkitti": "VKITTI"}
 _METRIC_HF_WORD = {"hypersim": "Indoor", "vkitti": "Outdoor"}
 # file names shared by many repositories: they say nothing about the model, so the cache keeps one folder each
@@ -131,6 +134,17 @@ def _depth_anything_v1() -> list[ModelEntry]:
             for encoder in ("vits", "vitb", "vitl")]
 
 
+def _video_depth_anything() -> list[ModelEntry]:
+    rows = []
+    for encoder in ("vits", "vitb", "vitl"):
+        word, licence = SIZE_WORDS[encoder], APACHE if encoder == "vits" else CC_BY_NC
+        rows.append(ModelEntry(f"video-{encoder}", VIDEO, encoder, f"depth-anything/Video-Depth-Anything-{word}",
+                               f"video_depth_anything_{encoder}.pth", licence))
+        rows.append(ModelEntry(f"video-metric-{encoder}", VIDEO, encoder, f"depth-anything/Metric-Video-Depth-Anything-{word}",
+                               f"metric_video_depth_anything_{encoder}.pth", licence, METRIC, VIDEO_METRIC_MAX_DEPTH))
+    return rows
+
+
 def _builtin() -> list[ModelEntry]:
     """The small models shipped inside the package (trained by this project's recipe on 2 CPU cores)."""
     note = "a small built-in model trained on 2 CPU cores; use vits/vitb/vitl for the published ones"
@@ -142,7 +156,9 @@ def _builtin() -> list[ModelEntry]:
     ]
 
 
-REGISTRY: dict[str, ModelEntry] = {entry.name: entry for entry in (*_builtin(), *_depth_anything_v2(), *_depth_anything_v1())}
+REGISTRY: dict[str, ModelEntry] = {
+    entry.name: entry for entry in (*_builtin(), *_depth_anything_v2(), *_depth_anything_v1(), *_video_depth_anything())
+}
 
 
 def builtin_dir() -> Path:
@@ -162,6 +178,6 @@ def model_names(kind: str | None = None, video: bool | None = None) -> list[str]
 
 __all__ = [
     "APACHE", "BUILTIN_DIR", "BUILT_IN", "CC_BY_NC", "DA_V1", "DA_V2", "DEFAULT_METRIC_MODEL", "DEFAULT_MODEL", "FAMILIES",
-    "GENERIC_FILENAMES", "METRIC", "METRIC_MAX_DEPTH", "PARAMETERS", "REGISTRY", "RELATIVE", "VIDEO", "ModelEntry",
+    "GENERIC_FILENAMES", "METRIC", "METRIC_MAX_DEPTH", "PARAMETERS", "REGISTRY", "RELATIVE", "VIDEO", "VIDEO_METRIC_MAX_DEPTH", "ModelEntry",
     "builtin_dir", "builtin_names", "model_names",
 ]
