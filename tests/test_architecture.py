@@ -1,4 +1,4 @@
-"""The package's imports run one way (helpers → models → weights → inference → tools → app/cli) and
+"""The package's imports run one way (helpers → models → weights → inference → outputs → tools → app/cli) and
 form no cycle, counting imports inside functions too: a function-level import may keep start-up fast,
 but never hide a cycle."""
 
@@ -13,14 +13,15 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "depth_anything"
 
 # Lower numbers are lower layers; a module may import its own layer or below, never above.
 LAYERS = {
-    "errors": 0, "runtime": 0, "typed_config": 0, "builtin": 0,
+    "errors": 0, "runtime": 0, "typed_config": 0,
     "io": 1,
     "pictures": 2, "transforms": 2, "geometry": 2, "alignment": 2,
     "models": 3, "data": 3,
     "weights": 4,
     "inference": 5,
-    "eval": 6, "train": 6, "export": 6,
-    "app": 7, "cli": 7,
+    "outputs": 6,
+    "eval": 7, "train": 7, "export": 7,
+    "app": 8, "cli": 8,
 }
 
 

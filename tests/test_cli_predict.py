@@ -15,8 +15,8 @@ from PIL import Image
 from depth_anything import build_model
 from depth_anything.cli.__main__ import main
 from depth_anything.inference import Predictor
-from depth_anything.inference.files import collect_images
 from depth_anything.io import load_depth_png16, load_image
+from depth_anything.outputs import collect_images
 from depth_anything.weights import save_checkpoint
 
 FAST = ["--input-size", "28", "--device", "cpu"]
@@ -95,8 +95,10 @@ def test_bad_cmap_and_formats_are_refused_before_any_work(tmp_path, checkpoint, 
         main(["predict", str(tmp_path / "a.png"), "--model", str(checkpoint), "--cmap", "no-such-map"])
     assert stop.value.code == 2
     assert "unknown colour map 'no-such-map'" in capsys.readouterr().err
-    assert main(["predict", str(tmp_path / "a.png"), "--model", str(checkpoint), "--formats", "jpeg"]) == 2
-    assert "--formats" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as stop:  # refused while parsing, as the colour map is
+        main(["predict", str(tmp_path / "a.png"), "--model", str(checkpoint), "--formats", "jpeg"])
+    assert stop.value.code == 2
+    assert "argument --formats: unknown format(s) ['jpeg']" in capsys.readouterr().err
 
 
 def test_outputs_inside_the_input_folder_are_not_read_back(tmp_path, checkpoint, capsys):
@@ -200,7 +202,7 @@ def test_metric_png16_is_millimetres(tmp_path, metric_checkpoint):
 
 
 def test_missing_built_in_model_says_how_to_get_one(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("depth_anything.builtin.BUILTIN_DIR", tmp_path / "no_weights_here")
+    monkeypatch.setattr("depth_anything.weights.registry.BUILTIN_DIR", tmp_path / "no_weights_here")
     _photo(tmp_path / "a.png")
     assert main(["predict", str(tmp_path / "a.png"), "--outdir", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
@@ -234,8 +236,8 @@ def test_large_images_hold_a_bounded_number_of_full_size_outputs(tmp_path, check
     """Three 2-megapixel photos, with the writer's queue bounded to one photo's pixels: when each is
     written, at most one other image's full-size map exists (the one waiting for the writer)."""
     import depth_anything.cli.batch as batch_module
-    import depth_anything.inference.files as files
     import depth_anything.inference.predictor as predictor_module
+    import depth_anything.outputs as files
 
     for i in range(3):
         _photo(tmp_path / "in" / f"{i}.png", (1200, 1600), seed=i)
@@ -246,10 +248,10 @@ def test_large_images_hold_a_bounded_number_of_full_size_outputs(tmp_path, check
         resized.append(size)
         return real_resize(depth, size)
 
-    def watching_write(self, name, image, depth):
+    def watching_write(self, name, image, depth, picture=None):
         others_alive = sum(1 for ref in written if ref() is not None) + len(resized) - len(written) - 1
         alive.append(others_alive)
-        result = real_write(self, name, image, depth)
+        result = real_write(self, name, image, depth, picture)
         written.append(weakref.ref(depth))
         return result
 
@@ -280,7 +282,7 @@ def test_read_ahead_window_is_cut_short_by_pixels(checkpoint, monkeypatch):
 def test_every_subcommand_is_listed():
     result = subprocess.run([sys.executable, "-m", "depth_anything.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    for command in ("predict", "synth", "contact-sheet", "train", "label", "eval", "video", "pointcloud"):
+    for command in ("predict", "synth", "contact-sheet", "train", "label", "eval", "video", "pointcloud", "sample-photos"):
         assert command in result.stdout
 
 

@@ -280,4 +280,4 @@ def test_cli_predict_tile_writes_full_size_outputs(tmp_path, capsys, monkeypatch
     capsys.readouterr()
     with pytest.raises(SystemExit):
         main(["predict", str(tmp_path / "photo.png"), "--tile-overlap", "0.5"])
-    assert "--tile-overlap must be in [0, 0.5)" in capsys.readouterr().err
+    assert "argument --tile-overlap: must be in [0, 0.5)" in capsys.readouterr().err

@@ -13,7 +13,8 @@ from PIL import Image
 from depth_anything import build_model
 from depth_anything.cli.__main__ import main
 from depth_anything.inference import Predictor
-from depth_anything.inference.video import FrameRenderer, VideoWriter, render_frames
+from depth_anything.inference.video import FrameRenderer, render_frames
+from depth_anything.outputs import VideoWriter
 from depth_anything.weights import load_model, save_checkpoint
 
 av = pytest.importorskip("av")

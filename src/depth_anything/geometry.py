@@ -75,9 +75,11 @@ def depth_to_points(
     return points.astype(np.float32), None if colors is None else np.asarray(colors)[v, u]
 
 
-def write_ply(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | None = None) -> Path:
+def write_ply(
+    path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | None = None, durable: bool = True
+) -> Path:
     """A binary little-endian PLY of `points` (x, y, z float32) with `colors` (red, green, blue uint8),
-    written atomically."""
+    written atomically (synced to disk before the rename when `durable`)."""
     plyfile = require_extra("plyfile", POINTCLOUD_EXTRA)
     points = np.asarray(points, dtype=np.float32).reshape(-1, 3)
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
@@ -93,7 +95,7 @@ def write_ply(path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | 
         for channel, name in enumerate(("red", "green", "blue")):
             vertices[name] = colors[:, channel]
     data = plyfile.PlyData([plyfile.PlyElement.describe(vertices, "vertex")], text=False, byte_order="<")
-    return atomic_write(path, lambda tmp: data.write(str(tmp)))
+    return atomic_write(path, lambda tmp: data.write(str(tmp)), durable)
 
 
 __all__ = ["DEFAULT_FOV_DEG", "Intrinsics", "depth_to_points", "write_ply"]

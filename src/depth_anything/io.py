@@ -171,12 +171,15 @@ def to_uint8(image: np.ndarray) -> np.ndarray:
 
 # --------------------------------------------------------------------------------------- atomic writes
 @contextlib.contextmanager
-def atomic_target(path: PathLike) -> Iterator[Path]:
-    """A temporary file beside `path` to write into; when the block ends without an error it is synced
-    and renamed onto `path`, otherwise removed (for writers that stream, such as a video encoder).
+def atomic_target(path: PathLike, durable: bool = True) -> Iterator[Path]:
+    """A temporary file beside `path` to write into; when the block ends without an error it is renamed
+    onto `path` (synced to disk first when `durable`), otherwise removed (for writers that stream, such
+    as a video encoder).
 
     The temporary file lives in the same folder (same filesystem, so the rename is atomic) and keeps
-    the final suffix, so writers that pick the format from the suffix still work.
+    the final suffix, so writers that pick the format from the suffix still work. Without `durable` a
+    reader never sees a half-written file either, but a power cut may leave an empty one: the batch
+    writers skip the sync, which costs more than encoding a small picture.
     """
     target = Path(path)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -185,24 +188,25 @@ def atomic_target(path: PathLike) -> Iterator[Path]:
     tmp.open("xb").close()
     try:
         yield tmp
-        with open(tmp, "rb+") as written:  # on disk before the rename, so a power cut cannot expose an empty file
-            os.fsync(written.fileno())
+        if durable:
+            with open(tmp, "rb+") as written:  # on disk before the rename, so a power cut cannot expose an empty file
+                os.fsync(written.fileno())
         os.replace(tmp, target)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
 
 
-def atomic_write(path: PathLike, write: Callable[[Path], Any]) -> Path:
+def atomic_write(path: PathLike, write: Callable[[Path], Any], durable: bool = True) -> Path:
     """Call `write(tmp_path)` then rename onto `path`, so a crash never leaves a half-written file."""
-    with atomic_target(path) as tmp:
+    with atomic_target(path, durable) as tmp:
         write(tmp)
     return Path(path)
 
 
-def atomic_write_bytes(path: PathLike, data: bytes) -> Path:
+def atomic_write_bytes(path: PathLike, data: bytes | memoryview, durable: bool = True) -> Path:
     """Write bytes atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+    return atomic_write(path, lambda tmp: tmp.write_bytes(data), durable)
 
 
 def atomic_write_text(path: PathLike, text: str) -> Path:
@@ -224,22 +228,16 @@ def save_npy(path: PathLike, array: np.ndarray) -> Path:
     return atomic_write(path, lambda tmp: np.save(tmp, array))
 
 
-def save_depth_png16(path: PathLike, depth: np.ndarray, scale: float) -> Path:
-    """Store depth × `scale` as a 16-bit PNG (0 marks invalid); values beyond 65535/scale are clipped."""
+def depth_png16_values(depth: np.ndarray, scale: float) -> np.ndarray:
+    """Depth × `scale` rounded to uint16, as the 16-bit depth PNGs store it (0 marks invalid; values
+    beyond 65535/scale are clipped)."""
     depth = np.nan_to_num(np.asarray(depth, dtype=np.float64), nan=0.0, posinf=0.0, neginf=0.0)
-    encoded = np.clip(np.round(depth * scale), 0, 65535).astype(np.uint16)
-    return save_image(path, encoded)
+    return np.clip(np.round(depth * scale), 0, 65535).astype(np.uint16)
 
 
-def save_prediction_png16(path: PathLike, depth: np.ndarray, metric: bool) -> Path:
-    """A prediction as a 16-bit PNG: metric depth in millimetres, relative depth min–max scaled to 0–65535."""
-    depth = np.asarray(depth, dtype=np.float64)
-    if metric:
-        return save_depth_png16(path, depth, 1000.0)
-    finite = np.isfinite(depth)
-    low = float(depth[finite].min()) if finite.any() else 0.0
-    high = float(depth[finite].max()) if finite.any() else 0.0
-    return save_depth_png16(path, depth - low, 65535.0 / max(high - low, 1e-12))
+def save_depth_png16(path: PathLike, depth: np.ndarray, scale: float) -> Path:
+    """Store depth × `scale` as a 16-bit PNG (see `depth_png16_values`)."""
+    return save_image(path, depth_png16_values(depth, scale))
 
 
 def load_depth_png16(path: PathLike, scale: float) -> np.ndarray:

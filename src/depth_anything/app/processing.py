@@ -20,11 +20,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
-from ..builtin import BUILTIN_WEIGHTS
 from ..errors import DepthAnythingError, ImageReadError, ImageTooLargeError
 from ..inference import Predictor, open_predictor
-from ..io import load_image, save_image, save_prediction_png16, to_uint8
-from ..pictures import DEFAULT_CMAP, colorize_depth, fit_height
+from ..inference.loading import AUTO
+from ..io import load_image, to_uint8
+from ..outputs import DepthWriter
+from ..pictures import DEFAULT_CMAP, fit_height
+from ..weights.registry import builtin_names
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +34,7 @@ MAX_UPLOAD_BYTES = 20 * 1024 * 1024
 MAX_PIXELS = 50_000_000
 # the slider shows a scaled copy of large images (the downloads keep the full size)
 DISPLAY_MAX_SIDE = 2048
-BUILTIN_MODELS = tuple(BUILTIN_WEIGHTS)
+BUILTIN_MODELS = tuple(builtin_names())  # the default first
 
 
 class ModelUnavailableError(DepthAnythingError, RuntimeError):
@@ -44,10 +46,10 @@ class ModelSource:
     """Where a model of the demo's list comes from: a name or file, and the runtime that runs it."""
 
     model: str
-    backend: str = "auto"
+    backend: str = AUTO
 
 
-def model_sources(model: str | None = None, backend: str = "auto") -> dict[str, ModelSource]:
+def model_sources(model: str | None = None, backend: str = AUTO) -> dict[str, ModelSource]:
     """The demo's model list: the built-in `default` and `default-metric`, plus `model` if given, all on
     `backend` (the built-in models run on every backend: torch loads their weights, onnxruntime and
     openvino their shipped graphs)."""
@@ -222,7 +224,8 @@ def compute_depth_outputs(
     max_bytes: int = MAX_UPLOAD_BYTES,
     max_pixels: int = MAX_PIXELS,
 ) -> DepthOutputs:
-    """Check `path`, predict its depth, write `NAME_depth16.png` and `NAME_depth.png` into `out_dir`.
+    """Check `path`, predict its depth, write `NAME_depth16.png` and `NAME_depth.png` into `out_dir`
+    (through `outputs.DepthWriter`, as `depth-anything predict --formats png16,color` writes them).
 
     Bad uploads raise `ImageReadError` or `ImageTooLargeError`; an unknown `cmap` raises `ValueError`.
     """
@@ -233,10 +236,10 @@ def compute_depth_outputs(
     depth = predictor.predict_one(rgb)
     elapsed = time.perf_counter() - start
     metric = predictor.is_metric
-    colored = colorize_depth(depth, cmap, invert=metric)
-    stem = Path(out_dir) / (Path(path).stem or "image")
-    depth16_path = save_prediction_png16(stem.with_name(stem.name + "_depth16.png"), depth, metric)
-    colored_path = save_image(stem.with_name(stem.name + "_depth.png"), colored)
+    writer = DepthWriter(out_dir, ["png16", "color"], metric, cmap)
+    colored = writer.picture(depth)
+    files = writer.write(Path(path).stem or "image", None, depth, picture=colored)
+    depth16_path, colored_path = files["png16"], files["color"]
     height, width = depth.shape
     finite = depth[np.isfinite(depth)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)

@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from ..errors import DepthAnythingError
+from .options import HelpFormatter
 
 SUBCOMMANDS: dict[str, str] = {
     "predict": "depth_anything.cli.predict",
@@ -24,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "video": "depth_anything.cli.video",
     "pointcloud": "depth_anything.cli.pointcloud",
     "app": "depth_anything.cli.app",
+    "sample-photos": "depth_anything.cli.sample_photos",
 }
 
 
@@ -42,7 +44,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
             continue
         module = importlib.import_module(module_name)
         help_line = (module.__doc__ or "").strip().splitlines()[0] if module.__doc__ else None
-        module.add_arguments(sub.add_parser(name, help=help_line, description=module.__doc__))
+        module.add_arguments(sub.add_parser(name, help=help_line, description=module.__doc__, formatter_class=HelpFormatter))
     return parser
 
 

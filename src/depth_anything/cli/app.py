@@ -15,28 +15,35 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import Any
 
-from .options import add_model_options, int_at_least, library_messages
+from .options import HelpFormatter, IntAtLeast, add_model_options, library_messages
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    """Flags of `depth-anything app`."""
+    parser.formatter_class = HelpFormatter
     parser.add_argument("--host", default="127.0.0.1",
                         help="address to listen on (default 127.0.0.1: this machine only; 0.0.0.0 for every interface)")
-    parser.add_argument("--port", type=int_at_least(1, "--port"), default=7860, help="port (default 7860)")
-    add_model_options(parser, model_help="an extra model for the list, selected at start: a name (vits, vitl, "
-                      "metric-hypersim-vitl, ...), a checkpoint path, or an exported file with --backend")
-    parser.add_argument("--concurrency", type=int_at_least(1, "--concurrency"), default=1,
-                        help="requests computed at the same time (default 1; others wait in the queue)")
+    parser.add_argument("--port", type=IntAtLeast(1), default=7860, help="port (default %(default)s)")
+    add_model_options(parser, default="the built-in models only; a model given joins their list and is "
+                      "selected at start")
+    parser.add_argument("--concurrency", type=IntAtLeast(1), default=1,
+                        help="requests computed at the same time (default %(default)s; others wait in the queue)")
 
 
 def run(args: argparse.Namespace) -> int:
     from ..app import demo as app_demo  # MissingExtraError (naming the extra) without gradio
     from ..app.processing import BUILTIN_MODELS, ModelChooser, model_sources
+    from .options import open_predictor_from_args
+
+    def opener(model: str, **settings: Any):
+        """Each model of the list, opened as every command opens one (`open_predictor_from_args`)."""
+        return open_predictor_from_args(argparse.Namespace(model=model, **settings))
 
     with library_messages("app"):
         chooser = ModelChooser(model_sources(args.model, args.backend), device=args.device, dtype=args.dtype,
-                               input_size=args.input_size)
+                               input_size=args.input_size, opener=opener)
         # the model asked for first, then the built-in ones; each failure is logged as a warning
         order = ([args.model] if args.model else []) + [name for name in BUILTIN_MODELS if name != args.model]
         initial, failures = chooser.first_available(order)

@@ -10,8 +10,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..inference.files import ImageInput
 from ..inference.predictor import WINDOW_PIXELS, PredictionResult, Predictor
+from ..outputs import ImageInput
 
 # pixels of results waiting for the writer thread: as many as a read-ahead window, so a whole window
 # can be written while the network runs the next one, and memory stays bounded for huge photos
@@ -35,7 +35,7 @@ class BatchRun:
     def collect(cls, inputs: Sequence[str], outdir: str | Path) -> BatchRun:
         """The images behind `inputs` (see `collect_images`); unusable inputs are reported now."""
         from ..errors import ConfigError
-        from ..inference.files import collect_images
+        from ..outputs import collect_images
 
         collected = collect_images(inputs, exclude=outdir)
         run = cls(Path(outdir), collected.images, [f"{source}: {reason}" for source, reason in collected.problems])
@@ -51,13 +51,16 @@ class BatchRun:
         self.existed += len(self.images) - len(remaining)
         self.images = remaining
 
-    def process(self, predictor: Predictor, write: Callable[[ImageInput, PredictionResult], object]) -> int:
+    def process(
+        self, predictor: Predictor, write: Callable[[ImageInput, PredictionResult], object], progress: bool = True
+    ) -> int:
         """Predict every image and `write` each result; print the summary; the exit code (1 if any failed).
 
         Writing (colour maps, PNG encoding) runs in a helper thread while the network works on the
         next window of images, as reading and preprocessing already do inside the `Predictor`; results
         of at most `WRITE_AHEAD_PIXELS` pixels wait for it, so memory stays bounded. A failed write stops the run with
-        its error, as it would without the thread. The progress bar reports images per second.
+        its error, as it would without the thread. The progress bar (unless not `progress`) reports images
+        per second.
         """
         from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -79,7 +82,8 @@ class BatchRun:
             bar.set_postfix_str(f"{bar.n / (time.perf_counter() - start):.2f} images/s", refresh=False)
 
         with (
-            tqdm(total=len(self.images), unit=" images", file=sys.stderr, dynamic_ncols=True, bar_format=BAR_FORMAT) as bar,
+            tqdm(total=len(self.images), unit=" images", file=sys.stderr, dynamic_ncols=True, bar_format=BAR_FORMAT,
+                 disable=not progress) as bar,
             ThreadPoolExecutor(WRITERS, "depth-anything-writer", initializer=yield_cores_to_network) as writer,
         ):
             for result in predictor.iter_results(image.path for image in self.images):

@@ -22,7 +22,15 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError
-from .options import add_model_options
+from ..weights.registry import DEFAULT_MODEL
+from .options import (
+    FloatRange,
+    IntAtLeast,
+    add_data_option,
+    add_model_options,
+    add_out_option,
+    add_progress_option,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -32,22 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..eval.protocols import ALIGNMENTS, CROPS
 
     parser.add_argument("--benchmark", required=True, choices=[*BENCHMARKS, "da2k", "middlebury"], help="benchmark to run")
-    parser.add_argument("--data", type=Path, help="benchmark folder in its published layout (not for middlebury)")
+    add_data_option(parser, help="dataset folder: the benchmark in its published layout (not for middlebury)")
     parser.add_argument("--baseline", choices=BASELINES, help="score a baseline map instead of a model")
-    parser.add_argument("--out", type=Path, help="write the full report (averages, per-sample, exclusions) as JSON")
+    add_out_option(parser, help="output file: the full report (averages, per-sample, exclusions) as JSON")
     parser.add_argument("--save-predictions", type=Path, metavar="DIR",
                         help="keep raw per-image predictions (.npy) here; a re-run reuses them instead of inferring")
     parser.add_argument("--protocol", choices=["auto", "relative", "metric"], default="auto",
                         help="auto: relative for relative models, metric for metric models")
     parser.add_argument("--alignment", choices=ALIGNMENTS, help="override: affine (relative default), median, none")
-    parser.add_argument("--min-depth", type=float, help="override the dataset's minimum depth (m)")
-    parser.add_argument("--max-depth", type=float, help="override the dataset's depth cap (m)")
+    parser.add_argument("--min-depth", type=FloatRange(0.0), help="override the dataset's minimum depth (m)")
+    parser.add_argument("--max-depth", type=FloatRange(0.0, low_open=True), help="override the dataset's depth cap (m)")
     parser.add_argument("--crop", choices=[*CROPS, "none"], help="override the dataset's evaluation crop")
     parser.add_argument("--split", help="dataset split (default: the benchmark's test split)")
     parser.add_argument("--split-file", type=Path, help="split list (KITTI Eigen / NYU file list)")
-    parser.add_argument("--limit", type=int, help="evaluate only the first N samples (quick checks)")
+    parser.add_argument("--limit", type=IntAtLeast(1), metavar="N", help="evaluate only the first N samples (quick checks)")
     add_model_options(parser)
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_option(parser)
 
 
 def _model_label(name: str) -> str:
@@ -64,7 +72,7 @@ def _prediction_identity(args: argparse.Namespace, input_size: int) -> str:
     (benchmark, folder, split), since sample names repeat across datasets."""
     from ..weights import weights_identity
 
-    weights = weights_identity(args.model or "default")
+    weights = weights_identity(args.model or DEFAULT_MODEL)
     data = f"{args.benchmark} at {Path(args.data).resolve()}, split {args.split or 'default'}"
     if args.split_file is not None:
         data += f" from {Path(args.split_file).resolve()}"
@@ -78,11 +86,9 @@ def run(args: argparse.Namespace) -> int:
     from ..eval.benchmarks import PredictionStore, evaluate_benchmark
     from ..eval.da2k import evaluate_da2k
     from ..eval.middlebury import evaluate_motorcycle
-    from ..inference import open_predictor
     from ..io import atomic_write_text
+    from .options import open_predictor_from_args
 
-    if args.limit is not None and args.limit < 1:
-        raise ConfigError(f"--limit must be at least 1, got {args.limit}")
     if args.data is None and args.benchmark != "middlebury":
         raise ConfigError(f"--benchmark {args.benchmark} needs --data (the benchmark folder)")
     if args.baseline is not None:
@@ -90,10 +96,10 @@ def run(args: argparse.Namespace) -> int:
             raise ConfigError("--baseline and --model exclude each other")
         predict, pred_kind, label, input_size = baseline_predictor(args.baseline), "disparity", args.baseline, None
     else:
-        predictor = open_predictor(args.model, args.backend, args.device, args.dtype, args.input_size, args.batch_size)
+        predictor = open_predictor_from_args(args)
         predict, input_size = predictor.predict, predictor.input_size
         pred_kind = "depth" if predictor.is_metric else "disparity"
-        label = _model_label(args.model or "default")
+        label = _model_label(args.model or DEFAULT_MODEL)
     if args.benchmark == "middlebury":
         score = evaluate_motorcycle(predict, metric=pred_kind == "depth")
         print("| Model | Benchmark | Pairs | Pairwise ↑ | AbsRel ↓ | δ1 ↑ |\n|---|---|---:|---:|---:|---:|")

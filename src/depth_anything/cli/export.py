@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .options import add_random_weights_option, int_at_least, set_examples
+from .options import IntAtLeast, add_model_option, add_out_option, add_random_weights_option, set_examples
 
 EXAMPLES = """\
 examples:
@@ -32,22 +32,25 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `depth-anything export`."""
+    from ..export import DEFAULT_OPSET, FORMATS
+    from ..export.quantize import DEFAULT_CALIBRATION_SIZE
+
     set_examples(parser, EXAMPLES)
-    parser.add_argument("--model", default=None,
-                        help="model name (default: the built-in model; vits, vitl, metric-hypersim-vitl, ...) or checkpoint path")
+    add_model_option(parser, default="the small built-in model", files="a checkpoint")
     add_random_weights_option(parser)
-    parser.add_argument("--format", required=True, choices=("onnx", "openvino", "nnarchive"),
+    parser.add_argument("--format", required=True, choices=FORMATS,
                         help="onnx (.onnx), openvino (.xml + .bin) or nnarchive (.tar.xz/.tar.gz for DepthAI/OAK)")
-    parser.add_argument("--out", required=True, help="output file")
+    add_out_option(parser, required=True, help="output file: the exported model")
     size = parser.add_mutually_exclusive_group()
-    size.add_argument("--input-size", type=int_at_least(1, "--input-size"),
-                      help="square static size N×N, a multiple of the patch size (default: the model's, 518; "
-                      "nnarchive: 18×24 patches, 252×336 at patch 14); with --dynamic, the traced example's size")
-    size.add_argument("--height", type=int_at_least(1, "--height"), help="static height (with --width), a multiple of 14")
-    parser.add_argument("--width", type=int_at_least(1, "--width"), help="static width (with --height), a multiple of 14")
-    parser.add_argument("--dynamic", action="store_true", help="dynamic height and width (any multiples of 14)")
+    size.add_argument("--input-size", type=IntAtLeast(1), default=None,
+                      help="network input size (here the square static size N×N, a multiple of the patch size; "
+                      "default: the model's, 518; nnarchive: 18×24 patches, 252×336 at patch 14; with --dynamic, the "
+                      "traced example's size)")
+    size.add_argument("--height", type=IntAtLeast(1), help="static height (with --width), a multiple of the patch size")
+    parser.add_argument("--width", type=IntAtLeast(1), help="static width (with --height), a multiple of the patch size")
+    parser.add_argument("--dynamic", action="store_true", help="dynamic height and width (any multiples of the patch size)")
     parser.add_argument("--batch", default="1", help="batch size N, or 'dynamic' (default 1)")
-    parser.add_argument("--opset", type=int_at_least(7, "--opset"), default=18, help="ONNX opset (default 18)")
+    parser.add_argument("--opset", type=IntAtLeast(7), default=DEFAULT_OPSET, help="ONNX opset (default %(default)s)")
     parser.add_argument("--fp16", action="store_true",
                         help="float16 weights and compute (input and output stay float32)")
     parser.add_argument("--int8", action="store_true",
@@ -55,31 +58,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "calibrated on real photos (default: those scikit-image, scikit-learn, matplotlib ship)")
     parser.add_argument("--calibration", nargs="+", metavar="PATH",
                         help="with --int8: calibration images (files, folders, list files or glob patterns)")
-    parser.add_argument("--calibration-size", type=int_at_least(1, "--calibration-size"), default=None, metavar="N",
+    parser.add_argument("--calibration-size", type=IntAtLeast(1), default=None, metavar="N",
                         help="with --int8: calibration inputs made from the photos (full frames, mirror images, "
-                        "random crops; default 32)")
+                        f"random crops; default {DEFAULT_CALIBRATION_SIZE})")
     parser.add_argument("--verify", action="store_true",
                         help="after writing, compare the file (ONNX Runtime / OpenVINO CPU) with PyTorch at the export "
                         "size and, for --dynamic, three more sizes; print the errors")
 
 
-def _load(args: argparse.Namespace):
-    from ..errors import ConfigError
-    from ..models import build_model
-    from ..weights import DEFAULT_MODEL, load_model
-
-    if args.random_weights:
-        if args.model is not None:
-            raise ConfigError("--model and --random-weights exclude each other")
-        print(f"WARNING: --random-weights {args.random_weights}: an UNTRAINED network, its output is not depth", file=sys.stderr)
-        return build_model(args.random_weights).eval(), f"random-weights:{args.random_weights}"
-    name = args.model or DEFAULT_MODEL
-    return load_model(name, device="cpu"), str(name)
-
-
 def run(args: argparse.Namespace) -> int:
     """Load the weights, export, optionally verify, print what the file expects."""
     from ..errors import ExportError
+    from .options import load_model_from_args
 
     if args.format == "nnarchive" and (args.dynamic or args.batch != "1"):
         raise ExportError("an NN Archive runs on the camera at one static size with batch 1: drop --dynamic/--batch")
@@ -99,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
               "of the range, not the f32 file's 1e-6", file=sys.stderr)
     if args.format == "openvino" and args.fp16 and args.verify:
         print("note: --fp16 IR weights are float16; --verify compares with f32 inference", file=sys.stderr)
-    model, source = _load(args)
+    model, source = load_model_from_args(args)
     options = dict(input_size=args.input_size, height=args.height, width=args.width, opset=args.opset, fp16=args.fp16, source=source)
     if args.format == "onnx":
         from ..export.onnx import export_onnx

@@ -1,8 +1,8 @@
 """Write pseudo-labels (teacher disparity) for a folder of unlabeled images; resumable, torchrun-sharded.
 
 Examples:
-  depth-anything label --model runs/teacher/model.pt --images photos/ --out pseudo/
-  torchrun --nproc_per_node 8 --no-python depth-anything label --model teacher.pt --images photos/ --out pseudo/
+  depth-anything label --model runs/teacher/model.pt --data photos/ --outdir pseudo/
+  torchrun --nproc_per_node 8 --no-python depth-anything label --model teacher.pt --data photos/ --outdir pseudo/
 """
 
 from __future__ import annotations
@@ -12,19 +12,31 @@ import os
 import sys
 from typing import Any
 
-from .options import add_inference_options, library_messages
+from .options import (
+    HelpFormatter,
+    add_data_option,
+    add_model_options,
+    add_outdir_option,
+    add_progress_option,
+    hide_aliases,
+    library_messages,
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `depth-anything label`."""
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
-    parser.add_argument("--model", required=True, help="teacher checkpoint (file or published model name)")
-    parser.add_argument("--images", required=True, help="folder of unlabeled images (searched recursively)")
-    parser.add_argument("--out", required=True, help="output folder: labels/ and manifest.json")
-    parser.add_argument("--format", default="npy16", choices=("npy16", "png16"),
-                        help="float16 .npy or 16-bit PNG labels (default npy16)")
-    add_inference_options(parser, device_help="cpu, cuda, ... (default: the local rank's GPU, else CPU)")
-    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+    from ..data.pseudo import ENCODINGS
+
+    parser.formatter_class = HelpFormatter
+    add_data_option(parser, required=True, help="dataset folder: the unlabeled images (searched recursively)",
+                    aliases=("--images",))
+    add_outdir_option(parser, default=None, required=True, help="output folder: labels/ and manifest.json")
+    hide_aliases(parser.add_argument("--label-format", "--format", default="npy16", choices=tuple(ENCODINGS),
+                                     help="label files: npy16 (float16 .npy) or png16 (16-bit PNG) (default %(default)s)"),
+                 "--format")
+    add_model_options(parser, default="the small built-in model; usually a trained teacher checkpoint",
+                      device_default="the local rank's GPU, else the CPU")
+    add_progress_option(parser)
 
 
 class _Bar:
@@ -47,17 +59,20 @@ class _Bar:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Label, then print counts and throughput (rank 0)."""
+    """Label (the teacher opened on this rank's device), then print counts and throughput (rank 0)."""
     from ..train.distributed import shutdown_distributed
     from ..train.label import label_images
+    from ..weights.registry import DEFAULT_MODEL
+    from .options import open_predictor_from_args
 
     main_rank = int(os.environ.get("RANK", "0")) == 0  # one bar and one summary per job, not one per process
     bar = _Bar() if main_rank and not args.no_progress else None
     with library_messages("label"):
         try:
             result = label_images(
-                args.model, args.images, args.out, args.format, args.input_size, args.batch_size,
-                args.device, args.dtype, progress=bar,
+                args.model or DEFAULT_MODEL, args.data, args.outdir, args.label_format, args.input_size,
+                args.batch_size, args.device, args.dtype, progress=bar,
+                opener=lambda device: open_predictor_from_args(args, device=str(device)),  # this rank's device
             )
         finally:
             if bar is not None:

@@ -1,89 +1,213 @@
-"""Argument types and option groups that several subcommands share (one definition each)."""
+"""Argument types and options that several subcommands share, one definition each.
+
+A flag that two commands have means the same thing in both, with the same type and spelling
+(`tests/cli/test_flags.py` walks every parser to check it): `--outdir` is always a folder the command
+writes into, `--out` always one file, `--data` the dataset folder a command reads, `--no-progress`
+hides a progress bar. Older spellings that meant something else in some command stay accepted as
+hidden aliases (`hide_aliases`), so existing scripts keep working. Defaults come from the library's
+own constants, never copies of them.
+"""
 
 from __future__ import annotations
 
 import argparse
+import copy
 import logging
+import math
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ..inference import Predictor, Tiling
 
 
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Keeps the line breaks of a command's description and leaves hidden aliases out of --help."""
+
+    def _format_action_invocation(self, action: argparse.Action) -> str:
+        hidden = getattr(action, "hidden_aliases", ())
+        if hidden:
+            action = copy.copy(action)
+            action.option_strings = [name for name in action.option_strings if name not in hidden]
+        return super()._format_action_invocation(action)
+
+
 def set_examples(parser: argparse.ArgumentParser, epilog: str) -> None:
     """Keep the line breaks of a subcommand's description and put `epilog` (its examples) after the flags."""
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = HelpFormatter
     parser.epilog = epilog
 
 
-def int_at_least(low: int, what: str) -> Callable[[str], int]:
-    """An argparse type: an integer of at least `low`, with a message naming the option."""
+# ------------------------------------------------------------------------------------ argument types
+# Types are small frozen dataclasses, so two flags compare equal when they accept the same values (the
+# flag test compares them); argparse puts the flag's name before their messages ("argument --tile: ...").
+@dataclass(frozen=True)
+class IntAtLeast:
+    """An argparse type: an integer of at least `low`."""
 
-    def parse(text: str) -> int:
+    low: int
+
+    def __call__(self, text: str) -> int:
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be an integer, got {text!r}") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{what} must be at least {low}, got {value}")
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < self.low:
+            raise argparse.ArgumentTypeError(f"must be at least {self.low}, got {value}")
         return value
 
-    return parse
+
+@dataclass(frozen=True)
+class FloatRange:
+    """An argparse type: a finite number between `low` and `high` (None: unbounded), each end included
+    unless `low_open`/`high_open`."""
+
+    low: float | None = None
+    high: float | None = None
+    low_open: bool = False
+    high_open: bool = False
+
+    def describe(self) -> str:
+        """The accepted range in interval notation, e.g. [0, 0.5) or (0, inf)."""
+        low = "-inf" if self.low is None else f"{self.low:g}"
+        high = "inf" if self.high is None else f"{self.high:g}"
+        left = "(" if self.low_open or self.low is None else "["
+        right = ")" if self.high_open or self.high is None else "]"
+        return f"{left}{low}, {high}{right}"
+
+    def __call__(self, text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be a number, got {text!r}") from None
+        too_low = self.low is not None and (value <= self.low if self.low_open else value < self.low)
+        too_high = self.high is not None and (value >= self.high if self.high_open else value > self.high)
+        if not math.isfinite(value) or too_low or too_high:
+            raise argparse.ArgumentTypeError(f"must be in {self.describe()}, got {text}")
+        return value
 
 
-def colormap_name(text: str) -> str:
-    """An argparse type: a matplotlib colour map name, refused with the list's best-known names."""
-    from ..pictures import colormap_lut
+POSITIVE = FloatRange(0.0, None, low_open=True)
+FRACTION = FloatRange(0.0, 1.0)
 
-    try:
-        colormap_lut(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-    return text
+
+@dataclass(frozen=True)
+class ColormapName:
+    """An argparse type: a matplotlib colour map name, refused with the best-known names."""
+
+    def __call__(self, text: str) -> str:
+        from ..pictures import colormap_lut
+
+        try:
+            colormap_lut(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+        return text
+
+
+colormap_name = ColormapName()
+
+
+# ------------------------------------------------------------------------------------------ aliases
+def hide_aliases(action: argparse.Action, *names: str) -> argparse.Action:
+    """Mark `names`, further option strings of `action`, as older spellings: still accepted, left out
+    of --help (`HelpFormatter`) and of the generated reference (they are `action.hidden_aliases`)."""
+    missing = [name for name in names if name not in action.option_strings[1:]]
+    if missing:
+        raise ValueError(f"{', '.join(missing)} must follow the visible name among {action.option_strings}")
+    action.hidden_aliases = tuple(names)  # type: ignore[attr-defined]
+    return action
+
+
+# -------------------------------------------------------------------------------------- option sets
+def add_outdir_option(parser: argparse.ArgumentParser, help: str, default: str | None = "outputs",
+                      required: bool = False) -> None:
+    """--outdir DIR: the folder a command writes into (`--out`, its older spelling, stays accepted)."""
+    hide_aliases(parser.add_argument("--outdir", "--out", default=default, required=required, metavar="DIR", help=help),
+                 "--out")
+
+
+def add_out_option(parser: argparse.ArgumentParser, help: str, required: bool = False) -> None:
+    """--out FILE: the one file a command writes."""
+    parser.add_argument("--out", required=required, default=None, metavar="FILE", help=help)
+
+
+def add_data_option(parser: argparse.ArgumentParser, help: str, required: bool = False, aliases: tuple[str, ...] = ()) -> None:
+    """--data DIR: the dataset folder a command reads (`aliases`: older spellings, hidden)."""
+    hide_aliases(parser.add_argument("--data", *aliases, required=required, default=None, metavar="DIR", help=help),
+                 *aliases)
+
+
+def add_progress_option(parser: argparse.ArgumentParser, aliases: tuple[str, ...] = ()) -> None:
+    """--no-progress: no progress bar, for logs and scripts (`aliases`: older spellings, hidden)."""
+    hide_aliases(parser.add_argument("--no-progress", *aliases, action="store_true", help="no progress bar"), *aliases)
+
+
+def add_fsync_option(parser: argparse.ArgumentParser) -> None:
+    """--fsync: sync each output file to disk before it is renamed into place."""
+    parser.add_argument("--fsync", action="store_true",
+                        help="sync every output file to disk before it appears (survives a power cut; slower)")
 
 
 def add_picture_options(parser: argparse.ArgumentParser) -> None:
     """--cmap and --grayscale: how depth pictures are drawn."""
-    parser.add_argument("--cmap", type=colormap_name, default="Spectral_r",
-                        help="any matplotlib colour map (default Spectral_r, near = red)")
+    from ..pictures import DEFAULT_CMAP
+
+    parser.add_argument("--cmap", type=colormap_name, default=DEFAULT_CMAP,
+                        help="any matplotlib colour map (default %(default)s, near = warm)")
     parser.add_argument("--grayscale", action="store_true", help="grey depth pictures (white = near) instead of the colour map")
+
+
+def add_pred_only_option(parser: argparse.ArgumentParser | Any) -> None:
+    """--pred-only: the depth picture alone, not the input beside it."""
+    parser.add_argument("--pred-only", action="store_true", help="depth picture only (no side by side with the input)")
 
 
 def add_inference_options(
     parser: argparse.ArgumentParser,
-    device_help: str = "cuda, mps or cpu (default: best available; built-in models under --backend auto: the CPU)",
+    device_default: str = "best available; built-in models under --backend auto: the CPU",
 ) -> None:
     """--input-size, --batch-size, --device, --dtype: how the shared `Predictor` runs."""
     parser.add_argument(
-        "--input-size", type=int_at_least(1, "--input-size"), default=None,
-        help="shorter side of the network input, rounded to a multiple of the patch size "
+        "--input-size", type=IntAtLeast(1), default=None,
+        help="network input size: its shorter side, rounded to a multiple of the patch size "
         "(default: the size stored with the weights, 518 for the published ones)",
     )
-    parser.add_argument("--batch-size", type=int_at_least(1, "--batch-size"), default=4, help="images per forward pass (default 4)")
-    parser.add_argument("--device", default=None, help=device_help)
+    parser.add_argument("--batch-size", type=IntAtLeast(1), default=4, help="images per forward pass (default %(default)s)")
+    parser.add_argument("--device", default=None, help=f"cuda, mps or cpu (default: {device_default})")
     parser.add_argument("--dtype", default=None, help="fp32 (default), fp16 or bf16")
 
 
-def add_model_options(parser: argparse.ArgumentParser, model_help: str | None = None) -> None:
-    """--model and --backend, plus the inference options: which weights run, and where."""
+def add_model_option(parser: argparse.ArgumentParser, default: str = "the small built-in model",
+                     files: str = "a checkpoint, or an exported .onnx/.xml with --backend") -> None:
+    """--model NAME|FILE: which weights a command runs (`default`: which model runs without it)."""
+    parser.add_argument(
+        "--model", default=None,
+        help=f"model name or file (default: {default}; names: vits, vitl, metric-hypersim-vitl, ...; files: {files})",
+    )
+
+
+def add_model_options(parser: argparse.ArgumentParser, default: str = "the small built-in model",
+                      device_default: str | None = None) -> None:
+    """--model and --backend, plus the inference options: which weights run, and where (`default`
+    says which model runs without --model)."""
     from ..inference.loading import AUTO
     from ..inference.runtimes import BACKENDS
 
-    parser.add_argument(
-        "--model", default=None,
-        help=model_help or "model name (default: the small built-in model; vits, vitl, metric-hypersim-vitl, ...), "
-        "checkpoint path, or an exported file with --backend",
-    )
+    add_model_option(parser, default)
     parser.add_argument("--backend", default=AUTO, choices=(AUTO, *BACKENDS),
                         help="runtime: auto (default: a built-in model runs its shipped ONNX graph on onnxruntime on "
                         "the CPU in fp32 (without --device they do not look for a GPU), starting without importing torch; "
                         "an exported .onnx/.xml file runs on onnxruntime/openvino; anything else runs on torch), torch, "
                         "or onnxruntime/openvino with --model FILE from `depth-anything export` or a built-in model "
                         "(OpenVINO infers in f32 unless --dtype fp16/bf16; its CPU default may be bf16)")
-    add_inference_options(parser)
+    if device_default is None:
+        add_inference_options(parser)
+    else:
+        add_inference_options(parser, device_default)
 
 
 def add_random_weights_option(parser: argparse.ArgumentParser) -> None:
@@ -95,32 +219,47 @@ def add_random_weights_option(parser: argparse.ArgumentParser) -> None:
     )
 
 
+# ------------------------------------------------------------------------------------ opening models
+def random_weights_asked(args: argparse.Namespace) -> str | None:
+    """The encoder of --random-weights, if given (then --model may not be), announced on stderr."""
+    from ..errors import ConfigError
+
+    encoder = getattr(args, "random_weights", None)
+    if not encoder:
+        return None
+    if args.model is not None:
+        raise ConfigError("--model and --random-weights exclude each other")
+    print(f"WARNING: --random-weights {encoder}: an UNTRAINED network, its output is not depth", file=sys.stderr)
+    return encoder
+
+
 def open_predictor_from_args(
-    args: argparse.Namespace, default_model: str | None = None, download: str = "vits", tiling: Tiling | None = None
+    args: argparse.Namespace, default_model: str | None = None, download: str = "vits", tiling: Tiling | None = None,
+    device: str | None = None, batch_size: int | None = None,
 ) -> Predictor:
     """The `Predictor` that --model/--backend/--device/--dtype/--input-size/--batch-size (and
-    --random-weights, where a command has it) ask for, tiled with `tiling` if given; a missing built-in
-    model says how to get one (--model `download`, a published model that is downloaded, or a checkpoint path)."""
-    import sys
+    --random-weights, where a command has it) ask for: the one way every command opens a model.
 
-    from ..builtin import DEFAULT_MODEL
-    from ..errors import ConfigError, WeightsNotFoundError
+    `default_model` runs without --model; `device` and `batch_size` override the flags (a command that
+    picks the device itself, such as a torchrun rank, or runs one image at a time); `tiling` tiles it.
+    A missing built-in model says how to get one (--model `download`, a published model that is
+    downloaded, or a checkpoint path)."""
+    from ..errors import WeightsNotFoundError
     from ..inference import Predictor, open_predictor
+    from ..weights.registry import DEFAULT_MODEL
 
-    default_model = default_model or DEFAULT_MODEL
-    random_weights = getattr(args, "random_weights", None)
-    if random_weights:
-        if args.model is not None:
-            raise ConfigError("--model and --random-weights exclude each other")
+    device = device if device is not None else getattr(args, "device", None)
+    dtype, input_size = getattr(args, "dtype", None), getattr(args, "input_size", None)
+    batch_size = batch_size if batch_size is not None else getattr(args, "batch_size", 4)
+    encoder = random_weights_asked(args)
+    if encoder:
         from ..models import build_model
         from ..runtime import resolve_device
 
-        print(f"WARNING: --random-weights {random_weights}: an UNTRAINED network, its output is not depth", file=sys.stderr)
-        return Predictor(build_model(random_weights), resolve_device(args.device), args.dtype, args.input_size,
-                         args.batch_size, tiling=tiling)
+        return Predictor(build_model(encoder), resolve_device(device), dtype, input_size, batch_size, tiling=tiling)
     try:
-        return open_predictor(args.model or default_model, args.backend, args.device, args.dtype, args.input_size,
-                              args.batch_size, tiling=tiling)
+        return open_predictor(args.model or default_model or DEFAULT_MODEL, getattr(args, "backend", "auto"), device,
+                              dtype, input_size, batch_size, tiling=tiling)
     except WeightsNotFoundError as exc:
         if args.model is not None:
             raise
@@ -130,6 +269,23 @@ def open_predictor_from_args(
         ) from None
 
 
+def load_model_from_args(args: argparse.Namespace, device: str = "cpu") -> tuple[Any, str]:
+    """The torch network that --model (or --random-weights) names, in eval mode, and a label for it
+    (for commands that need the network itself, such as export)."""
+    from ..weights.registry import DEFAULT_MODEL
+
+    encoder = random_weights_asked(args)
+    if encoder:
+        from ..models import build_model
+
+        return build_model(encoder).eval(), f"random-weights:{encoder}"
+    from ..weights import load_model
+
+    name = args.model or DEFAULT_MODEL
+    return load_model(name, device=device), str(name)
+
+
+# ------------------------------------------------------------------------------------------ messages
 class _AboveBars(logging.Handler):
     """Writes records to stderr through tqdm, so a progress bar is redrawn below them, not torn."""
 

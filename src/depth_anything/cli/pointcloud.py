@@ -11,8 +11,16 @@ from __future__ import annotations
 
 import argparse
 
-from ..builtin import DEFAULT_METRIC_MODEL
-from .options import add_model_options, int_at_least, set_examples
+from ..weights.registry import DEFAULT_METRIC_MODEL
+from .options import (
+    POSITIVE,
+    IntAtLeast,
+    add_fsync_option,
+    add_model_options,
+    add_outdir_option,
+    add_progress_option,
+    set_examples,
+)
 
 EXAMPLES = """\
 examples:
@@ -21,20 +29,9 @@ examples:
   depth-anything pointcloud street/ --model metric-vkitti-vitl --fov 90 --stride 2 --max-points 200000
 """
 
+
+# suggested when a relative model is given (every metric name resolves: see `weights.registry`)
 METRIC_MODELS = (DEFAULT_METRIC_MODEL, "metric-hypersim-vitl", "metric-vkitti-vitl")
-
-
-def _positive_float(what: str):
-    def parse(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a number, got {text!r}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{what} must be positive, got {value}")
-        return value
-
-    return parse
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -43,26 +40,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     set_examples(parser, EXAMPLES)
     parser.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files, folders, list files or quoted glob patterns")
-    parser.add_argument("--outdir", "--out", dest="outdir", default="outputs", help="output folder (default: outputs)")
+    add_outdir_option(parser, help="output folder (default: %(default)s)")
     camera = parser.add_mutually_exclusive_group()
-    camera.add_argument("--fov", type=_positive_float("--fov"), default=None, metavar="DEG",
+    camera.add_argument("--fov", type=POSITIVE, default=None, metavar="DEG",
                         help=f"horizontal field of view in degrees (default {DEFAULT_FOV_DEG:g})")
-    camera.add_argument("--focal", type=_positive_float("--focal"), default=None, metavar="PX",
+    camera.add_argument("--focal", type=POSITIVE, default=None, metavar="PX",
                         help="focal length in pixels (instead of --fov)")
-    parser.add_argument("--stride", type=int_at_least(1, "--stride"), default=1,
+    parser.add_argument("--stride", type=IntAtLeast(1), default=1,
                         help="keep every N-th pixel in each direction (default 1: all)")
-    parser.add_argument("--max-points", type=int_at_least(1, "--max-points"), default=None,
+    parser.add_argument("--max-points", type=IntAtLeast(1), default=None,
                         help="at most this many points per image, drawn at random (seeded)")
-    parser.add_argument("--skip-existing", action="store_true", help="leave out images whose PLY exists")
-    add_model_options(parser, model_help="metric model name or checkpoint (default: the built-in default-metric; "
-                      f"others: {', '.join(METRIC_MODELS[1:])}, ...)")
+    parser.add_argument("--skip-existing", action="store_true", help="leave out inputs whose output files all exist")
+    add_fsync_option(parser)
+    add_progress_option(parser)
+    add_model_options(parser, default=f"the built-in {DEFAULT_METRIC_MODEL}; a metric model is needed")
 
 
 def run(args: argparse.Namespace) -> int:
     """Predict metric depth for each image and write its coloured point cloud."""
     from ..errors import ConfigError, require_extra
-    from ..geometry import DEFAULT_FOV_DEG, POINTCLOUD_EXTRA, Intrinsics, depth_to_points, write_ply
-    from ..io import to_uint8
+    from ..geometry import POINTCLOUD_EXTRA
+    from ..outputs import DepthWriter, PointCloudOptions
     from .batch import BatchRun
     from .options import open_predictor_from_args
 
@@ -71,19 +69,12 @@ def run(args: argparse.Namespace) -> int:
     predictor = open_predictor_from_args(args, DEFAULT_METRIC_MODEL, download="metric-hypersim-vits")
     if not predictor.is_metric:
         raise ConfigError(
-            f"{args.model or DEFAULT_METRIC_MODEL}: this model predicts relative depth (disparity without a scale); a point cloud needs "
-            f"metric depth in metres. Use a metric model: {', '.join(METRIC_MODELS)} (--model NAME)"
+            f"{args.model or DEFAULT_METRIC_MODEL}: this model predicts relative depth (disparity without a scale); "
+            f"a point cloud needs metric depth in metres. Use a metric model: {', '.join(METRIC_MODELS)} (--model NAME)"
         )
+    points = PointCloudOptions(args.fov, args.focal, args.stride, args.max_points)
+    writer = DepthWriter(args.outdir, ["ply"], metric=True, durable=args.fsync, points=points)
     if args.skip_existing:
-        batch.skip(lambda image: (batch.outdir / f"{image.name}.ply").is_file())
-
-    def write(image, result) -> None:
-        height, width = result.depth.shape
-        if args.focal is not None:
-            intrinsics = Intrinsics.from_focal(width, height, args.focal)
-        else:
-            intrinsics = Intrinsics.from_fov(width, height, args.fov or DEFAULT_FOV_DEG)
-        points, colors = depth_to_points(result.depth, intrinsics, to_uint8(result.image), args.stride, args.max_points)
-        write_ply(batch.outdir / f"{image.name}.ply", points, colors)
-
-    return batch.process(predictor, write)
+        batch.skip(lambda image: writer.exists(image.name))
+    return batch.process(predictor, lambda image, result: writer.write(image.name, result.image, result.depth),
+                         progress=not args.no_progress)

@@ -3,7 +3,7 @@
 INPUT is an image file, a folder (searched recursively for .jpg .jpeg .png .bmp .tif .tiff .webp in
 any case), a text file (.txt/.lst/.list) listing one path per line (relative to the file; # starts a
 comment), or a quoted glob pattern ("photos/**/*.jpg"). The output folder mirrors the input tree:
-photos/a.jpg and photos/sub/a.jpg become OUT/a_side.png and OUT/sub/a_side.png; several inputs are
+photos/a.jpg and photos/sub/a.jpg become OUTDIR/a_side.png and OUTDIR/sub/a_side.png; several inputs are
 named relative to their common parent, files given one by one by their name (made unique).
 A file that cannot be read is reported with its reason and skipped; the others are written, and
 the exit code is 1.
@@ -19,24 +19,17 @@ from __future__ import annotations
 import argparse
 
 from .options import (
+    FloatRange,
+    IntAtLeast,
+    add_fsync_option,
     add_model_options,
+    add_outdir_option,
     add_picture_options,
+    add_pred_only_option,
+    add_progress_option,
     add_random_weights_option,
-    int_at_least,
     set_examples,
 )
-
-
-def tile_overlap(text: str) -> float:
-    """An argparse type: the share of a tile that neighbouring tiles overlap, in [0, 0.5)."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--tile-overlap must be a number, got {text!r}") from None
-    if not 0.0 <= value < 0.5:
-        raise argparse.ArgumentTypeError(f"--tile-overlap must be in [0, 0.5), got {value}")
-    return value
-
 
 EXAMPLES = """\
 output formats (--formats, comma-separated; default side, or color with --pred-only):
@@ -57,37 +50,54 @@ examples:
 """
 
 
+def formats_list(text: str) -> list[str]:
+    """An argparse type: comma-separated output formats (`outputs.IMAGE_FORMATS`)."""
+    from ..errors import ConfigError
+    from ..outputs import parse_formats
+
+    try:
+        return parse_formats(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(str(exc).replace("formats= lists", "unknown format(s)")) from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `depth-anything predict`."""
+    from ..outputs import IMAGE_FORMATS
+
     set_examples(parser, EXAMPLES)
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, list files or quoted glob patterns")
-    parser.add_argument("--outdir", "--out", dest="outdir", default="outputs", help="output folder (default: outputs)")
+    add_outdir_option(parser, help="output folder (default: %(default)s)")
     shape = parser.add_mutually_exclusive_group()
-    shape.add_argument("--formats", default=None, help="comma-separated: color, gray, side, png16, npy (default side)")
-    shape.add_argument("--pred-only", action="store_true", help="write the depth picture only (no side by side)")
+    shape.add_argument("--formats", type=formats_list, default=None, metavar="LIST",
+                       help=f"comma-separated output formats: {', '.join(IMAGE_FORMATS)} (default side)")
+    add_pred_only_option(shape)
     add_picture_options(parser)
-    parser.add_argument("--skip-existing", action="store_true", help="leave out images whose outputs all exist")
+    parser.add_argument("--skip-existing", action="store_true", help="leave out inputs whose output files all exist")
+    add_fsync_option(parser)
+    add_progress_option(parser)
     add_model_options(parser)
-    parser.add_argument("--tile", type=int_at_least(14, "--tile"), default=None, metavar="SIZE",
+    parser.add_argument("--tile", type=IntAtLeast(14), default=None, metavar="SIZE",
                         help="tiled high-resolution mode: cut images larger than SIZE px into overlapping SIZE×SIZE "
                         "tiles at full resolution, blend them")
-    parser.add_argument("--tile-overlap", type=tile_overlap, default=0.25, metavar="F",
-                        help="share of a tile that neighbouring tiles overlap, in [0, 0.5) (default 0.25)")
+    parser.add_argument("--tile-overlap", type=FloatRange(0.0, 0.5, high_open=True), default=0.25, metavar="F",
+                        help="share of a tile that neighbouring tiles overlap, in [0, 0.5) (default %(default)s)")
     add_random_weights_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Collect the inputs, predict them through one `Predictor`, write each one's files, summarise."""
     from ..inference import Tiling
-    from ..inference.files import DepthWriter, parse_formats
+    from ..outputs import DepthWriter
     from .batch import BatchRun
     from .options import open_predictor_from_args
 
-    formats = ["color"] if args.pred_only else parse_formats(args.formats or "side")
+    formats = ["color"] if args.pred_only else (args.formats or ["side"])
     batch = BatchRun.collect(args.inputs, args.outdir)
     tiling = Tiling(args.tile, args.tile_overlap) if args.tile is not None else None
     predictor = open_predictor_from_args(args, tiling=tiling)
-    writer = DepthWriter(args.outdir, formats, predictor.is_metric, args.cmap, args.grayscale)
+    writer = DepthWriter(args.outdir, formats, predictor.is_metric, args.cmap, args.grayscale, durable=args.fsync)
     if args.skip_existing:
         batch.skip(lambda image: writer.exists(image.name))
-    return batch.process(predictor, lambda image, result: writer.write(image.name, result.image, result.depth))
+    return batch.process(predictor, lambda image, result: writer.write(image.name, result.image, result.depth),
+                         progress=not args.no_progress)

@@ -9,18 +9,19 @@ from __future__ import annotations
 
 import argparse
 
-from .options import int_at_least
+from .options import IntAtLeast, add_data_option, add_out_option, hide_aliases
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `depth-anything contact-sheet`."""
-    parser.add_argument("--data", required=True, help="dataset folder")
-    parser.add_argument("--layout", default="synthetic", help="dataset layout (default synthetic)")
-    parser.add_argument("--split", default=None, help="split to show (default: the layout's default)")
-    parser.add_argument("--count", type=int_at_least(1, "--count"), default=12, help="number of samples (default 12)")
-    parser.add_argument("--columns", type=int_at_least(1, "--columns"), default=4, help="samples per row (default 4)")
-    parser.add_argument("--tile", type=int_at_least(1, "--tile"), default=192, help="height of each picture in pixels (default 192)")
-    parser.add_argument("--out", required=True, help="output picture (.png or .jpg)")
+    add_data_option(parser, required=True, help="dataset folder (in the layout --layout names)")
+    parser.add_argument("--layout", default="synthetic", help="dataset layout (default %(default)s)")
+    parser.add_argument("--split", default=None, help="dataset split (default: the layout's default)")
+    parser.add_argument("--count", type=IntAtLeast(1), default=12, help="number of samples (default %(default)s)")
+    parser.add_argument("--columns", type=IntAtLeast(1), default=4, help="samples per row (default %(default)s)")
+    hide_aliases(parser.add_argument("--cell-height", "--tile", type=IntAtLeast(1), default=192, metavar="PX",
+                                     help="height of each picture in pixels (default %(default)s)"), "--tile")
+    add_out_option(parser, required=True, help="output file: the picture (.png or .jpg)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -30,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from ..io import save_image
 
     reader = open_dataset(args.layout, args.data, split=args.split)
-    sheet = contact_sheet(reader, args.count, args.columns, args.tile)
+    sheet = contact_sheet(reader, args.count, args.columns, args.cell_height)
     save_image(args.out, sheet)
     print(f"{args.out}: {min(args.count, len(reader))} samples, {sheet.shape[1]}x{sheet.shape[0]} pixels")
     return 0

@@ -1,7 +1,7 @@
 """Render a synthetic dataset with exact depth (resumable: re-run to continue).
 
 Writes image/NAME.png, depth/NAME.npy (float16 metres, 0 = invalid), mask/NAME.png, dataset.json
-and manifest.jsonl into --out. The same --seed always gives the same bytes, with any --workers;
+and manifest.jsonl into --outdir. The same --seed always gives the same bytes, with any --workers;
 an interrupted run keeps every finished sample, and running it again renders only the rest.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import re
 
-from .options import int_at_least
+from .options import FRACTION, IntAtLeast, add_outdir_option, add_progress_option
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -26,26 +26,18 @@ def parse_size(text: str) -> tuple[int, int]:
     return width, height
 
 
-def _fraction(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"expected a number in [0, 1], got {text!r}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `depth-anything synth`."""
-    parser.add_argument("--out", required=True, help="dataset folder (created; an existing one is continued)")
-    parser.add_argument("--count", required=True, type=int_at_least(1, "--count"), help="number of samples")
-    parser.add_argument("--size", type=parse_size, default=(384, 384), help="N (square) or WIDTHxHEIGHT; default 384")
-    parser.add_argument("--seed", type=int_at_least(0, "--seed"), default=0, help="dataset seed (default 0)")
-    parser.add_argument("--workers", type=int_at_least(1, "--workers"), default=1, help="processes (default 1)")
-    parser.add_argument("--image-format", choices=("png", "jpg"), default="png", help="image files (default png)")
-    parser.add_argument("--indoor-fraction", type=_fraction, default=0.5, help="share of indoor scenes (default 0.5)")
-    parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_outdir_option(parser, default=None, required=True,
+                      help="output folder: the dataset (created; an existing one is continued)")
+    parser.add_argument("--count", required=True, type=IntAtLeast(1), help="number of samples")
+    parser.add_argument("--size", type=parse_size, default=(384, 384), help="N (square) or WIDTHxHEIGHT (default 384)")
+    parser.add_argument("--seed", type=IntAtLeast(0), default=0, help="random seed (default %(default)s)")
+    parser.add_argument("--workers", type=IntAtLeast(1), default=1, help="processes (default %(default)s)")
+    parser.add_argument("--image-format", choices=("png", "jpg"), default="png", help="image files (default %(default)s)")
+    parser.add_argument("--indoor-fraction", type=FRACTION, default=0.5,
+                        help="share of indoor scenes, in [0, 1] (default %(default)s)")
+    add_progress_option(parser, aliases=("--quiet",))
 
 
 def run(args: argparse.Namespace) -> int:
@@ -57,18 +49,18 @@ def run(args: argparse.Namespace) -> int:
 
     width, height = args.size
     config = SynthConfig(width=width, height=height, indoor_fraction=args.indoor_fraction)
-    with tqdm(total=args.count, unit="img", disable=args.quiet, desc="synth") as bar:
+    with tqdm(total=args.count, unit="img", disable=args.no_progress, desc="synth") as bar:
 
         def progress(done: int, total: int) -> None:
             bar.n = done
             bar.refresh()
 
         try:
-            report = write_dataset(args.out, args.count, seed=args.seed, config=config, workers=args.workers,
+            report = write_dataset(args.outdir, args.count, seed=args.seed, config=config, workers=args.workers,
                                    image_format=args.image_format, progress=progress)
         except KeyboardInterrupt:
             bar.close()
-            print(f"interrupted: {bar.n} of {args.count} samples are finished in {args.out}; "
+            print(f"interrupted: {bar.n} of {args.count} samples are finished in {args.outdir}; "
                   "run the same command again to continue")
             return 130
     print(f"{report.root}: {report.written} samples written, {report.skipped} already there "

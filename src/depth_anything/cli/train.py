@@ -13,12 +13,12 @@ import sys
 from typing import Any
 
 from ..train.hooks import Hook, KillAtStep, Trainer
-from .options import library_messages
+from .options import HelpFormatter, library_messages
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `depth-anything train`."""
-    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.formatter_class = HelpFormatter
     parser.add_argument("--config", required=True, help="training config (YAML), see configs/")
     parser.add_argument(
         "--resume", nargs="?", const=True, default=False, metavar="CHECKPOINT",
@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", dest="overrides",
         help="override a config value, e.g. --set optim.steps=100 (repeatable)",
     )
-    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: the local rank's GPU, else CPU)")
+    parser.add_argument("--device", default=None, help="cuda, mps or cpu (default: the local rank's GPU, else the CPU)")
 
 
 

@@ -1,7 +1,7 @@
 """Depth videos from video files, image-sequence folders or a live camera.
 
-Each INPUT (a video file FFmpeg reads, or a folder of frames in name order) becomes OUT/NAME_side.mp4
-(input and depth side by side) or, with --pred-only, OUT/NAME_depth.mp4: H.264 MP4 at the input's
+Each INPUT (a video file FFmpeg reads, or a folder of frames in name order) becomes OUTDIR/NAME_side.mp4
+(input and depth side by side) or, with --pred-only, OUTDIR/NAME_depth.mp4: H.264 MP4 at the input's
 frame rate with one output frame per input frame. Frames are decoded, batched through the model and
 encoded as a stream, so memory stays flat for long videos. The colour scale is a running range by
 default (moving average of each frame's 2nd and 98th percentiles), so colours do not flicker;
@@ -16,7 +16,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from .options import add_model_options, add_picture_options, int_at_least, set_examples
+from .options import (
+    POSITIVE,
+    IntAtLeast,
+    add_fsync_option,
+    add_model_options,
+    add_outdir_option,
+    add_picture_options,
+    add_pred_only_option,
+    add_progress_option,
+    set_examples,
+)
 
 EXAMPLES = """\
 examples:
@@ -30,20 +40,23 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `depth-anything video`."""
-    from ..inference.video import NORMALIZATIONS
+    from ..inference.video import DEFAULT_SEQUENCE_FPS, NORMALIZATIONS
 
     set_examples(parser, EXAMPLES)
     parser.add_argument("inputs", nargs="*", metavar="INPUT", help="video files or folders of frames")
-    parser.add_argument("--outdir", "--out", dest="outdir", default=None,
-                        help="output folder (default: outputs; with --camera, given = record instead of a window)")
-    parser.add_argument("--camera", type=int_at_least(0, "--camera"), metavar="INDEX", help="OpenCV camera index")
-    parser.add_argument("--pred-only", action="store_true", help="depth only, no side by side")
+    add_outdir_option(parser, default=None,
+                      help="output folder (default: outputs; with --camera, given = record instead of a window)")
+    parser.add_argument("--camera", type=IntAtLeast(0), metavar="INDEX", help="OpenCV camera index")
+    add_pred_only_option(parser)
     parser.add_argument("--normalize", choices=NORMALIZATIONS, default="running",
                         help="colour scale: running (stable, default) or frame (each frame on its own)")
-    parser.add_argument("--fps", type=float, default=None, help="frame rate of image-sequence folders (default 30)")
-    parser.add_argument("--max-frames", type=int_at_least(1, "--max-frames"), default=None,
+    parser.add_argument("--fps", type=POSITIVE, default=None,
+                        help=f"frame rate of image-sequence folders (default {float(DEFAULT_SEQUENCE_FPS):g})")
+    parser.add_argument("--max-frames", type=IntAtLeast(1), default=None,
                         help="stop a camera after this many frames")
     add_picture_options(parser)
+    add_fsync_option(parser)
+    add_progress_option(parser)
     add_model_options(parser)
 
 
@@ -79,13 +92,16 @@ def _has_display() -> bool:
         return False
 
 
-def _encode(frames, path: Path, fps, total: int | None, live: bool = False) -> int:
+def _encode(frames, path: Path, fps, total: int | None, args: argparse.Namespace, live: bool = False) -> int:
     """Write frames to `path` as H.264 with a progress bar; Ctrl-C keeps what a `live` camera recorded."""
     from tqdm import tqdm
 
-    from ..inference.video import VideoWriter
+    from ..outputs import VideoWriter
 
-    with VideoWriter(path, fps) as writer, tqdm(total=total, unit=" frames", file=sys.stderr, dynamic_ncols=True) as bar:
+    with (
+        VideoWriter(path, fps, durable=args.fsync) as writer,
+        tqdm(total=total, unit=" frames", file=sys.stderr, dynamic_ncols=True, disable=args.no_progress) as bar,
+    ):
         try:
             for frame in frames:
                 writer.write(frame)
@@ -99,8 +115,8 @@ def _encode(frames, path: Path, fps, total: int | None, live: bool = False) -> i
 def run(args: argparse.Namespace) -> int:
     """Predict every frame of every input (or the camera) and write or show the depth video."""
     from ..errors import ConfigError, VideoError
-    from ..inference.files import unique_names
     from ..inference.video import CameraSource, FrameRenderer, open_source, render_frames
+    from ..outputs import unique_names
     from .options import open_predictor_from_args
 
     if args.camera is not None and args.inputs:
@@ -126,7 +142,7 @@ def run(args: argparse.Namespace) -> int:
         if args.outdir is None:
             print("no display for a window; recording to outputs/ instead (Ctrl-C stops)", file=sys.stderr)
         path = outdir / f"camera{args.camera}{suffix}"
-        count = _encode(frames, path, camera.fps, args.max_frames, live=True)
+        count = _encode(frames, path, camera.fps, args.max_frames, args, live=True)
         print(f"{count} frame(s) written to {path}")
         return 0
     predictor = open_predictor_from_args(args)
@@ -136,7 +152,7 @@ def run(args: argparse.Namespace) -> int:
             source = open_source(item, args.fps)
             renderer = FrameRenderer(predictor.is_metric, args.cmap, args.grayscale, args.pred_only, args.normalize)
             path = outdir / f"{name}{suffix}"
-            count = _encode(render_frames(predictor, source, renderer, report), path, source.fps, source.frame_count)
+            count = _encode(render_frames(predictor, source, renderer, report), path, source.fps, source.frame_count, args)
         except VideoError as exc:
             failures.append(str(exc))
             print(f"skipped {exc}", file=sys.stderr)

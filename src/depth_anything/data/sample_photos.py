@@ -9,7 +9,6 @@ disparity) is the real-image evaluation and is deliberately absent here.
 
 from __future__ import annotations
 
-import argparse
 import logging
 from pathlib import Path
 
@@ -76,7 +75,8 @@ def random_view(rgb: np.ndarray, rng: np.random.Generator, size: int) -> np.ndar
 
 
 def write_photo_views(out: Path, views_per_photo: int, size: int, seed: int = 0) -> list[Path]:
-    """Write each shipped photo (full frame) and `views_per_photo` random views of it to `out`."""
+    """Write `views_per_photo` random views of each shipped photo to `out` as PNG_NNN.png files (what
+    `depth-anything sample-photos` runs)."""
     out.mkdir(parents=True, exist_ok=True)
     written = []
     for k, path in enumerate(shipped_photo_paths()):
@@ -88,19 +88,3 @@ def write_photo_views(out: Path, views_per_photo: int, size: int, seed: int = 0)
             save_image(target, view)
             written.append(target)
     return written
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, required=True)
-    parser.add_argument("--views", type=int, default=50, help="random views per photo (default 50)")
-    parser.add_argument("--size", type=int, default=160, help="shorter side of each view (default 160)")
-    parser.add_argument("--seed", type=int, default=0)
-    args = parser.parse_args(argv)
-    written = write_photo_views(args.out, args.views, args.size, args.seed)
-    print(f"{len(written)} views of {len(shipped_photo_paths())} photos written to {args.out}")
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -10,6 +10,7 @@ import importlib
 from typing import Any
 
 FORMATS = ("onnx", "openvino", "nnarchive")
+DEFAULT_OPSET = 18  # the lowest opset torch's (dynamo) exporter emits without a version conversion
 
 _LAZY = {
     "export_onnx": "depth_anything.export.onnx",
@@ -26,4 +27,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'depth_anything.export' has no attribute {name!r}")
 
 
-__all__ = ["FORMATS", *_LAZY]
+__all__ = ["DEFAULT_OPSET", "FORMATS", *_LAZY]

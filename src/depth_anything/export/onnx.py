@@ -35,11 +35,11 @@ from ..errors import ExportError, require_extra
 from ..inference.exported import INPUT_NAME, OUTPUT_NAME, ExportedModelInfo
 from ..models import DepthAnything
 from ..models.dinov2 import DinoVisionTransformer
+from . import DEFAULT_OPSET
 
 log = logging.getLogger(__name__)
 
 CUBIC_A = -0.75  # PyTorch's bicubic coefficient
-DEFAULT_OPSET = 18  # the lowest opset torch's (dynamo) exporter emits without a version conversion
 DYNAMIC_EXAMPLE_BATCH = 2  # torch.export specialises a size-1 example, so a dynamic batch needs ≥ 2
 
 

@@ -35,7 +35,7 @@ import numpy as np
 from ..errors import ExportError, require_extra
 from ..eval.protocols import depth_agreement  # re-exported: int8 exports are checked with it
 from ..inference.exported import INPUT_NAME, ExportedModelInfo
-from ..inference.files import collect_images
+from ..outputs import collect_images
 from ..io import load_image
 from ..transforms import preprocess
 

@@ -3,13 +3,12 @@ stays flat however long the video is.
 
 Sources yield RGB uint8 frames: `VideoReader` (any file FFmpeg reads, through PyAV), `ImageSequence`
 (a folder of images in name order) and `CameraSource` (OpenCV). `FrameRenderer` draws each prediction
-with a colour scale that stays put from frame to frame (`RunningRange`) or per frame. `VideoWriter`
-encodes H.264 MP4 through PyAV and is the only thing here that writes a file (atomically).
+with a colour scale that stays put from frame to frame (`RunningRange`) or per frame. Nothing here
+writes a file: `outputs.VideoWriter` encodes the frames.
 """
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import math
 import os
@@ -22,7 +21,7 @@ import cv2
 import numpy as np
 
 from ..errors import VideoError, require_extra
-from ..io import atomic_target, list_images
+from ..io import list_images
 from ..pictures import DEFAULT_CMAP, depth_picture, side_by_side
 from .predictor import Predictor
 
@@ -206,86 +205,7 @@ def render_frames(
         yield previous
 
 
-# -------------------------------------------------------------------------------------------- writer
-class VideoWriter:
-    """H.264 MP4 (yuv420p) through PyAV at `fps`, written to a temporary file renamed onto `path` by
-    `close()` (a failure or `abort()` leaves nothing). Frames are RGB uint8; the size is the first
-    frame's (odd sides padded to even, as yuv420p needs); later frames of another size are resized."""
-
-    def __init__(self, path: str | os.PathLike, fps: float | Fraction, crf: int = 18) -> None:
-        self._av = _av()
-        self.path = Path(path)
-        self.fps = Fraction(fps).limit_denominator(1001)
-        self.crf = crf
-        self.frames = 0
-        self._target = contextlib.ExitStack()
-        self._tmp = self._target.enter_context(atomic_target(self.path))
-        self._container: Any = None
-        self._stream: Any = None
-
-    def _open(self, height: int, width: int) -> None:
-        self._container = self._av.open(str(self._tmp), mode="w", format="mp4")
-        self._stream = self._container.add_stream("libx264", rate=self.fps)
-        self._stream.width, self._stream.height = width + width % 2, height + height % 2
-        self._stream.pix_fmt = "yuv420p"
-        self._stream.options = {"crf": str(self.crf)}
-        self._stream.codec_context.time_base = 1 / self.fps
-
-    def write(self, frame: np.ndarray) -> None:
-        """Encode one RGB uint8 frame."""
-        if self._stream is None:
-            self._open(*frame.shape[:2])
-        width, height = self._stream.width, self._stream.height
-        if frame.shape[:2] != (height, width):
-            if frame.shape[0] + frame.shape[0] % 2 == height and frame.shape[1] + frame.shape[1] % 2 == width:
-                frame = np.pad(frame, ((0, height - frame.shape[0]), (0, width - frame.shape[1]), (0, 0)))
-            else:
-                log.warning("%s: frame %d is %dx%d, resized to %dx%d", self.path, self.frames, frame.shape[1],
-                            frame.shape[0], width, height)
-                frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
-        video_frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
-        video_frame.pts = self.frames
-        self._container.mux(self._stream.encode(video_frame))
-        self.frames += 1
-
-    def close(self) -> Path:
-        """Flush the encoder and put the finished file in place."""
-        try:
-            if self._stream is None:
-                raise VideoError(f"{self.path}: no frames to write")
-            self._container.mux(self._stream.encode(None))
-            self._container.close()
-        except BaseException as exc:
-            self._finish(exc)
-            raise
-        self._finish(None)
-        return self.path
-
-    def abort(self) -> None:
-        """Drop the unfinished file."""
-        if self._container is not None:
-            with contextlib.suppress(Exception):
-                self._container.close()
-        self._finish(VideoError("aborted"))
-
-    def _finish(self, error: BaseException | None) -> None:
-        if error is None:
-            self._target.close()  # sync and rename
-        else:
-            with contextlib.suppress(BaseException):
-                self._target.__exit__(type(error), error, error.__traceback__)
-
-    def __enter__(self) -> VideoWriter:
-        return self
-
-    def __exit__(self, kind, error, traceback) -> None:
-        if kind is None:
-            self.close()
-        else:
-            self.abort()
-
-
 __all__ = [
     "NORMALIZATIONS", "CameraSource", "FrameRange", "FrameRenderer", "ImageSequence", "RunningRange", "VideoReader",
-    "VideoWriter", "make_range", "open_source", "render_frames",
+    "make_range", "open_source", "render_frames",
 ]

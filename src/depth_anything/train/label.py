@@ -51,8 +51,10 @@ def label_images(
     device: str | None = None,
     dtype: str | None = None,
     progress: Callable[[int, int], None] | None = None,
+    opener: Callable[[torch.device], Predictor] | None = None,
 ) -> LabelResult:
-    """Pseudo-label every image below `images` into `out` with the model at `model` (see module doc).
+    """Pseudo-label every image below `images` into `out` with the model at `model` (see module doc);
+    `opener`, if given, opens that model (on any backend) for this rank's device, instead of torch.
 
     `progress(done, total)` is called on every rank as its share advances (images already labeled
     count as done); the command line draws its bar with it.
@@ -66,8 +68,14 @@ def label_images(
             "folder outside the images folder"
         )
     env, torch_device = init_distributed(device)
-    predictor = Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
+    if opener is not None:
+        predictor = opener(torch_device)
+    else:
+        predictor = Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
     identity = teacher_identity(model, predictor.input_size, predictor.dtype, encoding)
+    backend = getattr(predictor.runtime, "name", "torch")
+    if backend != "torch":  # runtimes agree to about 1e-5, not bit for bit (torch labels keep their old identity)
+        identity["backend"] = backend
     check_teacher(out, identity)
     barrier()  # every rank has compared with the old manifest before rank 0 records this teacher
     # recorded before any label is written, so a crashed run still names its teacher

@@ -1,0 +1,464 @@
+"""Inputs collected from paths, and the one writer of every output file the tools make.
+
+Inputs (`collect_images`): files, folders (searched recursively), list files and glob patterns, each
+image once, with an output name that no other input shares. Names mirror the input tree:
+`photos/a.jpg` and `photos/sub/a.jpg` (given as `photos/`) are named `a` and `sub/a`. Several folders,
+lists or patterns are named relative to their common parent; files given one by one keep their stem.
+A name already taken (two inputs `a.jpg` and `a.png`, or the same stem in two places) gets the input's
+extension and, if needed, a number: `a_png`, `a_png_2`.
+
+Outputs: `DepthWriter` writes one prediction's files (depth pictures, 16-bit PNG, .npy, PLY) and
+`VideoWriter` a depth video; `predict`, `pointcloud`, `video` and the web demo all write through them.
+Every file appears at once, complete: it is written to a temporary file beside it and renamed. With
+`durable=True` each file is also synced to disk before the rename (crash-safe, but a sync per file
+costs more than encoding a small picture, so batch runs leave it to the operating system).
+
+PNGs are encoded here (`encode_png`): each row is stored as its difference to the row above (the PNG
+"Up" filter, one vectorised subtraction) and deflated at level 1, which keeps the files smaller than
+OpenCV's default encoding while taking less time; level 0 stores them uncompressed, faster still.
+16-bit PNGs hold exactly the values `png16_values` gives, as every version of this toolkit wrote them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import logging
+import os
+import struct
+import zlib
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ConfigError, VideoError, require_extra
+from .io import (
+    atomic_target,
+    atomic_write,
+    atomic_write_bytes,
+    depth_png16_values,
+    is_image_file,
+    list_images,
+)
+from .pictures import DEFAULT_CMAP, colormap_lut, depth_picture, side_by_side
+
+log = logging.getLogger(__name__)
+
+LIST_SUFFIXES = (".txt", ".lst", ".list")
+_GLOB_CHARS = frozenset("*?[")
+
+
+# ------------------------------------------------------------------------------------------ inputs
+@dataclass(frozen=True)
+class ImageInput:
+    """One input image and its output name (relative, POSIX separators, no extension: "sub/a")."""
+
+    path: Path
+    name: str
+
+
+@dataclass
+class CollectedInputs:
+    """The images found and every input that gave none, as (input, reason) pairs."""
+
+    images: list[ImageInput] = field(default_factory=list)
+    problems: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass
+class _Found:
+    path: Path
+    root: Path | None  # the folder its name is relative to; None: a file given by itself
+
+
+def _glob_root(pattern: str) -> Path:
+    """The leading part of a glob pattern that holds no wildcard (the folder the matches mirror)."""
+    parts: list[str] = []
+    for part in Path(pattern).parts:
+        if _GLOB_CHARS & set(part):
+            break
+        parts.append(part)
+    return Path(*parts) if parts else Path(".")
+
+
+def _expand(item: str, base: Path | None, problems: list[tuple[str, str]], in_list: bool = False) -> list[_Found]:
+    """What one input stands for; anything unusable is added to `problems` with its reason."""
+    path = Path(item) if base is None or Path(item).is_absolute() else base / item
+    if path.is_dir():
+        return [_Found(p, path) for p in list_images(path)]
+    if path.is_file():
+        if path.suffix.lower() in LIST_SUFFIXES:
+            if in_list:
+                problems.append((str(path), "a list file inside a list file is not read"))
+                return []
+            return _read_list(path, problems)
+        if not is_image_file(path):
+            problems.append((str(path), f"not an image file name ({path.suffix or 'no extension'}); "
+                                        f"a list of paths needs the extension {' or '.join(LIST_SUFFIXES)}"))
+            return []
+        return [_Found(path, base)]
+    if _GLOB_CHARS & set(item):
+        pattern = str(path)
+        matches = sorted(Path(m) for m in glob.glob(pattern, recursive=True))
+        root = _glob_root(pattern)
+        found = [_Found(p, root) for m in matches for p in (list_images(m) if m.is_dir() else [m]) if is_image_file(p)]
+        if not found:
+            problems.append((item, "no image matches this pattern"))
+        return found
+    problems.append((str(path), "file not found"))
+    return []
+
+
+def _read_list(path: Path, problems: list[tuple[str, str]]) -> list[_Found]:
+    """The entries of a list file: one path per line, relative to the file's folder; # starts a comment."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as exc:
+        problems.append((str(path), f"cannot read the list file ({exc})"))
+        return []
+    found: list[_Found] = []
+    for line in lines:
+        entry = line.strip()
+        if entry and not entry.startswith("#"):
+            found.extend(_expand(entry, path.parent, problems, in_list=True))
+    return found
+
+
+def _unique(name: str, suffix: str, taken: set[str]) -> str:
+    """`name`, or `name_<ext>`, `name_<ext>_2`, ... the first one not in `taken` (compared case-blind,
+    since macOS and Windows file systems are)."""
+    longer = f"{name}_{suffix.lstrip('.').lower() or 'file'}"
+    candidate, number = name, 1
+    while candidate.casefold() in taken:
+        candidate = longer if number == 1 else f"{longer}_{number}"
+        number += 1
+    taken.add(candidate.casefold())
+    return candidate
+
+
+def collect_images(inputs: Sequence[str | os.PathLike], exclude: str | os.PathLike | None = None) -> CollectedInputs:
+    """Images behind `inputs` (files, folders searched recursively, list files, glob patterns), each once,
+    with unique output names; images below `exclude` (an output folder inside an input) are left out."""
+    collected = CollectedInputs()
+    found = [f for item in inputs for f in _expand(os.fspath(item), None, collected.problems)]
+    excluded = Path(exclude).resolve() if exclude is not None else None
+    roots = {f.root.resolve() for f in found if f.root is not None}
+    common = Path(os.path.commonpath(list(roots))) if len(roots) > 1 else next(iter(roots), None)
+    seen: set[Path] = set()
+    taken: set[str] = set()
+    for item in found:
+        resolved = item.path.resolve()
+        if resolved in seen or (excluded is not None and resolved.is_relative_to(excluded)):
+            continue
+        seen.add(resolved)
+        if item.root is not None and common is not None and resolved.is_relative_to(common):
+            name = resolved.relative_to(common).with_suffix("").as_posix()
+        else:
+            name = item.path.stem
+        collected.images.append(ImageInput(item.path, _unique(name, item.path.suffix, taken)))
+    return collected
+
+
+def unique_names(paths: Iterable[Path]) -> list[str]:
+    """Stems of `paths`, made unique as `collect_images` does (for tools whose inputs are not images)."""
+    taken: set[str] = set()
+    return [_unique(path.stem, path.suffix, taken) for path in paths]
+
+
+# ------------------------------------------------------------------------------------- PNG encoding
+PNG_COMPRESSION = 1  # zlib level of the pictures: the fastest that compresses (0 stores them as they are)
+_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+_COLOR_TYPES = {1: 0, 2: 4, 3: 2, 4: 6}  # channels → PNG colour type: grey, grey + alpha, RGB, RGBA
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(data, zlib.crc32(kind)))
+
+
+def encode_png(array: np.ndarray, compression: int = PNG_COMPRESSION, text: Mapping[str, str] | None = None) -> bytes:
+    """The bytes of a PNG file holding `array` exactly: H×W grey or H×W×C (C = 1..4: grey, grey + alpha,
+    RGB, RGBA), uint8 or uint16, deflated at zlib level `compression` (0-9), with `text` as tEXt
+    chunks (Latin-1 keys of 1-79 characters). The one PNG encoder of the outputs (see module doc)."""
+    array = np.asarray(array)
+    if array.dtype not in (np.uint8, np.uint16):
+        raise TypeError(f"a PNG holds uint8 or uint16 values, got {array.dtype}")
+    channels = 1 if array.ndim == 2 else (array.shape[2] if array.ndim == 3 else 0)
+    if channels not in _COLOR_TYPES or min(array.shape[:2], default=0) < 1:
+        raise ValueError(f"a PNG holds an H×W or H×W×C image (C = 1 to 4, sides of at least 1), got shape {array.shape}")
+    if not 0 <= compression <= 9:
+        raise ValueError(f"compression is a zlib level from 0 to 9, got {compression}")
+    height, width = array.shape[:2]
+    bits = 8 * array.dtype.itemsize
+    rows = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder(">")).view(np.uint8).reshape(height, -1)
+    lines = np.empty((height, rows.shape[1] + 1), np.uint8)  # each scan line: filter type byte, then the filtered row
+    if compression == 0:
+        lines[:, 0] = 0  # None: nothing to gain from a filter when nothing is compressed
+        lines[:, 1:] = rows
+    else:
+        lines[:, 0] = 2  # Up: the byte above is subtracted (modulo 256); the first row's "above" is zero
+        lines[0, 1:] = rows[0]
+        np.subtract(rows[1:], rows[:-1], out=lines[1:, 1:])
+    deflate = zlib.compressobj(compression)
+    idat = deflate.compress(lines) + deflate.flush()
+    header = struct.pack(">IIBBBBB", width, height, bits, _COLOR_TYPES[channels], 0, 0, 0)
+    chunks = [_png_chunk(b"IHDR", header)]
+    for key, value in (text or {}).items():
+        if not 0 < len(key) < 80:
+            raise ValueError(f"a PNG text key has 1 to 79 characters, got {key!r}")
+        chunks.append(_png_chunk(b"tEXt", key.encode("latin-1") + b"\0" + value.encode("latin-1", "replace")))
+    chunks += [_png_chunk(b"IDAT", idat), _png_chunk(b"IEND", b"")]
+    return _PNG_SIGNATURE + b"".join(chunks)
+
+
+def write_png(
+    path: str | os.PathLike, array: np.ndarray, compression: int = PNG_COMPRESSION, durable: bool = False,
+    text: Mapping[str, str] | None = None,
+) -> Path:
+    """Write `array` as a PNG file (see `encode_png`), atomically."""
+    return atomic_write_bytes(path, encode_png(array, compression, text), durable)
+
+
+def png16_values(depth: np.ndarray, metric: bool) -> np.ndarray:
+    """A prediction as the 16-bit PNG stores it: metric depth in millimetres (0 = invalid, clipped at
+    65.535 m), relative depth min–max scaled to 0–65535 over its finite pixels."""
+    depth = np.asarray(depth, dtype=np.float64)
+    if metric:
+        return depth_png16_values(depth, 1000.0)
+    finite = np.isfinite(depth)
+    low = float(depth[finite].min()) if finite.any() else 0.0
+    high = float(depth[finite].max()) if finite.any() else 0.0
+    return depth_png16_values(depth - low, 65535.0 / max(high - low, 1e-12))
+
+
+def _png16_text(metric: bool) -> dict[str, str]:
+    """What a 16-bit depth PNG holds, stamped into the file."""
+    held = ("metric depth in millimetres (metres x 1000), 0 = invalid" if metric
+            else "relative depth (disparity-like, larger = nearer), min-max scaled to 0-65535 per image")
+    return {"Description": held, "Software": "depth-anything"}
+
+
+# ------------------------------------------------------------------------------------------ outputs
+# format → the suffix added to an input's output name
+OUTPUT_SUFFIXES: dict[str, str] = {
+    "color": "_depth.png", "gray": "_gray.png", "side": "_side.png", "png16": "_depth16.png", "npy": ".npy", "ply": ".ply",
+}
+# what `predict` writes: every format but the point cloud, which needs metric depth and a camera
+IMAGE_FORMATS = ("color", "gray", "side", "png16", "npy")
+
+
+def check_formats(formats: Sequence[str], allowed: Sequence[str] = tuple(OUTPUT_SUFFIXES)) -> list[str]:
+    """`formats` as a list, each once; `ConfigError` for an empty list or a name not in `allowed`."""
+    unknown = [f for f in formats if f not in allowed]
+    if unknown or not formats:
+        raise ConfigError(f"formats= lists {unknown or 'nothing'}; choose from {', '.join(allowed)}")
+    return list(dict.fromkeys(formats))
+
+
+def parse_formats(text: str, allowed: Sequence[str] = IMAGE_FORMATS) -> list[str]:
+    """A comma-separated list of output formats, checked against `allowed`."""
+    return check_formats([f.strip() for f in text.split(",") if f.strip()], allowed)
+
+
+@dataclass(frozen=True)
+class PointCloudOptions:
+    """How a PLY point cloud is made from metric depth: the camera (a horizontal field of view in
+    degrees, or a focal length in pixels; principal point at the centre), every `stride`-th pixel, at
+    most `max_points` points (drawn at random, seeded)."""
+
+    fov_deg: float | None = None
+    focal_px: float | None = None
+    stride: int = 1
+    max_points: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.fov_deg is not None and self.focal_px is not None:
+            raise ConfigError("give fov_deg= or focal_px=, not both")
+
+    def intrinsics(self, width: int, height: int) -> Any:
+        """The pinhole camera of a `width`×`height` image."""
+        from .geometry import DEFAULT_FOV_DEG, Intrinsics
+
+        if self.focal_px is not None:
+            return Intrinsics.from_focal(width, height, self.focal_px)
+        return Intrinsics.from_fov(width, height, self.fov_deg or DEFAULT_FOV_DEG)
+
+
+class DepthWriter:
+    """Writes one prediction's files below `outdir`, each atomically, one format at a time.
+
+    color: the depth picture (colour map `cmap`, or grey with `grayscale`); gray: the grey picture;
+    side: input | gap | depth picture; png16: 16-bit PNG (`png16_values`); npy: float32 depth as
+    predicted; ply: coloured point cloud (metric depth only, `points` says how). Metric depth is
+    coloured inverted, so near is warm. Pictures are PNGs deflated at `compression` (zlib level);
+    `durable` syncs every file to disk before its rename.
+    """
+
+    def __init__(
+        self, outdir: str | os.PathLike, formats: Sequence[str], metric: bool, cmap: str = DEFAULT_CMAP,
+        grayscale: bool = False, *, compression: int = PNG_COMPRESSION, durable: bool = False,
+        points: PointCloudOptions | None = None,
+    ) -> None:
+        self.formats = check_formats(formats)
+        try:
+            colormap_lut(cmap)
+        except ValueError as exc:
+            raise ConfigError(f"cmap={cmap}: {exc}") from None
+        if "ply" in self.formats:
+            if not metric:
+                raise ConfigError("a point cloud (formats= ply) needs metric depth in metres; this model predicts "
+                                  "relative depth (disparity without a scale)")
+            require_extra("plyfile", "pointcloud")  # before any prediction is made
+        if not 0 <= compression <= 9:
+            raise ConfigError(f"compression= is a zlib level from 0 to 9, got {compression}")
+        self.outdir = Path(outdir)
+        self.metric = metric
+        self.cmap = cmap
+        self.grayscale = grayscale
+        self.compression = compression
+        self.durable = durable
+        self.points = points or PointCloudOptions()
+
+    def paths(self, name: str) -> dict[str, Path]:
+        """The file of each format for the output name `name`."""
+        return {fmt: self.outdir / f"{name}{OUTPUT_SUFFIXES[fmt]}" for fmt in self.formats}
+
+    def exists(self, name: str) -> bool:
+        """Whether every file of `name` is there already (what a run that skips finished inputs skips)."""
+        return all(path.is_file() for path in self.paths(name).values())
+
+    def picture(self, depth: np.ndarray, grayscale: bool | None = None) -> np.ndarray:
+        """The depth picture as this writer draws it."""
+        grey = self.grayscale if grayscale is None else grayscale
+        return depth_picture(depth, self.cmap, grayscale=grey, invert=self.metric)
+
+    def write(
+        self, name: str, image: np.ndarray | None, depth: np.ndarray, picture: np.ndarray | None = None
+    ) -> dict[str, Path]:
+        """Write every format of one prediction (`picture`: the depth picture, if already drawn); the
+        pictures live only during this call. Returns the file of each format."""
+        written: dict[str, Path] = {}
+        for fmt, path in self.paths(name).items():
+            if fmt == "npy":
+                atomic_write(path, lambda tmp: np.save(tmp, np.asarray(depth, dtype=np.float32)), self.durable)
+            elif fmt == "png16":
+                write_png(path, png16_values(depth, self.metric), self.compression, self.durable, _png16_text(self.metric))
+            elif fmt == "ply":
+                self._write_ply(path, image, depth)
+            elif fmt == "gray":
+                write_png(path, self.picture(depth, grayscale=True), self.compression, self.durable)
+            else:  # color, side: the colour (or grey) picture, drawn once for both
+                picture = self.picture(depth) if picture is None else picture
+                if fmt == "side":
+                    if image is None:
+                        raise ValueError("the side-by-side picture needs the input image")
+                    write_png(path, side_by_side(image, picture), self.compression, self.durable)
+                else:
+                    write_png(path, picture, self.compression, self.durable)
+            written[fmt] = path
+        log.debug("wrote %s", ", ".join(map(str, written.values())))
+        return written
+
+    def _write_ply(self, path: Path, image: np.ndarray | None, depth: np.ndarray) -> None:
+        from .geometry import depth_to_points, write_ply
+        from .io import to_uint8
+
+        height, width = depth.shape
+        colors = to_uint8(image) if image is not None else None
+        points, colors = depth_to_points(depth, self.points.intrinsics(width, height), colors, self.points.stride,
+                                         self.points.max_points)
+        write_ply(path, points, colors, durable=self.durable)
+
+
+# -------------------------------------------------------------------------------------------- video
+class VideoWriter:
+    """H.264 MP4 (yuv420p) through PyAV at `fps`, written to a temporary file renamed onto `path` by
+    `close()` (a failure or `abort()` leaves nothing). Frames are RGB uint8; the size is the first
+    frame's (odd sides padded to even, as yuv420p needs); later frames of another size are resized.
+    With `durable` the finished file is synced to disk before the rename."""
+
+    def __init__(self, path: str | os.PathLike, fps: float | Fraction, crf: int = 18, durable: bool = False) -> None:
+        from .inference.video import VIDEO_EXTRA
+
+        self._av = require_extra("av", VIDEO_EXTRA)
+        self.path = Path(path)
+        self.fps = Fraction(fps).limit_denominator(1001)
+        self.crf = crf
+        self.frames = 0
+        self._target = contextlib.ExitStack()
+        self._tmp = self._target.enter_context(atomic_target(self.path, durable))
+        self._container: Any = None
+        self._stream: Any = None
+
+    def _open(self, height: int, width: int) -> None:
+        self._container = self._av.open(str(self._tmp), mode="w", format="mp4")
+        self._stream = self._container.add_stream("libx264", rate=self.fps)
+        self._stream.width, self._stream.height = width + width % 2, height + height % 2
+        self._stream.pix_fmt = "yuv420p"
+        self._stream.options = {"crf": str(self.crf)}
+        self._stream.codec_context.time_base = 1 / self.fps
+
+    def write(self, frame: np.ndarray) -> None:
+        """Encode one RGB uint8 frame."""
+        import cv2
+
+        if self._stream is None:
+            self._open(*frame.shape[:2])
+        width, height = self._stream.width, self._stream.height
+        if frame.shape[:2] != (height, width):
+            if frame.shape[0] + frame.shape[0] % 2 == height and frame.shape[1] + frame.shape[1] % 2 == width:
+                frame = np.pad(frame, ((0, height - frame.shape[0]), (0, width - frame.shape[1]), (0, 0)))
+            else:
+                log.warning("%s: frame %d is %dx%d, resized to %dx%d", self.path, self.frames, frame.shape[1],
+                            frame.shape[0], width, height)
+                frame = cv2.resize(frame, (width, height), interpolation=cv2.INTER_AREA)
+        video_frame = self._av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24")
+        video_frame.pts = self.frames
+        self._container.mux(self._stream.encode(video_frame))
+        self.frames += 1
+
+    def close(self) -> Path:
+        """Flush the encoder and put the finished file in place."""
+        try:
+            if self._stream is None:
+                raise VideoError(f"{self.path}: no frames to write")
+            self._container.mux(self._stream.encode(None))
+            self._container.close()
+        except BaseException as exc:
+            self._finish(exc)
+            raise
+        self._finish(None)
+        return self.path
+
+    def abort(self) -> None:
+        """Drop the unfinished file."""
+        if self._container is not None:
+            with contextlib.suppress(Exception):
+                self._container.close()
+        self._finish(VideoError("aborted"))
+
+    def _finish(self, error: BaseException | None) -> None:
+        if error is None:
+            self._target.close()  # sync and rename
+        else:
+            with contextlib.suppress(BaseException):
+                self._target.__exit__(type(error), error, error.__traceback__)
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
+__all__ = [
+    "IMAGE_FORMATS", "LIST_SUFFIXES", "OUTPUT_SUFFIXES", "PNG_COMPRESSION", "CollectedInputs", "DepthWriter", "ImageInput",
+    "PointCloudOptions", "VideoWriter", "check_formats", "collect_images", "encode_png", "parse_formats", "png16_values",
+    "unique_names", "write_png",
+]
