@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_header  # date, CPU, matmul peak and versions above every table
 from model_speed import _PeakHeap  # the same heap meter as the model benchmark
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +114,7 @@ def main() -> None:
     parser.add_argument("--plot", type=Path, default=ROOT / "assets" / "cost_growth.png")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    print(machine_header(), flush=True)
     if args.child:
         child(args.child[0], int(args.child[1]), bool(int(args.child[2])))
         return

@@ -12,6 +12,7 @@ import time
 
 import numpy as np
 import torch
+from machine import machine_header  # date, CPU, matmul peak and versions above every table
 
 from depth_anything import Predictor, build_model, load_model
 
@@ -21,6 +22,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
+    print(machine_header(), flush=True)
     torch.set_num_threads(args.threads)
     photo = np.random.default_rng(0).integers(0, 256, (480, 640, 3), dtype=np.uint8)
     predictors = {"default": Predictor(load_model("default", device="cpu"), prefetch=False),

@@ -20,6 +20,7 @@ import tempfile
 import time
 
 import torch
+from machine import machine_header  # date, CPU, matmul peak and versions above every table
 from model_speed import build_pair, forward  # the same model pair and call as the CPU benchmark
 
 from depth_anything.runtime import resolve_dtype
@@ -48,6 +49,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=7)
     parser.add_argument("--warmup", type=int, default=3)
     args = parser.parse_args()
+    print(machine_header(peak=False), flush=True)
     device = torch.device(args.device)
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = False  # fp32 means fp32 here; TF32 would be a fourth precision

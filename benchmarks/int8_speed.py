@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_header  # date, CPU, matmul peak and versions above every table
 
 from depth_anything.data.sample_photos import shipped_photo_paths
 from depth_anything.data.synthetic import SynthConfig
@@ -101,6 +102,7 @@ def main() -> None:
     parser.add_argument("--scenes", type=int, default=400, help="held-out synthetic scenes (default 400, as the README)")
     parser.add_argument("--skip-vits", action="store_true")
     args = parser.parse_args()
+    print(machine_header(), flush=True)
     torch.set_num_threads(args.threads)
     began = time.perf_counter()
     print(f"CPU: {os.cpu_count()} cores visible, {args.threads} threads each; torch {torch.__version__}", flush=True)

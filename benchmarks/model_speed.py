@@ -30,6 +30,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import torch
+from machine import machine_header  # date, CPU, matmul peak and versions above every table
 from torch.utils._python_dispatch import TorchDispatchMode
 
 _LIBC = ctypes.CDLL("libc.so.6")
@@ -235,6 +236,7 @@ def main() -> None:
     if args.memory_child:
         peak_memory_child(args.memory_child[0], int(args.memory_child[1]))
         return
+    print(machine_header(), flush=True)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU, vits at {SIDE}×{SIDE}, fp32, "
           f"median of {args.rounds} interleaved rounds; freed memory kept (as the command line does): {kept}\n")
     x1, x4 = torch.randn(1, 3, SIDE, SIDE), torch.randn(4, 3, SIDE, SIDE)

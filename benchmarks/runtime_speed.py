@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from machine import machine_header  # date, CPU, matmul peak and versions above every table
 
 from depth_anything.export.onnx import export_onnx
 from depth_anything.export.openvino import onnx_to_openvino
@@ -83,6 +84,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
+    print(machine_header(), flush=True)
     torch.set_num_threads(args.threads)
     models = args.model or ["random:vits", "default"]
     rows = []

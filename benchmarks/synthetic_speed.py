@@ -17,6 +17,8 @@ import tempfile
 import time
 from collections.abc import Callable
 
+from machine import machine_header  # date, CPU, matmul peak and versions above every table
+
 from depth_anything.data.synthetic import SynthConfig, generate_sample
 from depth_anything.data.synthetic_io import write_dataset
 
@@ -41,6 +43,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    print(machine_header(peak=False), flush=True)
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     print(f"{os.cpu_count()} CPU cores, load average {load}; {args.count} images per measurement, seed {args.seed}")
     print("images/s: wall clock (per CPU-second)")

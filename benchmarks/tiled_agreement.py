@@ -23,6 +23,7 @@ import time
 
 import numpy as np
 import torch
+from machine import machine_header  # date, CPU, matmul peak and versions above every table
 
 from depth_anything import Predictor, Tiling, load_model
 from depth_anything.data.sample_photos import shipped_photo_paths
@@ -60,6 +61,7 @@ def main() -> None:
     parser.add_argument("--sizes", default="518,714,1022,1526", help="shorter sides of the timing images")
     parser.add_argument("--rounds", type=int, default=3, help="timing rounds per size (the median is printed)")
     args = parser.parse_args()
+    print(machine_header(), flush=True)
     torch.set_num_threads(args.threads)
     model = load_model(device="cpu")
     multiple = model.input_spec.size_multiple
