@@ -5,7 +5,9 @@ A flag that two commands have means the same thing in both, with the same type a
 writes into, `--out` always one file, `--data` the dataset folder a command reads, `--no-progress`
 hides a progress bar. Older spellings that meant something else in some command stay accepted as
 hidden aliases (`hide_aliases`), so existing scripts keep working. Defaults come from the library's
-own constants, never copies of them.
+own constants, never copies of them. A help text starts with what the flag is, in the same words in
+every command; what differs between commands (the default, what is kept there) follows a colon or
+stands in parentheses.
 """
 
 from __future__ import annotations
