@@ -173,10 +173,14 @@ def cli_reference() -> str:
 
 
 def _kind(entry: Any) -> str:
-    """Relative or metric (with the depth range), from the row."""
+    """Relative or metric (with the depth range), and the family where it is not Depth Anything V2."""
     max_depth = getattr(entry, "max_depth", None)
     kind = getattr(entry, "kind", "metric" if max_depth else "relative")
-    return f"{kind}, up to {max_depth:g} m" if kind == "metric" and max_depth else kind
+    text = f"{kind}, up to {max_depth:g} m" if kind == "metric" and max_depth else kind
+    family = getattr(entry, "family", None) or ("depth-anything-v1" if getattr(entry, "version", 2) == 1 else "")
+    if family and family not in ("depth-anything-v2", "built-in"):
+        text += f" ({family})"
+    return text
 
 
 def _where(entry: Any) -> str:
@@ -187,29 +191,28 @@ def _where(entry: Any) -> str:
 
 
 def registry_table() -> str:
-    """Every registered model name as a Markdown table, from the registry the resolver reads."""
+    """Every registered model name as a Markdown table, from the registry the resolver reads, and the
+    rows' notes below it."""
     from depth_anything.weights import registry
 
     entries = getattr(registry, "REGISTRY", None) or registry.PUBLISHED_WEIGHTS
-    rows = [
-        "| name | family | kind | encoder | parameters | input | licence | weights | note |",
-        "|---|---|---|---|---:|---|---|---|---|",
-    ]
+    rows = ["| name | kind | encoder | input | licence | weights |", "|---|---|---|---|---|---|"]
+    notes: dict[str, list[str]] = {}
     for name, entry in entries.items():
         spec = entry.input_spec
         parameters = getattr(entry, "parameters", None)
-        rows.append(" | ".join([
-            f"| `{name}`",
-            getattr(entry, "family", "") or ("built-in" if getattr(entry, "builtin", False) else ""),
-            _kind(entry),
-            f"`{entry.encoder}`",
-            f"{parameters / 1e6:.1f} M" if parameters else "–",
-            f"{spec.input_size} px, multiples of {spec.size_multiple}",
-            getattr(entry, "licence", "") or "–",
-            _where(entry),
-            _cell(getattr(entry, "note", "") or "") + " |",
-        ]))
-    return "\n".join(rows)
+        encoder = f"`{entry.encoder}`" + (f", {parameters / 1e6:.1f} M" if parameters else "")
+        licence = getattr(entry, "licence", None) or "–"
+        rows.append(f"| `{name}` | {_kind(entry)} | {encoder} | {spec.input_size} px, ×{spec.size_multiple} | "
+                    f"{licence} | {_where(entry)} |")
+        if getattr(entry, "note", ""):
+            notes.setdefault(entry.note, []).append(f"`{name}`")
+    lines = rows + [""]
+    lines += [f"- {', '.join(names)}: {_cell(note)}." for note, names in notes.items()]
+    lines.append("")
+    lines.append("*input*: the network input's shorter side and the multiple its sides are rounded to (the "
+                 "weights' input spec); *parameters* where the registry records them.")
+    return "\n".join(lines)
 
 
 def _first_line(path: Path) -> str:
