@@ -21,7 +21,7 @@ LAYERS = {
     "inference": 5,
     "outputs": 6,
     "eval": 7, "train": 7, "export": 7,
-    "app": 8, "cli": 8,
+    "app": 8, "serve": 8, "cli": 8,
 }
 
 
