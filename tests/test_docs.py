@@ -227,17 +227,35 @@ def _expand(pattern: str) -> list[str]:
     return ["".join(combo) for combo in itertools.product(*choices)]
 
 
-def test_readme_model_table_names_are_registered():
-    from depth_anything.weights import registry
-
-    known = getattr(registry, "REGISTRY", None) or registry.PUBLISHED_WEIGHTS
+def readme_model_rows() -> list[tuple[list[str], str, str]]:
+    """The README's model table as (names, parameters cell, licence cell); "as above" takes the row above."""
     text = README.read_text(encoding="utf-8")
     table = text[text.index("## Models"):].split("\n\n")[1]
-    rows = [line for line in table.splitlines() if line.startswith("| `")]
-    names = [name for row in rows for cell in [row.split("|")[1]] for code in re.findall(r"`([^`]+)`", cell)
-             for name in _expand(code)]
-    assert len(names) >= 20
-    assert sorted(set(names) - set(known)) == []
+    rows, parameters, licence = [], "", ""
+    for line in table.splitlines():
+        if not line.startswith("| `"):
+            continue
+        cells = [cell.strip() for cell in line.strip("|").split("|")]
+        names = [name for code in re.findall(r"`([^`]+)`", cells[0]) for name in _expand(code)]
+        parameters = parameters if cells[2] == "as above" else cells[2]
+        licence = licence if cells[3] == "as above" else cells[3]
+        rows.append((names, parameters, licence))
+    return rows
+
+
+def test_readme_model_table_agrees_with_the_registry():
+    """Every name in the README's table is registered, with the licence and parameter count it states."""
+    from depth_anything.weights.registry import REGISTRY
+
+    rows = readme_model_rows()
+    assert sum(len(names) for names, _, _ in rows) >= 20
+    for names, parameters, licence in rows:
+        for name in names:
+            assert name in REGISTRY, f"README model table: {name!r} is not a registered name"
+            entry = REGISTRY[name]
+            assert entry.licence in licence, f"README model table: {name} is {entry.licence}, the row says {licence}"
+            if entry.parameters:
+                assert f"{entry.parameters / 1e6:.1f} M" in parameters, f"README: {name} has {entry.parameters} parameters"
 
 
 # --- the site ----------------------------------------------------------------------------------------

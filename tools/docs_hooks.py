@@ -174,38 +174,32 @@ def cli_reference() -> str:
 
 def _kind(entry: Any) -> str:
     """Relative or metric (with the depth range), and the family where it is not Depth Anything V2."""
-    max_depth = getattr(entry, "max_depth", None)
-    kind = getattr(entry, "kind", "metric" if max_depth else "relative")
-    text = f"{kind}, up to {max_depth:g} m" if kind == "metric" and max_depth else kind
-    family = getattr(entry, "family", None) or ("depth-anything-v1" if getattr(entry, "version", 2) == 1 else "")
-    if family and family not in ("depth-anything-v2", "built-in"):
-        text += f" ({family})"
+    text = f"{entry.kind}, up to {entry.max_depth:g} m" if entry.kind == "metric" and entry.max_depth else entry.kind
+    if entry.family not in ("depth-anything-v2", "built-in"):
+        text += f" ({entry.family})"
     return text
 
 
 def _where(entry: Any) -> str:
     """Where the weights come from: a Hugging Face repository (linked) or the package itself."""
-    if getattr(entry, "repo_id", None) is None:
+    if entry.repo_id is None:
         return f"built into the package: `{entry.filename}`"
-    return f"[{entry.repo_id}](https://huggingface.co/{entry.repo_id}): `{entry.filename}`"
+    return f"[{entry.repo_id}]({entry.url}): `{entry.filename}`"
 
 
 def registry_table() -> str:
     """Every registered model name as a Markdown table, from the registry the resolver reads, and the
     rows' notes below it."""
-    from depth_anything.weights import registry
+    from depth_anything.weights.registry import REGISTRY
 
-    entries = getattr(registry, "REGISTRY", None) or registry.PUBLISHED_WEIGHTS
     rows = ["| name | kind | encoder | input | licence | weights |", "|---|---|---|---|---|---|"]
     notes: dict[str, list[str]] = {}
-    for name, entry in entries.items():
+    for name, entry in REGISTRY.items():
         spec = entry.input_spec
-        parameters = getattr(entry, "parameters", None)
-        encoder = f"`{entry.encoder}`" + (f", {parameters / 1e6:.1f} M" if parameters else "")
-        licence = getattr(entry, "licence", None) or "–"
+        encoder = f"`{entry.encoder}`" + (f", {entry.parameters / 1e6:.1f} M" if entry.parameters else "")
         rows.append(f"| `{name}` | {_kind(entry)} | {encoder} | {spec.input_size} px, ×{spec.size_multiple} | "
-                    f"{licence} | {_where(entry)} |")
-        if getattr(entry, "note", ""):
+                    f"{entry.licence} | {_where(entry)} |")
+        if entry.note:
             notes.setdefault(entry.note, []).append(f"`{name}`")
     lines = rows + [""]
     lines += [f"- {', '.join(names)}: {_cell(note)}." for note, names in notes.items()]
