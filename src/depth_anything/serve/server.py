@@ -13,8 +13,10 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import signal
 import socket
 import tempfile
+import threading
 from collections.abc import Callable
 from dataclasses import replace
 
@@ -53,6 +55,15 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
+def _end_quietly_after_shutdown() -> None:
+    """uvicorn raises the stop signal again once its graceful shutdown is done (restoring the handler it
+    found), so the process would end "killed by SIGTERM"; with a handler that does nothing, a stop that
+    finished every request ends the process normally, with status 0."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda number, frame: None)
+
+
 def serve(config: ServeConfig, on_listening: Callable[[str], None] | None = None, log_level: str = "info",
           access_log: bool = False) -> None:
     """Serve `config` until SIGTERM/SIGINT; `on_listening(url)` is called once the socket is bound."""
@@ -63,6 +74,7 @@ def serve(config: ServeConfig, on_listening: Callable[[str], None] | None = None
         on_listening(url_of(sock))
     options = dict(log_level=log_level, access_log=access_log, lifespan="on",
                    timeout_graceful_shutdown=int(config.request_timeout_s) + 5)
+    _end_quietly_after_shutdown()
     try:
         if config.workers == 1:
             server = uvicorn.Server(uvicorn.Config(create_app(config), **options))

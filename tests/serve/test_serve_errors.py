@@ -1,0 +1,95 @@
+"""Every refusal of a running server: status, JSON naming the problem, the error counter, and a process that
+keeps answering afterwards."""
+
+from __future__ import annotations
+
+import os
+
+import httpx
+import pytest
+from conftest import encoded, photo
+from server_process import ServerProcess, metric_samples
+
+
+def post(url: str, data: bytes, content_type: str = "image/png", **params) -> httpx.Response:
+    return httpx.post(f"{url}/v1/depth", content=data, headers={"Content-Type": content_type}, params=params, timeout=60)
+
+
+def refused(answer: httpx.Response, status: int, kind: str) -> dict:
+    assert answer.status_code == status, answer.text
+    body = answer.json()
+    assert body["error"] == kind and body["status"] == status and body["message"]
+    return body
+
+
+def test_413_for_a_large_body_with_or_without_content_length(server):
+    refused(post(server.url, os.urandom(1_200_000)), 413, "body_too_large")
+
+    def chunks():  # chunked transfer: no Content-Length, the limit is counted as the body streams in
+        for _ in range(20):
+            yield os.urandom(100_000)
+
+    answer = httpx.post(f"{server.url}/v1/depth", content=chunks(), headers={"Content-Type": "image/png"}, timeout=60)
+    assert "content-length" not in answer.request.headers
+    refused(answer, 413, "body_too_large")
+
+
+def test_413_for_too_many_pixels_before_decoding(server):
+    blank = encoded(photo(1, 1)[:1, :1].repeat(1100, axis=0).repeat(1000, axis=1))  # 1.1 megapixels, a few kB
+    assert len(blank) < 1_000_000
+    body = refused(post(server.url, blank), 413, "too_many_pixels")
+    assert "1000×1100" in body["message"] and "--max-pixels" in body["message"]
+
+
+def test_415_for_what_is_not_an_image(server):
+    body = refused(post(server.url, b"hello", "text/plain"), 415, "unsupported_media_type")
+    assert "text/plain" in body["message"]
+    body = refused(post(server.url, b"%PDF-1.4 not an image at all", "image/png"), 415, "not_an_image")
+    assert "%PDF" in body["message"]
+
+
+def test_422_for_a_truncated_image_and_bad_queries(server):
+    whole = encoded(photo())
+    body = refused(post(server.url, whole[: len(whole) // 2]), 422, "unreadable_image")
+    assert "truncated" in body["message"]
+    refused(post(server.url, b""), 422, "empty_image")
+    body = refused(post(server.url, whole, format="tiff"), 422, "invalid_query")
+    assert "format" in body["message"]
+    assert "input_size" in refused(post(server.url, whole, input_size=4096), 422, "invalid_query")["message"]
+    assert "below the model's patch size" in refused(post(server.url, whole, input_size=8), 422, "bad_input_size")["message"]
+    body = refused(post(server.url, whole, model="vitl"), 422, "unknown_model")
+    assert "--model vitl" in body["message"] and "loaded: default" in body["message"]
+    assert "cmap" in refused(post(server.url, whole, format="png", cmap="no-such-map"), 422, "invalid_query")["message"]
+    no_file = httpx.post(f"{server.url}/v1/depth", data={"note": "x"}, files={"text": (None, "not a file")}, timeout=30)
+    refused(no_file, 422, "no_image_field")
+
+
+def test_errors_are_counted_by_kind_and_the_server_goes_on(server):
+    post(server.url, b"hello", "text/plain")
+    text = httpx.get(f"{server.url}/metrics").text
+    errors = metric_samples(text, "depth_anything_serve_errors_total")
+    assert errors['{kind="unsupported_media_type"}'] >= 1
+    assert post(server.url, encoded(photo()), format="npy").status_code == 200
+
+
+@pytest.fixture(scope="module")
+def token_server():
+    with ServerProcess(env={"DEPTH_ANYTHING_TOKEN": "s3cret-token"}) as running:
+        yield running
+
+
+def test_401_without_the_bearer_token(token_server):
+    url, image = token_server.url, encoded(photo())
+    answer = post(url, image)
+    refused(answer, 401, "unauthorized")
+    assert answer.headers["www-authenticate"].startswith("Bearer")
+    for header in ("Bearer wrong-token", "Bearer s3cret-toke", "Basic s3cret-token", "s3cret-token"):
+        answer = httpx.post(f"{url}/v1/depth", content=image, headers={"Authorization": header}, timeout=30)
+        assert answer.status_code == 401, header
+    assert httpx.get(f"{url}/metrics").status_code == 401
+    assert httpx.get(f"{url}/v1/models").status_code == 401
+    good = {"Authorization": "Bearer s3cret-token", "Content-Type": "image/png"}
+    assert httpx.post(f"{url}/v1/depth", content=image, headers=good, timeout=30).status_code == 200
+    assert httpx.get(f"{url}/metrics", headers=good).status_code == 200
+    # probes of load balancers carry no token
+    assert httpx.get(f"{url}/healthz").status_code == 200 and httpx.get(f"{url}/readyz").status_code == 200
