@@ -14,7 +14,10 @@ tests/fixtures/vda/official_outputs.npz:
   alignment of windows) on a 47-frame clip of 32×48 frames at input_size 42 (three windows);
 - `streaming`: the official streaming class's `infer_video_depth_one` over a 45-frame clip of 20×48
   frames at input_size 42, which the 1.78 aspect-ratio rule lowers to 28;
-- `position_table`: the official `pos_encoder.pe` buffer of a 64-channel motion module.
+- `position_table`: the official `pos_encoder.pe` buffer of a 64-channel motion module;
+
+and, to tests/fixtures/vda/official_layouts.json.gz, the official state-dict layout (every key and its
+shape) of the vits, vitb and vitl models, against which the tests check ours loads strictly.
 
 How the official code runs here: on the CPU in float32 (`device='cpu', fp32=True`), with xFormers
 absent so its plain attention path runs (its own fallback; nothing is patched for that). It imports
@@ -27,6 +30,8 @@ code is copied into this repository; the functions above the `main` section are 
 from __future__ import annotations
 
 import argparse
+import gzip
+import json
 import subprocess
 import sys
 import types
@@ -36,8 +41,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FIXTURE = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "vda" / "official_outputs.npz"
-HEAD_CONFIG = {"encoder": "vits", "features": 64, "out_channels": [48, 96, 192, 384]}
+FIXTURES = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "vda"
+FIXTURE = FIXTURES / "official_outputs.npz"
+LAYOUTS = FIXTURES / "official_layouts.json.gz"
+SIZES = {  # the official configurations of the published sizes (run.py's)
+    "vits": {"encoder": "vits", "features": 64, "out_channels": [48, 96, 192, 384]},
+    "vitb": {"encoder": "vitb", "features": 128, "out_channels": [96, 192, 384, 768]},
+    "vitl": {"encoder": "vitl", "features": 256, "out_channels": [256, 512, 1024, 1024]},
+}
+HEAD_CONFIG = SIZES["vits"]
 FORWARD_SHAPE = (2, 5, 3, 70, 98)
 OFFLINE = {"frames": 47, "height": 32, "width": 48, "input_size": 42, "seed": 5}
 STREAMING = {"frames": 45, "height": 20, "width": 48, "input_size": 42, "seed": 6}
@@ -166,6 +178,13 @@ def main(argv: list[str] | None = None) -> None:
     for name, value in outputs.items():
         print(f"{name}: shape {value.shape}, range {value.min():.4g} … {value.max():.4g}")
     print(f"wrote {args.out} ({args.out.stat().st_size / 1e3:.0f} kB)")
+
+    layouts = {}
+    for name, config in SIZES.items():
+        layouts[name] = {key: list(value.shape) for key, value in Offline(**config).state_dict().items()}
+    with gzip.open(args.out.parent / LAYOUTS.name, "wt") as file:
+        json.dump(layouts, file, sort_keys=True)
+    print(f"wrote {args.out.parent / LAYOUTS.name} ({(args.out.parent / LAYOUTS.name).stat().st_size / 1e3:.0f} kB)")
 
 
 if __name__ == "__main__":
