@@ -145,3 +145,16 @@ def test_benchmark_registry() -> None:
     assert get_benchmark("nyu").expected_size == 654
     with pytest.raises(ConfigError, match="da2k"):
         get_benchmark("imagenet")
+
+
+def test_progress_goes_to_the_callers_callback_and_nothing_is_drawn(tmp_path: Path, capsys) -> None:
+    for i in range(5):
+        write_sample(tmp_path, f"s{i}", i)
+    write_sample(tmp_path, "wrong_size", 9, depth=np.ones((H + 1, W), np.float32))
+    calls: list[tuple[int, int, dict[str, int]]] = []
+    report = evaluate_benchmark("folder", tmp_path, perfect_disparity, batch_size=4,
+                                progress=lambda done, total, **counts: calls.append((done, total, counts)))
+    assert calls == [(0, 6, {"scored": 0, "excluded": 0}), (4, 6, {"scored": 4, "excluded": 0}),
+                     (6, 6, {"scored": 5, "excluded": 1})]
+    assert (report.num_evaluated, report.num_excluded) == (5, 1)
+    assert capsys.readouterr().err == ""  # the library draws no bar; the command line does, from the calls

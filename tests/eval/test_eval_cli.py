@@ -97,6 +97,17 @@ def test_eval_command_da2k(tmp_path: Path, checkpoint: Path, capsys) -> None:
     assert "| Model | Pairs | Excluded | Overall | indoor |" in capsys.readouterr().out
 
 
+def test_eval_command_draws_the_progress_bar_unless_told_not_to(tmp_path: Path, checkpoint: Path, capsys) -> None:
+    make_folder(tmp_path)
+    common = ["--benchmark", "folder", "--data", str(tmp_path), "--model", str(checkpoint), "--input-size", "28",
+              "--device", "cpu", "--batch-size", "2"]
+    assert run_cli(common) == 0
+    err = capsys.readouterr().err
+    assert "eval folder: 100%" in err and "4/4" in err and "excluded=1, scored=3" in err
+    assert run_cli([*common, "--no-progress"]) == 0
+    assert "eval folder" not in capsys.readouterr().err
+
+
 def test_prediction_store_keeps_dotted_names_apart(tmp_path: Path) -> None:
     from depth_anything.eval.benchmarks import PredictionStore
 

@@ -82,3 +82,11 @@ def test_malformed_annotations_name_the_image(tmp_path: Path) -> None:
         load_annotations(path)
     with pytest.raises(DatasetError, match="not found"):
         load_annotations(tmp_path / "nope.json")
+
+
+def test_progress_counts_images_for_the_callers_callback(tmp_path: Path, capsys) -> None:
+    make_da2k(tmp_path)
+    calls: list[tuple[int, int]] = []
+    evaluate_da2k(tmp_path, row_disparity, batch_size=3, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 4), (3, 4), (4, 4)]
+    assert capsys.readouterr().err == ""

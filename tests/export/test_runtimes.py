@@ -66,13 +66,13 @@ def test_predict_cli_with_onnxruntime_backend(relative_dynamic, relative_model, 
 
 def test_static_file_refuses_other_sizes_and_runs_its_own(exports, relative_model):
     path, _ = exports("static_b2", relative_model, height=140, width=196, batch=2)
-    with pytest.raises(ExportError, match=r"static size 140×196.*--input-size 140 \(or none\).*--dynamic"):
+    with pytest.raises(ExportError, match=r"static size 140×196.*input_size=140 \(or none\).*dynamic=True"):
         open_predictor(path, backend="onnxruntime", input_size=280)
     predictor = open_predictor(path, backend="onnxruntime", batch_size=3)  # static batch 2: run in chunks of 2
     assert predictor.input_size == 140
     images = [np.random.default_rng(i).integers(0, 256, (100, 140, 3), dtype=np.uint8) for i in range(3)]  # → 140×196
     _assert_same_maps(Predictor(relative_model, input_size=140, batch_size=3).predict(images), predictor.predict(images))
-    with pytest.raises(ExportError, match=r"takes 140×196 inputs only.*network input is 140×140.*--dynamic"):
+    with pytest.raises(ExportError, match=r"takes 140×196 inputs only.*network input is 140×140.*dynamic=True"):
         predictor.predict([np.zeros((50, 50, 3), np.uint8)])
 
 
@@ -81,17 +81,17 @@ def test_files_that_are_not_exports_are_refused(relative_dynamic, relative_model
     del proto.metadata_props[:]
     bare = tmp_path / "bare.onnx"
     onnx.save(proto, str(bare))
-    with pytest.raises(ExportError, match="no depth-anything export metadata.*depth-anything export --model"):
+    with pytest.raises(ExportError, match="no depth-anything export metadata.*`export_onnx` \\(`depth-anything export`\\)"):
         open_predictor(bare, backend="onnxruntime")
     from depth_anything.weights import save_checkpoint
 
     checkpoint = save_checkpoint(relative_model, tmp_path / "tiny.pt")
-    with pytest.raises(ExportError, match="not an exported model.*--backend torch"):
+    with pytest.raises(ExportError, match="not an exported model.*backend=torch"):
         open_predictor(checkpoint, backend="onnxruntime")
-    with pytest.raises(ExportError, match="run it with --backend onnxruntime or openvino"):
+    with pytest.raises(ExportError, match="is an exported model; run it with backend="):
         open_predictor(relative_dynamic[0], backend="torch")
     (tmp_path / "m.xml").write_text("<net/>")
-    with pytest.raises(ExportError, match="a file for --backend openvino"):
+    with pytest.raises(ExportError, match="a file for backend=openvino"):
         open_predictor(tmp_path / "m.xml", backend="onnxruntime")
     with pytest.raises(ExportError, match="does not exist"):
         open_predictor(tmp_path / "missing.onnx", backend="onnxruntime")

@@ -120,7 +120,7 @@ def test_images_differing_only_in_suffix_get_separate_labels(tmp_path: Path, pho
 def test_out_inside_images_is_refused(tmp_path: Path, photos: Path, teacher: Path) -> None:
     images = tmp_path / "images"
     shutil.copytree(photos, images)
-    with pytest.raises(ConfigError, match="inside --images"):
+    with pytest.raises(ConfigError, match="inside images="):
         label_images(teacher, images, images / "pseudo", input_size=28, device="cpu")
     assert not (images / "pseudo").exists()
 

@@ -57,7 +57,7 @@ def test_nan_loss_stops_naming_step_and_samples_and_keeps_last_checkpoint(tmp_pa
     assert sorted(p.name for p in checkpoints.glob("step_*.pt")) == ["step_0000001.pt"]
     assert torch.load(checkpoints / "step_0000001.pt", weights_only=True)["step"] == 1
     assert not (tmp_path / "out" / "model.pt").exists()
-    with pytest.raises(ConfigError, match="--resume"):  # a new run may not overwrite this one by accident
+    with pytest.raises(ConfigError, match="resume=True"):  # a new run may not overwrite this one by accident
         Trainer(cfg)
 
 

@@ -7,9 +7,7 @@ import signal
 from pathlib import Path
 
 import torch
-from train_helpers import make_config, run_cli, write_config
-
-from depth_anything.train.hooks import KILL_AT_STEP_ENV
+from train_helpers import make_config, run_cli, train_killed_at, write_config
 
 
 def _rows(path: Path) -> list[dict[str, str]]:
@@ -32,7 +30,7 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path: Path, synth_ro
     straight = run_cli("train", "--config", str(config("straight")))
     assert straight.returncode == 0, straight.stderr
 
-    crashed = run_cli("train", "--config", str(config("crashed")), env={KILL_AT_STEP_ENV: "5"})
+    crashed = train_killed_at(config("crashed"), step=5)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     out = tmp_path / "crashed"
     assert (out / "checkpoints" / "latest").read_text() == "step_0000003.pt"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -10,6 +11,8 @@ from typing import Any
 
 import numpy as np
 import yaml
+
+from depth_anything.train.hooks import Hook, Trainer
 
 # A 4-block, 32-wide ViT + DPT head; pretrain_grid 2 = the patch grid of the 28 px training crops.
 TINY_MODEL: dict[str, Any] = {
@@ -45,6 +48,31 @@ def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 300)
     full_env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1", **(env or {})}
     return subprocess.run([sys.executable, "-m", "depth_anything.cli", *args], env=full_env, capture_output=True,
                           text=True, timeout=timeout)
+
+
+class KillAtStep(Hook):
+    """A training hook that SIGKILLs its own process once step `step` and all that was due at it are
+    done: a real hard crash at a known point, for the resume tests (`train(..., hooks=[KillAtStep(5)])`)."""
+
+    def __init__(self, step: int) -> None:
+        self.step = step
+
+    def on_step_end(self, trainer: Trainer) -> None:
+        if trainer.step == self.step:
+            os.kill(os.getpid(), signal.SIGKILL)
+
+
+def train_killed_at(config: Path, step: int, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`train` on the YAML `config` in a fresh process (as `run_cli`) that kills itself after `step`."""
+    code = (
+        f"import sys; sys.path.insert(0, {str(Path(__file__).parent)!r})\n"
+        "from train_helpers import KillAtStep\n"
+        "from depth_anything.train.config import load_config\n"
+        "from depth_anything.train.trainer import train\n"
+        f"train(load_config({str(config)!r}), hooks=[KillAtStep({step})])\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=timeout)
 
 
 def write_depth_folder(root: Path, count: int = 6) -> Path:

@@ -25,8 +25,6 @@ from .processing import (
     compute_depth_outputs,
 )
 
-# before gradio is imported: it reads the setting at import time as well as in Blocks
-os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
 try:
     import gradio as gr
 except ImportError as exc:  # pragma: no cover - exercised by a test that hides gradio
@@ -142,6 +140,7 @@ def build_demo(
     example_paths = [str(p) for p in (default_examples() if examples is None else examples)]
     limits = f"up to {max_bytes / 2**20:.0f} MB and {max_pixels / 1e6:.0f} megapixels"
 
+    # analytics_enabled=False: no telemetry and no version check, whatever GRADIO_ANALYTICS_ENABLED says;
     # delete_cache: Gradio's copies of uploads and results older than an hour go, checked hourly
     with gr.Blocks(title=TITLE, analytics_enabled=False, delete_cache=(3600, 3600)) as demo:
         gr.Markdown(INTRO)

@@ -58,6 +58,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_progress_option(parser)
 
 
+class _Bar:
+    """The progress bar on stderr, drawn from the evaluation's `progress(done, total, **counts)` calls;
+    it closes itself when the last sample is done."""
+
+    def __init__(self, description: str) -> None:
+        self.description, self.bar = description, None
+
+    def __call__(self, done: int, total: int, **counts: int) -> None:
+        from tqdm import tqdm
+
+        if self.bar is None:
+            self.bar = tqdm(total=total, desc=self.description, unit="img", dynamic_ncols=True)
+        self.bar.update(done - self.bar.n)
+        if counts:
+            self.bar.set_postfix(**counts)
+        if done >= total:
+            self.bar.close()
+
+
 def _model_label(name: str) -> str:
     path = Path(name)
     return path.stem if path.exists() else name
@@ -114,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
         store = PredictionStore(args.save_predictions, _prediction_identity(args, input_size), pred_kind)
     loop: dict[str, Any] = {
         "pred_kind": pred_kind, "model_name": label, "batch_size": args.batch_size, "predictions": store,
-        "progress": not args.no_progress, "limit": args.limit,
+        "progress": None if args.no_progress else _Bar(f"eval {args.benchmark}"), "limit": args.limit,
     }
     if args.benchmark == "da2k":
         report = evaluate_da2k(args.data, predict, **loop)

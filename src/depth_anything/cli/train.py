@@ -12,7 +12,7 @@ import argparse
 import sys
 from typing import Any
 
-from ..train.hooks import Hook, KillAtStep, Trainer
+from ..train.hooks import Hook, Trainer
 from .options import HelpFormatter, library_messages
 
 
@@ -72,9 +72,6 @@ def run(args: argparse.Namespace) -> int:
     if args.device:
         config.run.device = args.device
     hooks: list[Hook] = [ProgressBar()]
-    crash_test = KillAtStep.from_env()  # $DEPTH_ANYTHING_KILL_AT_STEP: the resume tests' hard kill
-    if crash_test is not None:
-        hooks.append(crash_test)
     with library_messages("train"):
         try:
             result = train(config, resume=args.resume, hooks=hooks)

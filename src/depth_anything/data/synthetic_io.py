@@ -297,7 +297,7 @@ class SyntheticReader(SampleReader):
         header_path = self.root / HEADER
         if not header_path.is_file():
             raise DatasetError(f"{self.root} is not a synthetic dataset: {HEADER} is missing "
-                               f"(write one with `depth-anything synth --out {self.root} ...`)")
+                               f"(write one with `write_dataset` or `depth-anything synth`)")
         try:
             self.header = json.loads(header_path.read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:

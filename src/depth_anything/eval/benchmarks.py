@@ -1,9 +1,10 @@
 """Benchmarks (name → dataset reader + protocol) and the evaluation loop that streams their samples.
 
 The loop reads one batch of samples at a time, asks a `predict(list of RGB arrays) -> list of H×W
-maps` callable for the missing predictions (or takes them from a `--save-predictions` folder), scores
+maps` callable for the missing predictions (or takes them from a `PredictionStore` folder), scores
 each sample and keeps only running sums plus one small record per sample, so memory stays flat for
-thousands of images. A sample that cannot be scored (unreadable file, size mismatch, empty valid
+thousands of images. A `progress(done, total, **counts)` callable hears of each batch (the command line
+draws its bar with it; the library draws nothing). A sample that cannot be scored (unreadable file, size mismatch, empty valid
 mask, NaN/inf) is reported with its reason and excluded from the averages, never averaged in.
 """
 
@@ -27,6 +28,9 @@ from .metrics import HIGHER_IS_BETTER, METRIC_LABELS, METRIC_NAMES, MetricAverag
 from .protocols import PRED_KINDS, BadSample, DatasetSettings, Protocol, protocol_for, score_prediction
 
 PredictFn = Callable[[list[np.ndarray]], Sequence[np.ndarray]]
+# progress(done, total, **counts): samples (or images) handled so far out of `total`, with running counts
+# such as scored= and excluded= where the loop keeps them
+ProgressFn = Callable[..., None]
 
 RELATIVE_COLUMNS = ("abs_rel", "d1")
 NYU_METRIC_COLUMNS = ("d1", "d2", "d3", "abs_rel", "rmse", "log10")
@@ -70,7 +74,7 @@ BENCHMARKS = MappingProxyType(
 def get_benchmark(name: str) -> Benchmark:
     """Look up a benchmark by name, with an error listing the known ones."""
     if name not in BENCHMARKS:
-        raise ConfigError(f"--benchmark: unknown benchmark {name!r}; known: {', '.join([*BENCHMARKS, 'da2k'])}")
+        raise ConfigError(f"unknown benchmark {name!r}; known: {', '.join([*BENCHMARKS, 'da2k'])}")
     return BENCHMARKS[name]
 
 
@@ -111,7 +115,7 @@ class PredictionStore:
             found = json.loads(info_path.read_text(encoding="utf-8"))
             if found != info:
                 raise ConfigError(
-                    f"--save-predictions: {self.folder} holds predictions of {found}, not {info}; use another folder"
+                    f"{self.folder} holds predictions of {found}, not {info}; keep these in another folder"
                 )
         else:
             atomic_write_text(info_path, json.dumps(info, indent=2) + "\n")
@@ -199,12 +203,6 @@ def _batches(reader: SampleReader, batch_size: int, limit: int | None) -> Iterat
         yield list(range(start, min(start + batch_size, total)))
 
 
-def progress_bar(total: int, enabled: bool, description: str) -> Any:
-    from tqdm import tqdm  # imported here: only the loop needs it
-
-    return tqdm(total=total, disable=not enabled, desc=description, unit="img", dynamic_ncols=True)
-
-
 def predict_with_cache(
     samples: Sequence[DepthSample], predict: PredictFn, store: PredictionStore | None
 ) -> list[np.ndarray | None]:
@@ -241,19 +239,20 @@ def evaluate(
     model_name: str = "model",
     batch_size: int = 4,
     predictions: PredictionStore | None = None,
-    progress: bool = False,
+    progress: ProgressFn | None = None,
     limit: int | None = None,
 ) -> EvalReport:
-    """Score every sample of `reader` under `protocol`, streaming one batch at a time."""
+    """Score every sample of `reader` under `protocol`, streaming one batch at a time; `progress(done,
+    total, scored=, excluded=)` is called after each batch."""
     if pred_kind not in PRED_KINDS:
         raise ConfigError(f"pred_kind must be one of {PRED_KINDS}, got {pred_kind!r}")
     if protocol.alignment != "affine" and pred_kind != "depth":
         raise ConfigError(
             f"the {protocol.kind} protocol with alignment {protocol.alignment!r} needs a metric model; "
-            "this model predicts relative disparity (use --protocol relative)"
+            "this model predicts relative disparity (score it with the relative protocol)"
         )
     if batch_size < 1:
-        raise ConfigError(f"--batch-size must be at least 1, got {batch_size}")
+        raise ConfigError(f"batch_size={batch_size}: give at least 1")
     name = benchmark.name if benchmark is not None else type(reader).__name__
     report = EvalReport(
         benchmark=name,
@@ -269,37 +268,40 @@ def evaluate(
         report.per_sample.append({"name": sample_name, "status": "excluded", "reason": reason})
 
     batches = list(_batches(reader, batch_size, limit))
-    with progress_bar(sum(len(b) for b in batches), progress, f"eval {name}") as bar:
-        for indices in batches:
-            samples: list[DepthSample] = []
-            for index in indices:
+    total, done = sum(len(b) for b in batches), 0
+    if progress is not None:
+        progress(done, total, scored=0, excluded=0)
+    for indices in batches:
+        samples: list[DepthSample] = []
+        for index in indices:
+            try:
+                sample = reader[index]
+            except (DepthAnythingError, OSError) as exc:
+                exclude(item_name(reader.items[index]), f"cannot read sample: {exc}")
+                continue
+            if sample.depth is not None and sample.depth.shape != sample.image.shape[:2]:
+                exclude(
+                    sample.name,
+                    f"ground-truth size {sample.depth.shape} differs from image size {sample.image.shape[:2]}",
+                )
+            elif sample.depth is None:
+                exclude(sample.name, "no ground truth")
+            else:
+                samples.append(sample)
+        if samples:
+            outputs = predict_with_cache(samples, predict, predictions)
+            for sample, output in zip(samples, outputs, strict=True):
                 try:
-                    sample = reader[index]
-                except (DepthAnythingError, OSError) as exc:
-                    exclude(item_name(reader.items[index]), f"cannot read sample: {exc}")
+                    metrics = score_prediction(output, sample.depth, sample.valid, protocol, pred_kind)
+                except BadSample as exc:
+                    exclude(sample.name, str(exc))
                     continue
-                if sample.depth is not None and sample.depth.shape != sample.image.shape[:2]:
-                    exclude(
-                        sample.name,
-                        f"ground-truth size {sample.depth.shape} differs from image size {sample.image.shape[:2]}",
-                    )
-                elif sample.depth is None:
-                    exclude(sample.name, "no ground truth")
-                else:
-                    samples.append(sample)
-            if samples:
-                outputs = predict_with_cache(samples, predict, predictions)
-                for sample, output in zip(samples, outputs, strict=True):
-                    try:
-                        metrics = score_prediction(output, sample.depth, sample.valid, protocol, pred_kind)
-                    except BadSample as exc:
-                        exclude(sample.name, str(exc))
-                        continue
-                    averager.add(metrics)
-                    report.per_sample.append({"name": sample.name, "status": "ok", **metrics})
-            bar.update(len(indices))
-            bar.set_postfix(scored=averager.count, excluded=len(report.excluded))
-    report.num_samples = sum(len(b) for b in batches)
+                averager.add(metrics)
+                report.per_sample.append({"name": sample.name, "status": "ok", **metrics})
+        done += len(indices)
+        if progress is not None:
+            progress(done, total, scored=averager.count, excluded=len(report.excluded))
+    report.num_samples = total
     report.num_evaluated = averager.count
     report.num_excluded = len(report.excluded)
     report.metrics = averager.means()
@@ -332,6 +334,6 @@ def evaluate_benchmark(
 
 
 __all__ = [
-    "BENCHMARKS", "Benchmark", "make_protocol", "EvalReport", "METRIC_NAMES", "PredictionStore", "evaluate",
+    "BENCHMARKS", "Benchmark", "make_protocol", "EvalReport", "METRIC_NAMES", "PredictionStore", "ProgressFn", "evaluate",
     "evaluate_benchmark", "get_benchmark", "markdown_table", "open_benchmark", "predict_with_cache",
 ]

@@ -18,7 +18,7 @@ import numpy as np
 from ..data.datasets import DepthSample
 from ..errors import DatasetError, DepthAnythingError
 from ..io import load_image
-from .benchmarks import PredictFn, PredictionStore, predict_with_cache, progress_bar
+from .benchmarks import PredictFn, PredictionStore, ProgressFn, predict_with_cache
 from .protocols import PRED_KINDS
 
 SCENE_TYPES: tuple[str, ...] = (
@@ -141,35 +141,38 @@ def evaluate_da2k(
     model_name: str = "model",
     batch_size: int = 4,
     predictions: PredictionStore | None = None,
-    progress: bool = False,
+    progress: ProgressFn | None = None,
     limit: int | None = None,
     annotations: str | Path | None = None,
 ) -> DA2KReport:
-    """Score `predict` on DA-2K under `root` (images + annotations.json), one batch of images at a time."""
+    """Score `predict` on DA-2K under `root` (images + annotations.json), one batch of images at a time;
+    `progress(done, total)` is called with the images handled after each batch."""
     if pred_kind not in PRED_KINDS:
         raise DatasetError(f"pred_kind must be one of {PRED_KINDS}, got {pred_kind!r}")
     root = Path(root)
     table = load_annotations(annotations or root / "annotations.json")
     images = list(table)[:limit] if limit is not None else list(table)
     report = DA2KReport(model=model_name)
-    with progress_bar(len(images), progress, "eval da2k") as bar:
-        for start in range(0, len(images), batch_size):
-            chunk = images[start : start + batch_size]
-            paths: list[str] = []
-            batch: list[DepthSample] = []
-            for image_path in chunk:
-                try:
-                    image = load_image(root / image_path)
-                except (DepthAnythingError, OSError) as exc:
-                    report.excluded.append({"name": image_path, "reason": f"cannot read image: {exc}"})
-                    continue
-                paths.append(image_path)
-                batch.append(DepthSample(name=Path(image_path).with_suffix("").as_posix(), image=image))
-            outputs = predict_with_cache(batch, predict, predictions) if batch else []
-            for image_path, sample, output in zip(paths, batch, outputs, strict=True):
-                _score_image(report, image_path, table[image_path], output, sample.image.shape[:2], pred_kind)
-            report.num_images += len(batch)
-            bar.update(len(chunk))
+    if progress is not None:
+        progress(0, len(images))
+    for start in range(0, len(images), batch_size):
+        chunk = images[start : start + batch_size]
+        paths: list[str] = []
+        batch: list[DepthSample] = []
+        for image_path in chunk:
+            try:
+                image = load_image(root / image_path)
+            except (DepthAnythingError, OSError) as exc:
+                report.excluded.append({"name": image_path, "reason": f"cannot read image: {exc}"})
+                continue
+            paths.append(image_path)
+            batch.append(DepthSample(name=Path(image_path).with_suffix("").as_posix(), image=image))
+        outputs = predict_with_cache(batch, predict, predictions) if batch else []
+        for image_path, sample, output in zip(paths, batch, outputs, strict=True):
+            _score_image(report, image_path, table[image_path], output, sample.image.shape[:2], pred_kind)
+        report.num_images += len(batch)
+        if progress is not None:
+            progress(start + len(chunk), len(images))
     return report
 
 

@@ -76,7 +76,7 @@ def archive_model(path: str | os.PathLike) -> ArchiveModel:
     except (KeyError, IndexError, TypeError, ValueError) as exc:
         raise ExportError(
             f"{path}: config.json lacks this project's depth head ({exc}); use an archive written by "
-            "`depth-anything export --format nnarchive` (or its converted version)"
+            "`export_nnarchive` (`depth-anything export`), or its converted version"
         ) from exc
     return ArchiveModel(spec, int(height), int(width), tuple(pre.get("mean") or (0, 0, 0)), tuple(pre.get("scale") or (1, 1, 1)), output)
 

@@ -39,7 +39,7 @@ def _compression(out: Path) -> str:
     for suffix, kind in COMPRESSIONS.items():
         if out.name.endswith(suffix):
             return kind
-    raise ExportError(f"--format nnarchive writes a .tar.xz or .tar.gz file; got --out {out}")
+    raise ExportError(f"an NN Archive is a .tar.xz or .tar.gz file; got out={out}")
 
 
 def nnarchive_config(info: ExportedModelInfo, name: str) -> dict[str, Any]:

@@ -149,26 +149,27 @@ def resolve_shape(
     say what to change."""
     multiple = model.config.patch_size
     if input_size is not None and (height is not None or width is not None):
-        raise ExportError("give either --input-size N (square) or --height H --width W, not both")
+        raise ExportError("give either input_size=N (square) or height=H and width=W, not both")
     if (height is None) != (width is None):
-        raise ExportError("--height and --width go together")
-    if input_size is not None:
-        height = width = input_size
-    for name, value in (("height", height), ("width", width)):
+        raise ExportError("height=H and width=W go together: give both or neither")
+    asked = (("input_size", input_size),) if input_size is not None else (("height", height), ("width", width))
+    for name, value in asked:
         if value is not None and (value < multiple or value % multiple):
             lower = max(multiple, value // multiple * multiple)
             raise ExportError(
-                f"{name} {value} is not a multiple of the patch size {multiple}; use {lower} or {lower + multiple}"
+                f"{name}={value} is not a multiple of the patch size {multiple}; use {lower} or {lower + multiple}"
             )
+    if input_size is not None:
+        height = width = input_size
     if batch in (None, "dynamic"):
         batch_value = None
     else:
         try:
             batch_value = int(batch)  # type: ignore[arg-type]
         except ValueError:
-            raise ExportError(f"--batch must be a positive integer or 'dynamic', got {batch!r}") from None
+            raise ExportError(f"batch={batch!r}: give a positive integer or 'dynamic'") from None
         if batch_value < 1:
-            raise ExportError(f"--batch must be a positive integer or 'dynamic', got {batch}")
+            raise ExportError(f"batch={batch}: give a positive integer or 'dynamic'")
     default = model.input_spec.input_size // multiple * multiple
     example_h, example_w = height or default, width or default
     example_b = DYNAMIC_EXAMPLE_BATCH if batch_value is None else batch_value
@@ -191,13 +192,13 @@ def staging_dir(out: Path) -> Iterator[Path]:
     failed export leaves nothing at `out`. Refuses an output it cannot write, before any slow work."""
     out = Path(out)
     if out.is_dir():
-        raise ExportError(f"--out {out} is a folder; give a file name such as {out / 'model.onnx'}")
+        raise ExportError(f"out={out} is a folder; give a file name such as {out / 'model.onnx'}")
     stage = out.parent / f".{out.name}.{uuid.uuid4().hex[:12]}.tmp"
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
         stage.mkdir()
     except OSError as exc:
-        raise ExportError(f"cannot write {out} ({exc.strerror or exc}); choose another --out") from exc
+        raise ExportError(f"cannot write {out} ({exc.strerror or exc}); choose another path (out=)") from exc
     try:
         yield stage
     finally:

@@ -35,9 +35,9 @@ from .quantize import (
 # Measured with OpenVINO 2026.4 on the CPU plugin: the same NNCF-quantized graph gives depth maps
 # uncorrelated with f32 when its batch or size is dynamic, and the right ones once reshaped static.
 DYNAMIC_INT8 = (
-    "--int8 makes static files only (no --dynamic, no --batch dynamic): OpenVINO's CPU plugin computes wrong "
-    "depth maps from int8 IRs with a dynamic batch or size; export at the size you run with --input-size N "
-    "or --height H --width W (the same photos' aspect) and a fixed --batch"
+    "int8=True makes static files only (no dynamic=True, no batch='dynamic'): OpenVINO's CPU plugin computes "
+    "wrong depth maps from int8 IRs with a dynamic batch or size; export at the size you run with input_size=N "
+    "or height=H and width=W (the same photos' aspect) and a fixed batch=N"
 )
 
 
@@ -96,10 +96,10 @@ def check_int8_options(
     if dynamic or batch in (None, "dynamic"):
         raise ExportError(DYNAMIC_INT8)
     if fp16:
-        raise ExportError("--int8 and --fp16 exclude each other: an int8 IR keeps float32 weights where it is not "
-                          "quantized; choose one")
+        raise ExportError("int8=True and fp16=True exclude each other: an int8 IR keeps float32 weights where it "
+                          "is not quantized; choose one")
     if int8.calibration_size < 1:
-        raise ExportError(f"--calibration-size must be at least 1, got {int8.calibration_size}")
+        raise ExportError(f"calibration_size={int8.calibration_size}: give at least 1")
     if int8.preset not in PRESETS:
         raise ExportError(f"int8 preset must be one of {', '.join(PRESETS)}, got {int8.preset!r}")
     import_nncf()  # a missing nncf fails here, not after the export
@@ -108,7 +108,7 @@ def check_int8_options(
 
 def _check_suffix(out: Path) -> None:
     if out.suffix.lower() != ".xml":
-        raise ExportError(f"--format openvino writes an .xml file (with its .bin beside it); got --out {out}")
+        raise ExportError(f"an OpenVINO IR is an .xml file (with its .bin beside it); got out={out}")
 
 
 def onnx_to_openvino(

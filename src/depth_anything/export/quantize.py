@@ -35,8 +35,8 @@ import numpy as np
 from ..errors import ExportError, require_extra
 from ..eval.protocols import depth_agreement  # re-exported: int8 exports are checked with it
 from ..inference.exported import INPUT_NAME, ExportedModelInfo
-from ..outputs import collect_images
 from ..io import load_image
+from ..outputs import collect_images
 from ..transforms import preprocess
 
 log = logging.getLogger(__name__)
@@ -60,19 +60,20 @@ def calibration_photos(calibration: CalibrationSource = None) -> list[Path]:
         photos = shipped_photo_paths()
         if not photos:
             raise ExportError(
-                "--int8 calibrates on the photos that scikit-image, scikit-learn or matplotlib ship, and none is "
-                "installed here; give your own with --calibration PATH (images or folders)"
+                "int8=True calibrates on the photos that scikit-image, scikit-learn or matplotlib ship, and none is "
+                "installed here; give your own with calibration=PATH (images or folders)"
             )
         return photos
     items = [calibration] if isinstance(calibration, (str, os.PathLike)) else list(calibration)
     if not items:
-        raise ExportError("--calibration: no path given; name image files or folders, or leave it out for the shipped photos")
+        raise ExportError("calibration= gives no path; name image files or folders, or leave it out for the shipped "
+                          "photos")
     found = collect_images(items)
     if found.problems:
         listed = "; ".join(f"{path}: {reason}" for path, reason in found.problems)
-        raise ExportError(f"--calibration: {listed}")
+        raise ExportError(f"cannot read the calibration= photos: {listed}")
     if not found.images:
-        raise ExportError(f"--calibration: no image found in {', '.join(os.fspath(i) for i in items)}")
+        raise ExportError(f"calibration= names no image: {', '.join(os.fspath(i) for i in items)}")
     return [image.path for image in found.images]
 
 
@@ -100,7 +101,7 @@ def calibration_inputs(
     the runtime's own preprocessing from views of `photos` at the file's aspect: each photo's full frame,
     its mirror image, then seeded random crops, the photos taking turns (one is in memory at a time)."""
     if count < 1:
-        raise ExportError(f"--calibration-size must be at least 1, got {count}")
+        raise ExportError(f"calibration_size={count}: give at least 1")
     if not photos:
         raise ExportError("calibration needs at least one photo")
     if info.height is None or info.width is None or info.batch is None:

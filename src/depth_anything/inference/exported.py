@@ -94,7 +94,7 @@ class ExportedModelInfo:
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, str], file: str | Path) -> ExportedModelInfo:
         """Read back what `to_metadata` wrote; a file without it is refused with what to do instead."""
-        redo = "export it again with `depth-anything export --model NAME_OR_CHECKPOINT --format onnx --out FILE`"
+        redo = "export it again with `export_onnx` (`depth-anything export`)"
         missing = [key for key in ("format_version", "input_spec", "model_config", "input") if PREFIX + key not in metadata]
         if missing:
             raise ExportError(
@@ -123,13 +123,13 @@ class ExportedModelInfo:
         return cls(spec, config, axis("height"), axis("width"), axis("batch"), precision, metadata.get(PREFIX + "source", ""))
 
     def check_input_size(self, input_size: int | None, file: str | Path) -> None:
-        """Refuse an --input-size that a static file cannot run."""
+        """Refuse an `input_size` that a static file cannot run."""
         if input_size is None or self.dynamic_size or input_size == min(self.height, self.width):  # type: ignore[type-var]
             return  # a dynamic file takes any size, rounded to the patch multiple exactly as for PyTorch
         raise ExportError(
-            f"{file} was exported at the static size {self.height}×{self.width}, so it runs at --input-size "
-            f"{min(self.height, self.width)} (or none) only, not {input_size}; export it again with --dynamic, "  # type: ignore[type-var]
-            f"or at the size you need with --height/--width"
+            f"{file} was exported at the static size {self.height}×{self.width}, so it runs at input_size="
+            f"{min(self.height, self.width)} (or none) only, not {input_size}; export it again with dynamic=True, "  # type: ignore[type-var]
+            f"or at the size you need with height= and width="
         )
 
     def check_batch_shape(self, shape: tuple[int, ...], file: str | Path) -> None:
@@ -143,7 +143,7 @@ class ExportedModelInfo:
         if (self.height is not None and height != self.height) or (self.width is not None and width != self.width):
             raise ExportError(
                 f"{file} takes {self.height}×{self.width} inputs only (static export), but this image's network input "
-                f"is {height}×{width}; export with --dynamic to run images of any shape, or give images of the "
+                f"is {height}×{width}; export with dynamic=True to run images of any shape, or give images of the "
                 f"aspect ratio {self.height}:{self.width}"
             )
 

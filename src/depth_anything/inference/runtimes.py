@@ -107,13 +107,14 @@ def device_kind(device: str | torch.device | None) -> str:
 def _exported_file(path: str | os.PathLike, backend: str, suffixes: tuple[str, ...]) -> Path:
     file = Path(path)
     if not file.is_file():
-        raise ExportError(f"--backend {backend}: {file} does not exist; write one with `depth-anything export`")
+        raise ExportError(f"backend={backend}: {file} does not exist; write one with `depth_anything.export` "
+                          "(`depth-anything export`)")
     if file.suffix.lower() not in suffixes:
         hint = EXPORTED_SUFFIXES.get(file.suffix.lower())
-        what = f"a file for --backend {hint}" if hint else "not an exported model"
+        what = f"a file for backend={hint}" if hint else "not an exported model"
         raise ExportError(
-            f"--backend {backend} runs {' or '.join(suffixes)} files; {file} is {what}"
-            + ("" if hint else " (a checkpoint runs with --backend torch)")
+            f"backend={backend} runs {' or '.join(suffixes)} files; {file} is {what}"
+            + ("" if hint else " (a checkpoint runs with backend=torch)")
         )
     return file
 
@@ -159,7 +160,7 @@ class OnnxRuntime:
         if wanted is not None and wanted != stored:
             raise ExportError(
                 f"{self.path} computes in {self.info.precision}; an ONNX file runs in the precision it was exported "
-                f"with, so drop --dtype or export again{' with --fp16' if wanted == 'fp16' else ' without --fp16'}"
+                f"with, so drop dtype= or export again{' with fp16=True' if wanted == 'fp16' else ' without fp16=True'}"
             )
         self.input_spec = self.info.input_spec
         self.device = "cuda" if "CUDAExecutionProvider" in providers else "cpu"
@@ -172,9 +173,10 @@ class OnnxRuntime:
             return ["CPUExecutionProvider"]
         if kind == "cuda":
             if "CUDAExecutionProvider" not in ort.get_available_providers():
-                raise ExportError("--device cuda with onnxruntime needs the onnxruntime-gpu package (pip install onnxruntime-gpu)")
+                raise ExportError("device=cuda with onnxruntime needs the onnxruntime-gpu package (pip install "
+                                  "onnxruntime-gpu)")
             return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-        raise ExportError(f"--backend onnxruntime runs on cpu or cuda, not {kind}")
+        raise ExportError(f"backend=onnxruntime runs on cpu or cuda, not {kind}")
 
     def run(self, batch: np.ndarray) -> np.ndarray:
         self.info.check_batch_shape(batch.shape, self.path)

@@ -89,7 +89,7 @@ class CheckpointFolder:
         if not path.is_file():
             raise CheckpointMismatchError(
                 f"{pointer} names {path.name}, which does not exist; resume from an existing checkpoint with "
-                f"--resume {self.directory}/step_N.pt (it rewrites 'latest') or remove {pointer}"
+                f"resume={self.directory}/step_N.pt (it rewrites 'latest') or remove {pointer}"
             )
         return path
 
@@ -136,7 +136,7 @@ def read_training_checkpoint(path: Path, config: dict[str, Any]) -> dict[str, An
     changed = config_differences(state.get("config"), config)
     if changed:
         raise ConfigError(
-            f"--resume: {path} was written under another configuration; only the 'run' section may change "
+            f"cannot resume from {path}: it was written under another configuration; only the 'run' section may change "
             f"on resume. Differences: {'; '.join(changed)}. Restore these values, or start a new run in "
             "another output folder"
         )

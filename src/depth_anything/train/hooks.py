@@ -1,24 +1,17 @@
-"""Hooks: code the caller hands the trainer to run at fixed points of the loop (a progress bar, the
-crash test), so the loop itself holds none of it.
+"""Hooks: code the caller hands the trainer to run at fixed points of the loop (a progress bar, a
+test's hard kill at a chosen step), so the loop itself holds none of it.
 
 Every hook method receives the trainer (read its `step`, `epoch`, `env`, `cfg`: the `Trainer`
 protocol below) and runs on every rank; a hook that shows something decides itself whether only
-rank 0 shows it. The command line installs its progress bar and, when asked, the crash test here.
+rank 0 shows it. The command line installs its progress bar here; tests pass their own hooks to `train`.
 """
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 from typing import Any, Protocol
 
 from .config import TrainConfig
-
-# Crash-test aid: when set, `KillAtStep.from_env()` gives a hook that SIGKILLs the process right after
-# finishing this step (and any checkpoint due at it), so tests can exercise `--resume` on a real hard
-# kill at a known point.
-KILL_AT_STEP_ENV = "DEPTH_ANYTHING_KILL_AT_STEP"
 
 
 class Trainer(Protocol):
@@ -53,20 +46,3 @@ class Hook:
 
     def on_end(self, trainer: Trainer) -> None:
         """When `fit` leaves, normally or by an exception."""
-
-
-class KillAtStep(Hook):
-    """Crash test: SIGKILL this process once step `step` and whatever was due at it are done."""
-
-    def __init__(self, step: int) -> None:
-        self.step = step
-
-    @classmethod
-    def from_env(cls) -> KillAtStep | None:
-        """The hook `$DEPTH_ANYTHING_KILL_AT_STEP` asks for (None when unset, empty or 0)."""
-        step = int(os.environ.get(KILL_AT_STEP_ENV, "0") or 0)
-        return cls(step) if step else None
-
-    def on_step_end(self, trainer: Trainer) -> None:
-        if trainer.step == self.step:
-            os.kill(os.getpid(), signal.SIGKILL)

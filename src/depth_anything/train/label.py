@@ -64,7 +64,7 @@ def label_images(
     images, out = Path(images), Path(out)
     if out.resolve() == images.resolve() or images.resolve() in out.resolve().parents:
         raise ConfigError(
-            f"--out {out} lies inside --images {images}: labels would be read back as images; choose an output "
+            f"out={out} lies inside images={images}: labels would be read back as images; choose an output "
             "folder outside the images folder"
         )
     env, torch_device = init_distributed(device)
@@ -126,7 +126,7 @@ def check_teacher(out: Path, identity: dict[str, Any]) -> None:
     path = out / MANIFEST
     if not path.is_file():
         if (out / "labels").is_dir() and any(p.is_file() for p in (out / "labels").rglob("*")):
-            raise ConfigError(f"--out {out} holds labels but no {MANIFEST}: their teacher is unknown; use a new folder")
+            raise ConfigError(f"out={out} holds labels but no {MANIFEST}: their teacher is unknown; use a new folder")
         return
     try:
         recorded = json.loads(path.read_text(encoding="utf-8")).get("teacher")
@@ -139,6 +139,6 @@ def check_teacher(out: Path, identity: dict[str, Any]) -> None:
         differing = sorted(k for k in identity if not isinstance(recorded, dict) or recorded.get(k) != identity[k])
         raise ConfigError(
             f"{out} holds labels of another teacher setting (differs in: {', '.join(differing)}); "
-            f"recorded {show(recorded)}, now {show(identity)}. Relabel into a new --out folder "
+            f"recorded {show(recorded)}, now {show(identity)}. Relabel into a new folder (out=) "
             "(or delete the old labels)"
         )

@@ -97,10 +97,10 @@ class Trainer:
         self.batch_per_rank = config.optim.batch_size // self.env.world_size
         # rank 0 reads `latest` and every rank uses its answer (so all ranks resume from one file)
         existing = on_main(self.latest_checkpoint, f"read {self.checkpoint_dir / 'latest'}")
-        if not resume and existing is not None:  # never clobber a run by forgetting --resume
+        if not resume and existing is not None:  # never clobber a run by forgetting to resume
             raise ConfigError(
                 f"key 'run.output_dir': {self.output_dir} already holds a run (latest checkpoint {existing}); "
-                "continue it with --resume or choose a new output folder"
+                "continue it with resume=True or choose a new output folder"
             )
         seed_everything(config.run.seed)  # same on every rank: identical initial weights
         self.model = build_train_model(config).to(self.device)
