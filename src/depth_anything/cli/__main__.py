@@ -12,6 +12,7 @@ import importlib
 import sys
 
 from ..errors import DepthAnythingError
+from .messages import to_flags
 from .options import HelpFormatter
 
 SUBCOMMANDS: dict[str, str] = {
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(module.run(args) or 0)
     except DepthAnythingError as exc:
-        print(f"depth-anything {args.command}: error: {exc}", file=sys.stderr)
+        print(f"depth-anything {args.command}: error: {to_flags(str(exc), args.command)}", file=sys.stderr)
         return 2
 
 
