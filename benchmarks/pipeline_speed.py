@@ -12,8 +12,13 @@ Both sides run on the runtime that `predict` picks (`--backend`, default auto: t
 ONNX graph on onnxruntime, anything else on torch), and under the allocator policy the command sets
 (`runtime.keep_freed_memory`, unless --glibc-default).
 
+The loop runs with the writer `predict` uses (`outputs.DepthWriter`: its own PNG encoder at zlib level
+1, no disk sync per file) and, in the same rounds, with the writer it had before (OpenCV's PNG encoder
+at its default settings and a sync per file), so the two ratios stand side by side.
+
     python benchmarks/pipeline_speed.py                        # the built-in default model
     python benchmarks/pipeline_speed.py --model random:vits    # vits (untrained weights: same speed)
+    python benchmarks/pipeline_speed.py --quick                # fewer photos and rounds (a minute or two)
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from depth_anything.data.sample_photos import shipped_photo_paths
 from depth_anything.io import load_image
 from depth_anything.runtime import keep_freed_memory
 from depth_anything.transforms import preprocess
+from depth_anything.weights.registry import DEFAULT_MODEL
 
 
 def make_photos(folder: Path, count: int, size: tuple[int, int] = (640, 480), seed: int = 0) -> list[Path]:
@@ -89,20 +95,43 @@ def network_rate(runtime, photo: Path, batch_size: int, images: int) -> tuple[fl
     return max(1, images // batch_size) * batch_size / (time.perf_counter() - start), tuple(batch.shape[1:])
 
 
-def pipeline_rate(runtime, photos: list[Path], out: Path, batch_size: int) -> float:
-    """Images per second of `predict`'s own loop (reader thread, network, writer thread) in this process."""
+def previous_writer(out: Path, metric: bool):
+    """The side-by-side writer `predict` had before the outputs module: OpenCV's PNG encoder at its
+    defaults (zlib level 1, Sub filter, RLE), each file synced to disk before its rename."""
+    from depth_anything.io import save_image
+    from depth_anything.pictures import DEFAULT_CMAP, depth_picture, side_by_side
+
+    def write(image, result) -> None:
+        save_image(out / f"{image.name}_side.png", side_by_side(result.image, depth_picture(result.depth, DEFAULT_CMAP,
+                                                                                             invert=metric)))
+
+    return write
+
+
+def pipeline_rate(runtime, photos: list[Path], out: Path, batch_size: int, writer: str = "outputs") -> float:
+    """Images per second of `predict`'s own loop (reader thread, network, writer threads) in this process,
+    writing side-by-side PNGs with `writer` ("outputs": what predict runs; "stored": the same, PNGs stored
+    without compression; "previous": `previous_writer`)."""
     import contextlib
     import io
 
     from depth_anything.cli.batch import BatchRun
     from depth_anything.inference import Predictor
-    from depth_anything.inference.files import DepthWriter
+    from depth_anything.outputs import PNG_COMPRESSION, DepthWriter
 
     run = BatchRun.collect([str(p) for p in photos], out)
-    writer = DepthWriter(out, ["side"], runtime.input_spec.is_metric)
+    metric = runtime.input_spec.is_metric
+    if writer == "previous":
+        write = previous_writer(out, metric)
+    else:
+        depth_writer = DepthWriter(out, ["side"], metric, compression=0 if writer == "stored" else PNG_COMPRESSION)
+
+        def write(image, result) -> None:
+            depth_writer.write(image.name, result.image, result.depth)
+
     start = time.perf_counter()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        run.process(Predictor(runtime, batch_size=batch_size), lambda image, result: writer.write(image.name, result.image, result.depth))
+        run.process(Predictor(runtime, batch_size=batch_size), write)
     return len(photos) / (time.perf_counter() - start)
 
 
@@ -117,7 +146,7 @@ def run_command(arguments: list[str]) -> tuple[float, str]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="default", help="model name or random:ENCODER (default: the built-in default)")
+    parser.add_argument("--model", default=DEFAULT_MODEL, help="model name or random:ENCODER (default: the built-in default)")
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds of network alone and predict's loop")
@@ -126,7 +155,14 @@ def main() -> None:
     parser.add_argument("--backend", default="auto", help="as predict's --backend (default auto)")
     parser.add_argument("--glibc-default", action="store_true", help="leave glibc's allocator as it is")
     parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--skip-previous", action="store_true", help="leave out the loop with the previous writer")
+    parser.add_argument("--compare-stored", action="store_true",
+                        help="also run the loop with uncompressed PNGs (how much the deflating costs)")
+    parser.add_argument("--quick", action="store_true",
+                        help="a shorter run: 64 photos, 2 rounds of 32, 2 start-up runs (the ratios stay paired per round)")
     args = parser.parse_args()
+    if args.quick:
+        args.images, args.rounds, args.round_images, args.startup_runs = 64, 2, 32, 2
     kept = False if args.glibc_default else keep_freed_memory()
     runtime = open_runtime_for(args.model, args.backend)
     print(f"{runtime!r}, {os.cpu_count()} CPUs; model {args.model}, batch {args.batch_size}; "
@@ -135,14 +171,17 @@ def main() -> None:
         folder = Path(folder)
         photos = make_photos(folder / "photos", args.images) if not args.skip_pipeline else make_photos(folder / "photos", 1)
         if not args.skip_pipeline:
-            rates: dict[str, list[float]] = {"network": [], "pipeline": [], "command": []}
-            ratios: dict[str, list[float]] = {"pipeline": [], "command": []}
+            loops = ["pipeline", *(["stored"] if args.compare_stored else []), *([] if args.skip_previous else ["previous"])]
+            rates: dict[str, list[float]] = {"network": [], **{key: [] for key in loops}, "command": []}
+            ratios: dict[str, list[float]] = {**{key: [] for key in loops}, "command": []}
             walls = []
             round_photos = photos[: args.round_images]
             for _ in range(args.rounds):  # interleaved, so drifts of the machine's speed hit all three alike
                 rate, shape = network_rate(runtime, photos[0], args.batch_size, len(round_photos))
                 rates["network"].append(rate)
                 rates["pipeline"].append(pipeline_rate(runtime, round_photos, folder / "rounds", args.batch_size))
+                for key in loops[1:]:
+                    rates[key].append(pipeline_rate(runtime, round_photos, folder / key, args.batch_size, writer=key))
                 wall, _ = run_command(["predict", str(folder / "photos"), "--outdir", str(folder / "out"),
                                        "--batch-size", str(args.batch_size), *model_arguments(args.model, args.backend)])
                 walls.append(wall)
@@ -159,6 +198,13 @@ def main() -> None:
             print(f"| network alone (preprocessed batches; rounds {listed['network']}) | {median['network']:.2f} | 1.00 |")
             print(f"| predict's loop: decode, preprocess, network, resize, write (rounds {listed['pipeline']}) | "
                   f"{median['pipeline']:.2f} | **{statistics.median(ratios['pipeline']):.2f}** ({listed['pipeline_ratio']}) |")
+            if "stored" in loops:
+                print(f"| the same loop, PNGs stored uncompressed (rounds {listed['stored']}) | {median['stored']:.2f} | "
+                      f"{statistics.median(ratios['stored']):.2f} ({listed['stored_ratio']}) |")
+            if "previous" in loops:
+                print(f"| the same loop with the previous writer: OpenCV PNG defaults, a sync per file (rounds "
+                      f"{listed['previous']}) | {median['previous']:.2f} | {statistics.median(ratios['previous']):.2f} "
+                      f"({listed['previous_ratio']}) |")
             print(f"| `depth-anything predict` on {args.images} photos, whole command incl. start-up (rounds "
                   f"{', '.join(f'{w:.1f}' for w in walls)} s) | {median['command']:.2f} | "
                   f"**{statistics.median(ratios['command']):.2f}** ({listed['command_ratio']}) |\n")

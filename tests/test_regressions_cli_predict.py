@@ -80,19 +80,19 @@ def test_a_write_that_fails_before_the_rename_keeps_the_previous_file(setup, mon
 def test_a_writer_that_dies_midway_leaves_no_partial_output(setup, monkeypatch):
     """The encoder of the pictures writes half its bytes and raises: no `a_depth.png` appears."""
     checkpoint, photo, out = setup
-    import depth_anything.io as io_module
+    import depth_anything.outputs as outputs_module
 
-    real = io_module.atomic_write
+    real = outputs_module.atomic_write
 
-    def half_then_fail(path, write):
+    def half_then_fail(path, write, durable=True):
         def partial(tmp):
             write(tmp)
             data = Path(tmp).read_bytes()
             Path(tmp).write_bytes(data[: len(data) // 2])
             raise OSError(5, "Input/output error")
-        return real(path, partial)
+        return real(path, partial, durable)
 
-    monkeypatch.setattr(io_module, "atomic_write", half_then_fail)
+    monkeypatch.setattr(outputs_module, "atomic_write", half_then_fail)
     with pytest.raises(OSError, match="Input/output error"):
         _predict(checkpoint, photo, out, "npy")
     assert not (out / "a.npy").exists()
