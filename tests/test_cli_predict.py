@@ -310,3 +310,14 @@ def test_an_image_over_pillows_pixel_limit_is_reported_not_a_crash(tmp_path, che
                  "--outdir", str(tmp_path / "o"), "--formats", "npy", *FAST])
     assert code == 1 and _files(tmp_path / "o") == ["small.npy"]
     assert "huge.png: too many pixels to decode" in capsys.readouterr().err
+
+
+def test_png_compression_changes_the_size_not_the_pixels(tmp_path, checkpoint):
+    _photo(tmp_path / "a.png", (40, 60))
+    for level in ("0", "1"):
+        assert main(["predict", str(tmp_path / "a.png"), "--model", str(checkpoint), "--outdir", str(tmp_path / level),
+                     "--png-compression", level, "--formats", "side,png16", *FAST]) == 0
+    for name in ("a_side.png", "a_depth16.png"):
+        stored, deflated = tmp_path / "0" / name, tmp_path / "1" / name
+        assert stored.stat().st_size > deflated.stat().st_size
+        np.testing.assert_array_equal(np.asarray(Image.open(stored)), np.asarray(Image.open(deflated)))

@@ -63,6 +63,23 @@ class IntAtLeast:
 
 
 @dataclass(frozen=True)
+class IntRange:
+    """An argparse type: an integer from `low` to `high`, both included."""
+
+    low: int
+    high: int
+
+    def __call__(self, text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if not self.low <= value <= self.high:
+            raise argparse.ArgumentTypeError(f"must be from {self.low} to {self.high}, got {value}")
+        return value
+
+
+@dataclass(frozen=True)
 class FloatRange:
     """An argparse type: a finite number between `low` and `high` (None: unbounded), each end included
     unless `low_open`/`high_open`."""

@@ -21,6 +21,7 @@ import argparse
 from .options import (
     FloatRange,
     IntAtLeast,
+    IntRange,
     add_fsync_option,
     add_model_options,
     add_outdir_option,
@@ -63,7 +64,7 @@ def formats_list(text: str) -> list[str]:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `depth-anything predict`."""
-    from ..outputs import IMAGE_FORMATS
+    from ..outputs import IMAGE_FORMATS, PNG_COMPRESSION
 
     set_examples(parser, EXAMPLES)
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders, list files or quoted glob patterns")
@@ -73,6 +74,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"comma-separated output formats: {', '.join(IMAGE_FORMATS)} (default side)")
     add_pred_only_option(shape)
     add_picture_options(parser)
+    parser.add_argument("--png-compression", type=IntRange(0, 9), default=PNG_COMPRESSION, metavar="LEVEL",
+                        help="zlib level of the PNG files, 0-9 (default %(default)s; 0 stores them uncompressed: "
+                        "fastest, about twice the size)")
     parser.add_argument("--skip-existing", action="store_true", help="leave out inputs whose output files all exist")
     add_fsync_option(parser)
     add_progress_option(parser)
@@ -96,7 +100,8 @@ def run(args: argparse.Namespace) -> int:
     batch = BatchRun.collect(args.inputs, args.outdir)
     tiling = Tiling(args.tile, args.tile_overlap) if args.tile is not None else None
     predictor = open_predictor_from_args(args, tiling=tiling)
-    writer = DepthWriter(args.outdir, formats, predictor.is_metric, args.cmap, args.grayscale, durable=args.fsync)
+    writer = DepthWriter(args.outdir, formats, predictor.is_metric, args.cmap, args.grayscale,
+                         compression=args.png_compression, durable=args.fsync)
     if args.skip_existing:
         batch.skip(lambda image: writer.exists(image.name))
     return batch.process(predictor, lambda image, result: writer.write(image.name, result.image, result.depth),
