@@ -29,8 +29,7 @@ import torch
 from machine import machine_header  # date, CPU, matmul peak and versions above every table
 
 from depth_anything.data.sample_photos import shipped_photo_paths
-from depth_anything.data.synthetic import SynthConfig
-from depth_anything.data.synthetic_io import write_dataset
+from depth_anything.data.synthetic import SynthConfig, write_dataset
 from depth_anything.eval.benchmarks import evaluate_benchmark
 from depth_anything.export.onnx import export_onnx
 from depth_anything.export.openvino import Int8Options, onnx_to_openvino

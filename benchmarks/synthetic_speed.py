@@ -19,8 +19,7 @@ from collections.abc import Callable
 
 from machine import machine_header  # date, CPU, matmul peak and versions above every table
 
-from depth_anything.data.synthetic import SynthConfig, generate_sample
-from depth_anything.data.synthetic_io import write_dataset
+from depth_anything.data.synthetic import SynthConfig, generate_sample, write_dataset
 
 
 def _cpu_seconds() -> float:

@@ -14,8 +14,8 @@ import pytest
 from depth_anything.cli import synth as synth_cli
 from depth_anything.data import preview
 from depth_anything.data.datasets import DATASET_READERS, open_dataset
-from depth_anything.data.synthetic import SynthConfig, generate_sample
-from depth_anything.data.synthetic_io import MANIFEST, SyntheticReader, write_dataset
+from depth_anything.data.synthetic import SynthConfig, SyntheticReader, generate_sample, write_dataset
+from depth_anything.data.synthetic.dataset import MANIFEST
 from depth_anything.errors import DatasetError, DepthAnythingError
 from depth_anything.io import load_image, save_image
 

@@ -3,18 +3,13 @@ occlusion, mirrors, glass, fences, sky, shadows; plus the random scene generator
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
-from depth_anything.data.synthetic import (
-    SynthConfig,
-    example_scene,
-    generate_sample,
-    sample_rng,
-    sample_scene,
-)
-from depth_anything.data.synthetic_render import render
-from depth_anything.data.synthetic_scene import (
+from depth_anything.data.synthetic import SynthConfig, generate_sample, render, sample_rng, sample_scene
+from depth_anything.data.synthetic.scene import (
     Camera,
     Cutout,
     Light,
@@ -26,7 +21,7 @@ from depth_anything.data.synthetic_scene import (
     quad,
     sphere,
 )
-from depth_anything.data.synthetic_textures import available_photos, load_photo
+from depth_anything.data.synthetic.textures import available_photos, load_photo
 from depth_anything.errors import ConfigError
 
 GREY = Material("solid", (0.5, 0.5, 0.5))
@@ -204,7 +199,11 @@ def test_photo_textures_come_from_files_installed_with_scikit_image():
     assert photo.shape == (512, 512, 3) and 0 <= photo.min() and photo.max() <= 0.9
 
 
-def test_example_scene_renders_with_every_special_surface():
+def test_example_scene_renders_with_every_special_surface(monkeypatch):
+    """tools/example_scene.py, the scene of assets/example.png, shows every special surface."""
+    monkeypatch.syspath_prepend(str(Path(__file__).resolve().parents[2] / "tools"))
+    from example_scene import example_scene
+
     scene = example_scene(64, 48)
     result = render(scene)
     seen = {scene.primitives[k].role for k in np.unique(result.primitive) if k >= 0}

@@ -44,8 +44,7 @@ def run(args: argparse.Namespace) -> int:
     """Generate the dataset and report what was written."""
     from tqdm import tqdm
 
-    from ..data.synthetic import SynthConfig
-    from ..data.synthetic_io import write_dataset
+    from ..data.synthetic import SynthConfig, write_dataset
 
     width, height = args.size
     config = SynthConfig(width=width, height=height, indoor_fraction=args.indoor_fraction)

@@ -75,7 +75,7 @@ DATASET_READERS: dict[str, Callable[..., SampleReader]] = {}
 
 # Modules whose import registers their readers with `register_reader`.
 _READER_MODULES: tuple[str, ...] = (
-    "depth_anything.data.layouts", "depth_anything.data.synthetic_io", "depth_anything.data.pseudo",
+    "depth_anything.data.layouts", "depth_anything.data.synthetic.dataset", "depth_anything.data.pseudo",
 )
 
 

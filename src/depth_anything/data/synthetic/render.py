@@ -15,9 +15,9 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from .synthetic_scene import Camera, Primitive, Scene
-from .synthetic_textures import albedo as texture_albedo
-from .synthetic_textures import fractal_noise
+from .scene import Camera, Primitive, Scene
+from .textures import albedo as texture_albedo
+from .textures import fractal_noise
 
 _F32 = np.float32
 _SURFACE_CODES = {"diffuse": 0, "mirror": 1, "glass": 2}

@@ -4,7 +4,7 @@ Layout of a dataset folder (format version 1)::
 
     dataset.json        generation settings: seed, width, height, image format, scene config
     manifest.jsonl      one JSON object per finished sample (name, files, intrinsics, pose, tags)
-    image/000042.png    RGB, 8-bit (PNG, or JPEG with --image-format jpg)
+    image/000042.png    RGB, 8-bit (PNG, or JPEG with image_format="jpg")
     depth/000042.npy    z-depth in metres, float16, 0 where invalid
     mask/000042.png     8-bit, 255 = valid depth, 0 = invalid (sky, beyond max_depth)
 
@@ -30,11 +30,11 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..errors import DatasetError
-from ..io import atomic_write_text, load_image, save_image, save_npy
-from .datasets import DepthSample, SampleReader, register_reader
-from .layouts import read_mask, read_npy_depth
-from .synthetic import SynthConfig, generate_sample
+from ...errors import DatasetError
+from ...io import atomic_write_text, load_image, save_image, save_npy
+from ..datasets import DepthSample, SampleReader, register_reader
+from ..layouts import read_mask, read_npy_depth
+from .generate import SynthConfig, generate_sample
 
 FORMAT_NAME = "depth-anything-synthetic"
 FORMAT_VERSION = 1

@@ -21,7 +21,7 @@ SURFACES = ("diffuse", "mirror", "glass")
 
 @dataclass
 class Material:
-    """Albedo pattern of a surface; see `synthetic_textures.albedo` for the meaning of each kind.
+    """Albedo pattern of a surface; see `textures.albedo` for the meaning of each kind.
 
     Colours are linear RGB in [0, 1]. `scale` is the pattern period in metres (for photos: metres
     per photo width). `lattice` holds the random values of value noise (kind "noise" and `detail`).

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import ImageReadError
-from ..io import load_image, to_unit_float
-from .synthetic_scene import Material
+from ...errors import ImageReadError
+from ...io import load_image, to_unit_float
+from .scene import Material
 
 TEXTURE_KINDS = ("solid", "checker", "stripes", "gradient", "noise", "photo")
 
