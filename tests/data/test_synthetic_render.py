@@ -43,7 +43,7 @@ def scene_of(prims, camera=None, lights=None, sky=None) -> Scene:
 def project(camera: Camera, point) -> tuple[int, int]:
     """(row, column) of the pixel that sees a world point."""
     local = camera.rotation.T @ (np.asarray(point, float) - camera.position)
-    u, v, _ = camera.intrinsics @ (local / local[2])
+    u, v, _ = camera.intrinsics.matrix @ (local / local[2])
     return int(round(v)), int(round(u))
 
 
@@ -58,8 +58,8 @@ def test_ground_plane_depth_follows_the_pinhole_formula():
     camera = looking_north(size=41, position=(0, 0, 1.6))
     result = render(scene_of([plane((0, 0, 0), (0, 0, 1), GREY)], camera, sky=(np.ones(3), np.ones(3))))
     rows = np.arange(41)
-    below = rows > camera.cy
-    expected = camera.fy * 1.6 / (rows[below] - camera.cy)  # z = f·h / (v − cy)
+    below = rows > camera.intrinsics.cy
+    expected = camera.intrinsics.fy * 1.6 / (rows[below] - camera.intrinsics.cy)  # z = f·h / (v − cy)
     np.testing.assert_allclose(result.depth[below, 20], expected, rtol=1e-5)
     # at and above the horizon there is only sky: invalid, depth stored as 0
     assert not result.valid[~below].any()
@@ -123,7 +123,7 @@ def test_fence_bars_have_their_depth_and_holes_show_what_is_behind():
     camera = looking_north(size=101, hfov=40)
     result = render(scene_of([fence, wall], camera))
     row = result.depth[50]
-    x = (np.arange(101) - camera.cx) / camera.fx * 3.0  # where each column's ray crosses the fence plane
+    x = (np.arange(101) - camera.intrinsics.cx) / camera.intrinsics.fx * 3.0  # where each column's ray crosses the fence plane
     on_bar = np.mod(x + 1.0, 0.5) < 0.1
     clear = (np.abs(np.mod(x + 1.0, 0.5) - 0.1) > 0.02) & (np.abs(x) < 0.97)  # away from edges
     np.testing.assert_allclose(row[on_bar & clear], 3.0, rtol=1e-5)
@@ -180,7 +180,7 @@ def test_intrinsics_and_pose_back_project_floor_pixels_onto_the_floor():
     floor = roles[result.primitive] == "floor"
     assert floor.sum() > 20
     rows, cols = np.nonzero(floor)
-    k_inv = np.linalg.inv(scene.camera.intrinsics)
+    k_inv = np.linalg.inv(scene.camera.intrinsics.matrix)
     rays = k_inv @ np.stack([cols, rows, np.ones_like(cols)]).astype(float)
     points = scene.camera.camera_to_world @ np.vstack([rays * result.depth[rows, cols], np.ones(len(rows))])
     np.testing.assert_allclose(points[2], 0.0, atol=1e-3)

@@ -90,7 +90,7 @@ def generate_sample(seed: int, index: int, config: SynthConfig | None = None) ->
     config = config or SynthConfig()
     scene = sample_scene(sample_rng(seed, index), config)
     result = render(scene)
-    return SyntheticSample(result.image, result.depth, result.valid, scene.camera.intrinsics,
+    return SyntheticSample(result.image, result.depth, result.valid, scene.camera.intrinsics.matrix,
                            scene.camera.camera_to_world, scene.kind, list(scene.tags))
 
 

@@ -36,8 +36,9 @@ class RenderResult:
 
 def camera_rays(camera: Camera) -> np.ndarray:
     """World-space directions of the rays through every pixel centre, scaled so camera-z is 1."""
-    cols = (np.arange(camera.width, dtype=np.float64) - camera.cx) / camera.fx
-    rows = (np.arange(camera.height, dtype=np.float64) - camera.cy) / camera.fy
+    k = camera.intrinsics
+    cols = (np.arange(camera.width, dtype=np.float64) - k.cx) / k.fx
+    rows = (np.arange(camera.height, dtype=np.float64) - k.cy) / k.fy
     x, y = np.meshgrid(cols, rows)
     local = np.stack([x, y, np.ones_like(x)], axis=-1).reshape(-1, 3)
     return _apply(camera.rotation, local).astype(_F32)
@@ -163,8 +164,9 @@ def _screen_candidates(camera: Camera, prim: Primitive) -> np.ndarray | None:
         if corners[:, 2].max() <= 0:
             return np.empty(0, np.int64)
         return None
-    u = camera.fx * corners[:, 0] / corners[:, 2] + camera.cx
-    v = camera.fy * corners[:, 1] / corners[:, 2] + camera.cy
+    k = camera.intrinsics
+    u = k.fx * corners[:, 0] / corners[:, 2] + k.cx
+    v = k.fy * corners[:, 1] / corners[:, 2] + k.cy
     c0, c1 = max(int(np.floor(u.min())), 0), min(int(np.ceil(u.max())), camera.width - 1)
     r0, r1 = max(int(np.floor(v.min())), 0), min(int(np.ceil(v.max())), camera.height - 1)
     if c0 > c1 or r0 > r1:

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...geometry import Intrinsics
+
 # Kinds of unit shapes; "room" is a cube seen from inside (floor, walls and ceiling in one).
 SHAPES = ("sphere", "box", "cylinder", "quad", "plane", "room")
 # How a surface treats light: "mirror" reflects, "glass" lets most light through. Both keep the
@@ -139,25 +141,18 @@ class Light:
 
 @dataclass
 class Camera:
-    """Pinhole camera: intrinsics in pixels (pixel (row i, column j) is centred at u=j, v=i)."""
+    """A posed pinhole camera for a `width`×`height` image: the package's `Intrinsics` (pixels; pixel
+    (row i, column j) is centred at u=j, v=i, as for depth to points) and where it stands and looks."""
 
     width: int
     height: int
-    fx: float
-    fy: float
-    cx: float
-    cy: float
+    intrinsics: Intrinsics
     position: np.ndarray
     rotation: np.ndarray  # camera → world; columns are the camera's right, down, forward axes
 
     def __post_init__(self) -> None:
         self.position = np.asarray(self.position, np.float64).reshape(3)
         self.rotation = np.asarray(self.rotation, np.float64).reshape(3, 3)
-
-    @property
-    def intrinsics(self) -> np.ndarray:
-        """The 3×3 matrix K."""
-        return np.array([[self.fx, 0.0, self.cx], [0.0, self.fy, self.cy], [0.0, 0.0, 1.0]])
 
     @property
     def camera_to_world(self) -> np.ndarray:
@@ -173,8 +168,7 @@ class Camera:
         yaw_deg: float = 0.0, pitch_deg: float = 0.0, roll_deg: float = 0.0,
     ) -> Camera:
         """Camera with horizontal field of view `hfov_deg`; yaw 0 looks north, positive pitch looks up."""
-        f = 0.5 * width / np.tan(np.radians(hfov_deg) / 2)
-        return cls(width, height, f, f, (width - 1) / 2, (height - 1) / 2, np.asarray(position, np.float64),
+        return cls(width, height, Intrinsics.from_fov(width, height, hfov_deg), np.asarray(position, np.float64),
                    rotation_from_angles(yaw_deg, pitch_deg, roll_deg))
 
     @classmethod
