@@ -14,7 +14,9 @@ ONNX graph on onnxruntime, anything else on torch), and under the allocator poli
 
 The loop runs with the writer `predict` uses (`outputs.DepthWriter`: its own PNG encoder at zlib level
 1, no disk sync per file) and, in the same rounds, with the writer it had before (OpenCV's PNG encoder
-at its default settings and a sync per file), so the two ratios stand side by side.
+at its default settings and a sync per file), so the two ratios stand side by side. Each row also
+gives its CPU time per image (all threads), which programs sharing the machine do not inflate: on a
+busy machine the images/s move from round to round, the CPU times much less.
 
     python benchmarks/pipeline_speed.py                        # the built-in default model
     python benchmarks/pipeline_speed.py --model random:vits    # vits (untrained weights: same speed)
@@ -25,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -85,14 +88,19 @@ def network_input(runtime, photo: Path, batch_size: int) -> np.ndarray:
     return np.stack([x] * batch_size)
 
 
+CPU_MS: dict[str, list[float]] = {}  # CPU time per image of each row (all threads), which other programs on the machine do not inflate
+
+
 def network_rate(runtime, photo: Path, batch_size: int, images: int) -> tuple[float, tuple[int, ...]]:
     """Images per second of the network alone on batches of one preprocessed photo."""
     batch = network_input(runtime, photo, batch_size)
     runtime.run(batch)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     for _ in range(max(1, images // batch_size)):
         runtime.run(batch)
-    return max(1, images // batch_size) * batch_size / (time.perf_counter() - start), tuple(batch.shape[1:])
+    count = max(1, images // batch_size) * batch_size
+    CPU_MS.setdefault("network", []).append((time.process_time() - cpu) * 1000 / count)
+    return count / (time.perf_counter() - start), tuple(batch.shape[1:])
 
 
 def previous_writer(out: Path, metric: bool):
@@ -129,9 +137,11 @@ def pipeline_rate(runtime, photos: list[Path], out: Path, batch_size: int, write
         def write(image, result) -> None:
             depth_writer.write(image.name, result.image, result.depth)
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         run.process(Predictor(runtime, batch_size=batch_size), write)
+    CPU_MS.setdefault("pipeline" if writer == "outputs" else writer, []).append(
+        (time.process_time() - cpu) * 1000 / len(photos))
     return len(photos) / (time.perf_counter() - start)
 
 
@@ -176,14 +186,18 @@ def main() -> None:
             ratios: dict[str, list[float]] = {**{key: [] for key in loops}, "command": []}
             walls = []
             round_photos = photos[: args.round_images]
-            for _ in range(args.rounds):  # interleaved, so drifts of the machine's speed hit all three alike
+            for _ in range(args.rounds):  # interleaved, so drifts of the machine's speed hit all rows alike
                 rate, shape = network_rate(runtime, photos[0], args.batch_size, len(round_photos))
                 rates["network"].append(rate)
                 rates["pipeline"].append(pipeline_rate(runtime, round_photos, folder / "rounds", args.batch_size))
                 for key in loops[1:]:
                     rates[key].append(pipeline_rate(runtime, round_photos, folder / key, args.batch_size, writer=key))
+                children = resource.getrusage(resource.RUSAGE_CHILDREN)
                 wall, _ = run_command(["predict", str(folder / "photos"), "--outdir", str(folder / "out"),
                                        "--batch-size", str(args.batch_size), *model_arguments(args.model, args.backend)])
+                after = resource.getrusage(resource.RUSAGE_CHILDREN)
+                CPU_MS.setdefault("command", []).append(
+                    (after.ru_utime + after.ru_stime - children.ru_utime - children.ru_stime) * 1000 / args.images)
                 walls.append(wall)
                 rates["command"].append(args.images / wall)
                 for key in ratios:
@@ -194,20 +208,24 @@ def main() -> None:
             print(f"JPEG photos 640×480 → network input {shape[1]}×{shape[2]}, side-by-side PNG outputs; medians of "
                   f"{args.rounds} interleaved rounds (network alone and predict's loop on {len(round_photos)} images, "
                   f"the whole command on {args.images}); each ratio is taken within its round")
-            print("| | images/s | × network alone (per round) |\n|---|---:|---:|")
-            print(f"| network alone (preprocessed batches; rounds {listed['network']}) | {median['network']:.2f} | 1.00 |")
+            print("| | images/s | × network alone (per round) | CPU ms per image (all threads) |\n|---|---:|---:|---:|")
+
+            def cpu(key: str) -> str:
+                return f"{statistics.median(CPU_MS[key]):.1f}" if key in CPU_MS else "–"
+
+            print(f"| network alone (preprocessed batches; rounds {listed['network']}) | {median['network']:.2f} | 1.00 | {cpu('network')} |")
             print(f"| predict's loop: decode, preprocess, network, resize, write (rounds {listed['pipeline']}) | "
-                  f"{median['pipeline']:.2f} | **{statistics.median(ratios['pipeline']):.2f}** ({listed['pipeline_ratio']}) |")
+                  f"{median['pipeline']:.2f} | **{statistics.median(ratios['pipeline']):.2f}** ({listed['pipeline_ratio']}) | {cpu('pipeline')} |")
             if "stored" in loops:
                 print(f"| the same loop, PNGs stored uncompressed (rounds {listed['stored']}) | {median['stored']:.2f} | "
-                      f"{statistics.median(ratios['stored']):.2f} ({listed['stored_ratio']}) |")
+                      f"{statistics.median(ratios['stored']):.2f} ({listed['stored_ratio']}) | {cpu('stored')} |")
             if "previous" in loops:
                 print(f"| the same loop with the previous writer: OpenCV PNG defaults, a sync per file (rounds "
                       f"{listed['previous']}) | {median['previous']:.2f} | {statistics.median(ratios['previous']):.2f} "
-                      f"({listed['previous_ratio']}) |")
+                      f"({listed['previous_ratio']}) | {cpu('previous')} |")
             print(f"| `depth-anything predict` on {args.images} photos, whole command incl. start-up (rounds "
                   f"{', '.join(f'{w:.1f}' for w in walls)} s) | {median['command']:.2f} | "
-                  f"**{statistics.median(ratios['command']):.2f}** ({listed['command_ratio']}) |\n")
+                  f"**{statistics.median(ratios['command']):.2f}** ({listed['command_ratio']}) | {cpu('command')} |\n")
 
         one = photos[0]
         batch = network_input(runtime, one, 1)

@@ -46,12 +46,25 @@ def _depth(height: int = 37, width: int = 53, seed: int = 0) -> np.ndarray:
         np.float32)
 
 
+@pytest.fixture(params=["isal", "zlib"])
+def deflater(request, monkeypatch):
+    """Both deflaters of level 1: ISA-L (when installed) and zlib (its fallback)."""
+    import depth_anything.outputs as outputs_module
+
+    if request.param == "isal":
+        if outputs_module._fast_deflate is None:
+            pytest.skip("isal is not installed")
+    else:
+        monkeypatch.setattr(outputs_module, "_fast_deflate", None)
+    return request.param
+
+
 @pytest.mark.parametrize("compression", [0, 1, 9])
 @pytest.mark.parametrize("shape, dtype", [
     ((5, 7), np.uint8), ((6, 9, 3), np.uint8), ((4, 3, 4), np.uint8), ((2, 5, 2), np.uint8),
     ((33, 17), np.uint16), ((8, 11, 3), np.uint16), ((1, 1), np.uint16),
 ])
-def test_png_decodes_to_exactly_the_array_in_pillow_and_opencv(shape, dtype, compression):
+def test_png_decodes_to_exactly_the_array_in_pillow_and_opencv(shape, dtype, compression, deflater):
     rng = np.random.default_rng(3)
     high = np.iinfo(dtype).max
     array = rng.integers(0, high, shape, dtype=dtype, endpoint=True)
@@ -76,7 +89,7 @@ def test_png_refuses_what_it_cannot_hold():
         encode_png(np.zeros((2, 2), np.uint8), compression=10)
 
 
-def test_compressed_pictures_are_smaller_and_identical_in_pixels():
+def test_compressed_pictures_are_smaller_and_identical_in_pixels(deflater):
     picture = side_by_side(np.full((40, 60, 3), 128, np.uint8), depth_picture(_depth(40, 60), "Spectral_r"))
     stored, deflated = encode_png(picture, 0), encode_png(picture, 1)
     assert len(deflated) < len(stored) / 2
@@ -191,3 +204,22 @@ def test_the_web_demo_writes_through_the_writer(tmp_path, monkeypatch):
     reference = DepthWriter(tmp_path / "ref", ["png16", "color"], metric=False, cmap="magma").write("cat", None, _depth())
     assert out.depth16_path.read_bytes() == reference["png16"].read_bytes()
     assert out.colored_path.read_bytes() == reference["color"].read_bytes()
+
+
+def test_level_one_deflates_through_isal_and_other_levels_through_zlib(monkeypatch):
+    import depth_anything.outputs as outputs_module
+
+    isal_zlib = pytest.importorskip("isal.isal_zlib")
+    calls = []
+
+    class Spy:
+        @staticmethod
+        def compressobj(level):
+            calls.append(level)
+            return isal_zlib.compressobj(level)
+
+    monkeypatch.setattr(outputs_module, "_fast_deflate", Spy)
+    picture = np.zeros((8, 8, 3), np.uint8)
+    for level in (0, 1, 6):
+        encode_png(picture, level)
+    assert calls == [1]
