@@ -210,7 +210,7 @@ def test_contact_sheet_shows_16bit_images_like_8bit(reference):
 
 def test_contact_sheet_colours_near_warm(reference):
     sample = SyntheticReader(reference)[0]
-    picture = preview.depth_picture(sample)
+    picture = preview.sample_depth_picture(sample)
     assert picture.shape == sample.image.shape
     assert (picture[~sample.valid] == 0).all()
     near = np.unravel_index(np.argmin(np.where(sample.valid, sample.depth, np.inf)), sample.depth.shape)

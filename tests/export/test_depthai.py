@@ -16,10 +16,10 @@ from depth_anything.export.depthai import (  # noqa: E402
     archive_input,
     archive_model,
     build_replay_pipeline,
-    depth_picture,
     network_output_to_depth,
     read_depth_message,
 )
+from depth_anything.pictures import depth_picture  # noqa: E402
 from depth_anything.transforms import InputSpec, resize_depth  # noqa: E402
 
 
@@ -37,8 +37,8 @@ def test_raw_output_becomes_a_depth_map_at_the_frame_size(shape, dtype):
 
 def test_pictures_put_near_in_warm_colours_for_both_kinds():
     ramp = np.linspace(0.1, 1.0, 20, dtype=np.float32)[None].repeat(4, 0)
-    relative = depth_picture(ramp, InputSpec())  # disparity: right = near
-    metric = depth_picture(ramp, InputSpec(output="metric", max_depth=20.0))  # metres: left = near
+    relative = depth_picture(ramp, invert=InputSpec().is_metric)  # disparity: right = near
+    metric = depth_picture(ramp, invert=InputSpec(output="metric", max_depth=20.0).is_metric)  # metres: left = near
     np.testing.assert_array_equal(relative[:, ::-1], metric)
 
 
@@ -87,5 +87,5 @@ def test_replayed_video_through_the_host_pipeline(archive, metric_model, tmp_pat
             raw = metric_model((x - torch.tensor(spec.mean).view(1, 3, 1, 1)) / torch.tensor(spec.std).view(1, 3, 1, 1))
         expected = resize_depth(raw[0], (120, 160)).numpy()
         assert float(np.abs(depth - expected).max()) < 1e-4 * float(expected.max() - expected.min())
-        expected_picture = cv2.cvtColor(depth_picture(expected, spec), cv2.COLOR_RGB2BGR)
+        expected_picture = cv2.cvtColor(depth_picture(expected, invert=spec.is_metric), cv2.COLOR_RGB2BGR)
         assert float(np.abs(picture.astype(int) - expected_picture).mean()) < 1.0

@@ -11,7 +11,7 @@ from ..pictures import colorize_depth, fit_height, grid, label_picture
 from .datasets import DepthSample, SampleReader
 
 
-def depth_picture(sample: DepthSample) -> np.ndarray:
+def sample_depth_picture(sample: DepthSample) -> np.ndarray:
     """Colour picture of a sample's label: inverse depth (or the disparity itself), near = warm."""
     height, width = sample.image.shape[:2]
     if sample.depth is None:
@@ -27,7 +27,7 @@ def depth_picture(sample: DepthSample) -> np.ndarray:
 def sample_cell(sample: DepthSample, tile: int) -> np.ndarray:
     """Image and depth picture side by side, scaled to height `tile`, with the sample name."""
     left = fit_height(to_uint8(sample.image), tile)
-    right = fit_height(depth_picture(sample), tile, nearest=True)
+    right = fit_height(sample_depth_picture(sample), tile, nearest=True)
     return label_picture(np.concatenate([left, right], axis=1), sample.name)
 
 

@@ -33,7 +33,7 @@ import numpy as np
 from ..errors import ExportError, require_extra
 from ..inference.exported import OUTPUT_NAME
 from ..inference.runtimes import as_numpy
-from ..pictures import colorize_depth
+from ..pictures import DEFAULT_CMAP, depth_picture
 from ..transforms import InputSpec, resize_depth
 from .nnarchive import read_nnarchive
 
@@ -90,11 +90,6 @@ def network_output_to_depth(raw: Any, network_size: tuple[int, int], frame_size:
     return resize_depth(np.ascontiguousarray(array.reshape(network_size)), tuple(frame_size))
 
 
-def depth_picture(depth: np.ndarray, spec: InputSpec, cmap: str = "Spectral_r") -> np.ndarray:
-    """RGB picture of a depth map (near = warm for relative and metric models alike)."""
-    return colorize_depth(depth, cmap, invert=spec.is_metric)
-
-
 def archive_input(rgb: np.ndarray, model: ArchiveModel) -> np.ndarray:
     """What the camera hands the network for one RGB uint8 frame: stretched to the network size, then the
     archive's (x − mean) / scale, planar [1, 3, h, w] float32 (RGB888p)."""
@@ -126,7 +121,7 @@ def host_node_classes() -> tuple[type, type]:
             self.depth = self.createOutput()
             self.picture = self.createOutput()
 
-        def build(self, network_output: Any, frames: Any, model: ArchiveModel, cmap: str = "Spectral_r") -> DepthHost:
+        def build(self, network_output: Any, frames: Any, model: ArchiveModel, cmap: str = DEFAULT_CMAP) -> DepthHost:
             self.link_args(network_output, frames)
             self.model, self.cmap = model, cmap
             return self
@@ -142,7 +137,7 @@ def host_node_classes() -> tuple[type, type]:
             message.setSequenceNum(frame.getSequenceNum())
             self.depth.send(message)
             picture = dai.ImgFrame()
-            picture.setCvFrame(cv2.cvtColor(depth_picture(depth, self.model.spec, self.cmap), cv2.COLOR_RGB2BGR),
+            picture.setCvFrame(cv2.cvtColor(depth_picture(depth, self.cmap, invert=self.model.spec.is_metric), cv2.COLOR_RGB2BGR),
                                dai.ImgFrame.Type.BGR888i)
             picture.setTimestamp(frame.getTimestamp())
             picture.setSequenceNum(frame.getSequenceNum())
@@ -174,7 +169,7 @@ def host_node_classes() -> tuple[type, type]:
 
 
 def build_replay_pipeline(
-    video: str | os.PathLike, archive: str | os.PathLike, cmap: str = "Spectral_r", loop: bool = True
+    video: str | os.PathLike, archive: str | os.PathLike, cmap: str = DEFAULT_CMAP, loop: bool = True
 ) -> OakPipeline:
     """A device-free pipeline: ReplayVideo(video) → HostNetwork(the archive's ONNX on ONNX Runtime) →
     DepthHost.
@@ -207,7 +202,7 @@ def build_camera_pipeline(
     network_size: tuple[int, int] | None = None,
     preview_size: tuple[int, int] = PREVIEW_SIZE,
     fps: float | None = None,
-    cmap: str = "Spectral_r",
+    cmap: str = DEFAULT_CMAP,
     pipeline: Any = None,
 ) -> OakPipeline:
     """Colour camera → NeuralNetwork → DepthHost on a connected OAK; start it with `.pipeline.start()`.
@@ -237,6 +232,6 @@ def build_camera_pipeline(
 
 
 __all__ = [
-    "ArchiveModel", "OakPipeline", "archive_input", "archive_model", "build_camera_pipeline", "build_replay_pipeline", "depth_picture",
+    "ArchiveModel", "OakPipeline", "archive_input", "archive_model", "build_camera_pipeline", "build_replay_pipeline",
     "host_node_classes", "network_output_to_depth", "read_depth_message",
 ]
