@@ -90,7 +90,7 @@ def round_to_multiple(value: float, minimum: int, multiple: int = PATCH_SIZE) ->
 
 
 def network_input_size(height: int, width: int, input_size: int = 518, multiple: int = PATCH_SIZE) -> tuple[int, int]:
-    """(h, w) of the network input for an image of height×width: shorter side ≥ input_size, multiples of 14.
+    """(h, w) of the network input for an image of height×width: shorter side ≥ input_size, multiples of `multiple` (the patch size).
 
     >>> network_input_size(97, 131, 140)
     (140, 196)

@@ -1,12 +1,13 @@
 """Export a model to ONNX, OpenVINO IR or a Luxonis NN Archive (OAK cameras), exact at every input size.
 
 The exported graph includes the normalisation: its input is an RGB image, float32 NCHW with values in
-[0, 1], height and width multiples of the patch size (14); its output is float32 [B, H, W] at the
-input's size (relative disparity, or metres for metric models). This, the input spec and the model
-config are written into the file, and `--backend onnxruntime|openvino` of predict/eval/video/app reads
-them back. Static at the model's input size unless --dynamic; OpenVINO runs in f32 unless --dtype asks
-otherwise (its bf16 default on some CPUs moves depth maps by about 0.3). `--format openvino --int8`
-quantizes the IR with NNCF (post-training, calibrated on real photos; static files only).
+[0, 1], height and width multiples of the patch size (14 for the published models, 16 for the built-in
+ones); its output is float32 [B, H, W] at the input's size (relative disparity, or metres for metric
+models). This, the input spec and the model config are written into the file, and `--backend
+onnxruntime|openvino` of predict/eval/video/app reads them back. Static at the model's input size
+unless --dynamic; OpenVINO runs in f32 unless --dtype asks otherwise (its bf16 default on some CPUs
+moves depth maps by about 0.3). `--format openvino --int8` quantizes the IR with NNCF (post-training,
+calibrated on real photos; static files only).
 """
 
 from __future__ import annotations
@@ -44,7 +45,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--input-size", type=IntAtLeast(1), default=None,
                       help="network input size (here the square static size N×N, a multiple of the patch size; "
-                      "default: the model's, 518; nnarchive: 18×24 patches, 252×336 at patch 14; with --dynamic, the "
+                      "default: the model's own, 518 for the published ones; nnarchive: 18×24 patches, 252×336 at patch 14, "
+                      "288×384 at the built-in models' patch 16; with --dynamic, the "
                       "traced example's size)")
     size.add_argument("--height", type=IntAtLeast(1), help="static height (with --width), a multiple of the patch size")
     parser.add_argument("--width", type=IntAtLeast(1), help="static width (with --height), a multiple of the patch size")

@@ -4,8 +4,9 @@ The graph's input is an RGB image, float32 NCHW in [0, 1]; it normalises with th
 runs the model and returns float32 [B, H, W] (see `depth_anything.inference.exported` for the contract
 and the metadata keys).
 
-**Exact at every size.** The encoder resizes its 37×37 position table with
-`F.interpolate(scale_factor=((h+0.1)/37, (w+0.1)/37), mode="bicubic")`. Torch's exporters freeze that
+**Exact at every size.** The encoder resizes its G×G position table (G the pre-training grid: 37 for the
+published models, 8 for the built-in ones) with `F.interpolate(scale_factor=((h+0.1)/G, (w+0.1)/G),
+mode="bicubic")`. Torch's exporters freeze that
 scale factor to the example input's value, so a dynamic graph is wrong (or fails) at every other size.
 While exporting, `exportable` swaps in `export_position_embedding`, which computes the same bicubic
 resize as two small interpolation matrices built from the runtime grid size with tensor ops

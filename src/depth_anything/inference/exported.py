@@ -4,7 +4,7 @@ runtimes that read it back before running anything.
 
 The exported graph contains the normalisation. Its input is an RGB image tensor, float32, NCHW, values
 in [0, 1] (8-bit images divided by 255), height and width multiples of the patch size (14 for the
-published models) and equal to the file's static size unless that axis is dynamic. Its output is
+published models, 16 for the built-in ones) and equal to the file's static size unless that axis is dynamic. Its output is
 float32 [B, H, W] at the input's size: relative disparity (affine-invariant, larger = nearer) or metric
 depth in metres, as the stored input spec says.
 """

@@ -16,7 +16,8 @@ from .dpt import DPTHead
 
 
 class DepthAnything(nn.Module):
-    """Depth Anything V1/V2: `model(x)` maps normalised [B, 3, H, W] (H, W multiples of 14) to [B, H, W].
+    """Depth Anything V1/V2: `model(x)` maps normalised [B, 3, H, W] (H, W multiples of the patch size)
+    to [B, H, W].
 
     Relative models output affine-invariant disparity (larger = nearer); metric models output metres
     in (0, max_depth). `input_spec` says how images are prepared for it: the default follows the
@@ -40,7 +41,7 @@ class DepthAnything(nn.Module):
         return self.pretrained.get_intermediate_layers(x, self.config.layer_indices)
 
     def decode(self, features: list[tuple[torch.Tensor, torch.Tensor]], patch_h: int, patch_w: int) -> torch.Tensor:
-        """Head output scaled to the model's kind: [B, 14·patch_h, 14·patch_w]."""
+        """Head output scaled to the model's kind: [B, p·patch_h, p·patch_w], p the patch size."""
         out = self.depth_head(features, patch_h, patch_w)
         if self.config.max_depth is not None:
             out = out * self.config.max_depth

@@ -1,4 +1,5 @@
-"""DINOv2 vision transformer encoder (patch 14), as used by Depth Anything."""
+"""DINOv2 vision transformer encoder, as used by Depth Anything (patch 14 and a 37×37 pre-training grid for
+the published models; both are arguments, and the built-in models use patch 16 on an 8×8 grid)."""
 
 from __future__ import annotations
 
@@ -57,7 +58,8 @@ class DinoVisionTransformer(nn.Module):
         """Position table for a grid_h × grid_w patch grid.
 
         Matches the reference exactly: unchanged for the pre-training grid, otherwise a bicubic resize
-        (no antialias, align_corners=False) driven by the scale factor ((h+0.1)/37, (w+0.1)/37) rather
+        (no antialias, align_corners=False) driven by the scale factor ((h+0.1)/G, (w+0.1)/G), G the
+        pre-training grid, rather
         than a target size; PyTorch then samples with that scale, which is what the weights expect.
         """
         grid = self.pretrain_grid

@@ -72,7 +72,7 @@ class Scratch(nn.Module):
 
 
 class DPTHead(nn.Module):
-    """Decoder reading four (tokens, cls) pairs; returns [B, 1, 14·h, 14·w] before the final activation scale."""
+    """Decoder reading four (tokens, cls) pairs; returns [B, 1, p·h, p·w] (p the patch size) before the final activation scale."""
 
     def __init__(
         self, in_channels: int, features: int, out_channels: Sequence[int], metric: bool = False, patch_size: int = 14
@@ -128,7 +128,7 @@ class DPTHead(nn.Module):
         self, path: torch.Tensor, lateral2: torch.Tensor, lateral1: torch.Tensor, patch_h: int, patch_w: int
     ) -> torch.Tensor:
         """refinenet2, refinenet1 and the output convolutions on refinenet3's map; frame by frame, so the
-        temporal head can run it in micro-batches. Returns [B, 1, 14·h, 14·w]."""
+        temporal head can run it in micro-batches. Returns [B, 1, p·h, p·w], p the patch size."""
         s = self.scratch
         path = s.refinenet2(path, lateral2, size=lateral1.shape[2:])
         path = s.refinenet1(path, lateral1)

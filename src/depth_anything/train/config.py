@@ -60,7 +60,7 @@ class DataSection:
 
     train: list[DataSource] = field(default_factory=list)
     val: list[DataSource] = field(default_factory=list)
-    size: int = 518  # shorter side is resized to this, then a size×size crop (multiple of 14)
+    size: int = 518  # shorter side is resized to this, then a size×size crop (a multiple of the model's patch size)
     flip: bool = True
     color_jitter: float = 0.2  # strength of brightness/contrast/saturation jitter; 0 disables
     hue_jitter: float = 0.02
