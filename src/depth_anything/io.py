@@ -1,7 +1,11 @@
-"""Reading images from any source, writing files atomically, and turning depth into pictures.
+"""Image files in and out, and atomic writes: the lowest layer that touches the disk.
 
-Every reader and writer of the package goes through here, so that error messages, colour handling and
-crash safety are the same everywhere (inference, labeling, synthetic data, evaluation).
+Reading: `load_image` takes a path, array or PIL image to RGB (8-bit stays uint8, 16-bit stays
+uint16, grey to three channels, EXIF orientation applied) and names the file in every `ImageReadError`;
+`list_images` finds the images of a folder in a stable order. Writing: `atomic_write` and its helpers
+rename a finished temporary file into place (synced first unless `durable=False`), so no reader ever
+sees half a file; `save_image`, `save_npy` and the 16-bit depth PNG pair build on them. Pictures of
+depth are `pictures`' business, the output formats of the tools `outputs`'.
 """
 
 from __future__ import annotations
