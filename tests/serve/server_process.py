@@ -25,10 +25,12 @@ def free_port() -> int:
 
 
 class ServerProcess:
-    """`depth-anything serve ARGS` on 127.0.0.1; `start()` returns once /readyz answers 200."""
+    """`depth-anything serve ARGS` on 127.0.0.1; `start()` returns once `wait_for` (/readyz) answers 200."""
 
-    def __init__(self, args: Sequence[str] = (), env: dict[str, str] | None = None, ready_timeout: float = 120.0) -> None:
+    def __init__(self, args: Sequence[str] = (), env: dict[str, str] | None = None, ready_timeout: float = 120.0,
+                 wait_for: str = "/readyz") -> None:
         self.args = list(args)
+        self.wait_for = wait_for  # the endpoint whose 200 means started (/healthz: loading may fail)
         self.env = {**os.environ, "HF_HUB_OFFLINE": "1", **(env or {})}
         self.ready_timeout = ready_timeout
         self.process: subprocess.Popen | None = None
@@ -67,7 +69,7 @@ class ServerProcess:
                 return False
             if self.url:
                 try:
-                    if httpx.get(f"{self.url}/readyz", timeout=5).status_code == 200:
+                    if httpx.get(f"{self.url}{self.wait_for}", timeout=5).status_code == 200:
                         return True
                 except httpx.TransportError:
                     pass

@@ -93,3 +93,31 @@ def test_401_without_the_bearer_token(token_server):
     assert httpx.get(f"{url}/metrics", headers=good).status_code == 200
     # probes of load balancers carry no token
     assert httpx.get(f"{url}/healthz").status_code == 200 and httpx.get(f"{url}/readyz").status_code == 200
+
+
+def test_not_ready_until_the_models_load_and_503_meanwhile(tmp_path):
+    missing = tmp_path / "missing_model.pth"  # a path: resolved without a look, so it fails while loading
+    with ServerProcess(["--model", str(missing)], wait_for="/healthz") as server:
+        ready = httpx.get(f"{server.url}/readyz")
+        deadline_polls = 600
+        while ready.json()["error"] is None and deadline_polls:  # loading runs in the background
+            ready = httpx.get(f"{server.url}/readyz")
+            deadline_polls -= 1
+        assert ready.status_code == 503 and ready.json()["ready"] is False
+        assert "missing_model.pth" in ready.json()["error"]
+        answer = post(server.url, encoded(photo()))
+        body = refused(answer, 503, "not_ready")
+        assert "missing_model.pth" in body["message"] and answer.headers["retry-after"] == "5"
+        assert httpx.get(f"{server.url}/healthz").status_code == 200  # the process itself is alive
+
+
+def test_unknown_and_video_model_names_fail_before_serving(capsys):
+    from depth_anything.cli.__main__ import main
+
+    # an address nobody can bind: were the names not checked first, the bind would be the error
+    assert main(["serve", "--model", "vitx", "--host", "256.0.0.1"]) == 2
+    assert "'vitx' is neither an existing file nor a known model name" in capsys.readouterr().err
+    assert main(["serve", "--model", "video-vits", "--host", "256.0.0.1"]) == 2
+    assert "video model" in capsys.readouterr().err
+    assert main(["serve", "--host", "256.0.0.1"]) == 2
+    assert "cannot listen on 256.0.0.1:8000" in capsys.readouterr().err

@@ -85,6 +85,7 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     from ..errors import ConfigError
     from ..serve.config import TOKEN_ENV, ModelChoice, ServeConfig
     from ..weights.registry import DEFAULT_MODEL
+    from ..weights.resolver import resolve
 
     encoder = random_weights_asked(args)
     if encoder:
@@ -92,6 +93,10 @@ def config_from_args(args: argparse.Namespace) -> ServeConfig:
     else:
         first = ModelChoice(args.model or DEFAULT_MODEL, args.model or DEFAULT_MODEL)
     models = [first, *(ModelChoice(name, name) for name in args.extra_model)]
+    for choice in models:  # a misspelt name fails now, not in the background after the port is open
+        if choice.model is not None and getattr(resolve(choice.model).entry, "video", False):
+            raise ConfigError(f"--model {choice.model}: a video model predicts from frame sequences; serve image "
+                              "models (depth-anything models lists them)")
     token = args.token if args.token is not None else os.environ.get(TOKEN_ENV) or None
     if args.token is not None and not args.token.strip():
         raise ConfigError("--token is empty; give a token, or leave the flag out")

@@ -257,7 +257,14 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
 
 
 def app_from_environment() -> Any:
-    """The application of one `--workers N` worker, from the settings its parent left in the environment."""
+    """The application of one `--workers N` worker, from the settings its parent left in the environment
+    (its messages go to stderr as the parent's do, marked with the worker's process id)."""
+    logger = logging.getLogger("depth_anything")
+    if not logger.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("depth-anything serve [%(process)d]: %(message)s"))
+        logger.addHandler(handler)
+        logger.setLevel(logging.INFO)
     return create_app(ServeConfig.from_env())
 
 

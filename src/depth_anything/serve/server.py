@@ -10,6 +10,7 @@ On SIGTERM or Ctrl+C uvicorn stops accepting, finishes the requests in flight (a
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import shutil
@@ -17,7 +18,7 @@ import signal
 import socket
 import tempfile
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import replace
 
 from ..errors import ConfigError, require_extra
@@ -55,13 +56,24 @@ def threads_per_worker(workers: int) -> int:
     return max(1, (os.cpu_count() or 1) // workers)
 
 
-def _end_quietly_after_shutdown() -> None:
+@contextlib.contextmanager
+def _quiet_stop_signals() -> Iterator[None]:
     """uvicorn raises the stop signal again once its graceful shutdown is done (restoring the handler it
-    found), so the process would end "killed by SIGTERM"; with a handler that does nothing, a stop that
-    finished every request ends the process normally, with status 0."""
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda number, frame: None)
+    found), so the process would end "killed by SIGTERM"; with a handler that does nothing while uvicorn
+    runs, a stop that finished every request ends the process normally, with status 0. The caller's
+    handlers are back afterwards."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    signals = (signal.SIGTERM, signal.SIGINT)
+    previous = {sig: signal.getsignal(sig) for sig in signals}
+    for sig in signals:
+        signal.signal(sig, lambda number, frame: None)
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def serve(config: ServeConfig, on_listening: Callable[[str], None] | None = None, log_level: str = "info",
@@ -74,22 +86,25 @@ def serve(config: ServeConfig, on_listening: Callable[[str], None] | None = None
         on_listening(url_of(sock))
     options = dict(log_level=log_level, access_log=access_log, lifespan="on",
                    timeout_graceful_shutdown=int(config.request_timeout_s) + 5)
-    _end_quietly_after_shutdown()
     try:
         if config.workers == 1:
             server = uvicorn.Server(uvicorn.Config(create_app(config), **options))
-            server.run(sockets=[sock])
+            with _quiet_stop_signals():
+                server.run(sockets=[sock])
             return
         from uvicorn.supervisors import Multiprocess
 
         metrics_dir = tempfile.mkdtemp(prefix="depth-anything-serve-metrics-")
+        worker_env = {CONFIG_ENV: replace(config, metrics_dir=metrics_dir).to_env()}
+        if "OMP_NUM_THREADS" not in os.environ:
+            worker_env["OMP_NUM_THREADS"] = str(threads_per_worker(config.workers))
+        os.environ.update(worker_env)  # the workers are spawned: they start from this environment
         try:
-            os.environ[CONFIG_ENV] = replace(config, metrics_dir=metrics_dir).to_env()
-            os.environ.setdefault("OMP_NUM_THREADS", str(threads_per_worker(config.workers)))
             uv_config = uvicorn.Config(APP_FACTORY, factory=True, workers=config.workers, **options)
             Multiprocess(uv_config, sockets=[sock]).run()
         finally:
-            os.environ.pop(CONFIG_ENV, None)
+            for key in worker_env:
+                os.environ.pop(key, None)
             shutil.rmtree(metrics_dir, ignore_errors=True)
     finally:
         sock.close()
