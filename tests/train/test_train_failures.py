@@ -1,17 +1,20 @@
-"""Bad samples are skipped and counted; NaN stops the run by name; metric fine-tuning starts from an encoder."""
+"""Bad samples are skipped and counted (training's, not validation's), a dataset with none usable stops the
+run, NaN stops it by name; metric fine-tuning starts from an encoder, a student aligns to a frozen copy at
+the deepest layer its head reads."""
 
 from __future__ import annotations
 
 import csv
 import logging
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from train_helpers import make_config, write_depth_folder
+from train_helpers import TINY_MODEL, make_config, write_depth_folder
 
-from depth_anything.errors import ConfigError
+from depth_anything.errors import ConfigError, DatasetError
 from depth_anything.train.config import config_from_dict, model_config_from
 from depth_anything.train.trainer import Trainer, TrainingDivergedError
 
@@ -116,3 +119,68 @@ def test_student_starts_from_a_bare_dinov2_encoder_and_aligns_to_a_frozen_copy(t
     assert abs(features[0]) < 1e-5 and features[-1] > features[1] > 1e-5
     assert all(torch.equal(trainer.reference.state_dict()[k], v) for k, v in dinov2.items())  # frozen
     assert not all(torch.equal(trainer.model.pretrained.state_dict()[k], v) for k, v in dinov2.items())
+
+
+def _train_in_child(cfg: dict, queue: multiprocessing.Queue) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    try:
+        Trainer(config_from_dict(cfg)).fit()
+        queue.put(("finished", ""))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent
+        queue.put((type(exc).__name__, str(exc)))
+
+
+def test_a_dataset_without_any_usable_sample_stops_with_an_error(tmp_path: Path) -> None:
+    data = write_depth_folder(tmp_path / "data", 4)
+    for depth in (data / "depth").glob("*.npy"):
+        depth.unlink()
+    cfg = make_config(tmp_path / "out", [{"layout": "folder", "root": str(data)}], optim={"steps": 4, "batch_size": 2},
+                      run={"checkpoint_every": 1000})
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    child = context.Process(target=_train_in_child, args=(cfg, queue))
+    child.start()
+    child.join(timeout=120)
+    if child.is_alive():
+        child.kill()
+        child.join()
+        pytest.fail("training on a dataset without usable samples did not stop")
+    kind, message = queue.get(timeout=5)
+    assert kind == DatasetError.__name__
+    assert "no usable training sample" in message and "needs a depth label" in message and "00" in message
+
+
+def test_validation_errors_are_not_counted_as_training_skips(tmp_path: Path) -> None:
+    train = write_depth_folder(tmp_path / "train", 4)
+    val = write_depth_folder(tmp_path / "val", 4)
+    (val / "depth" / "01.npy").unlink()
+    cfg = make_config(tmp_path / "out", [{"layout": "folder", "root": str(train)}],
+                      val=[{"layout": "folder", "root": str(val)}],
+                      optim={"steps": 2, "batch_size": 2}, run={"val_every": 1})
+    result = Trainer(config_from_dict(cfg)).fit()
+    assert result.skipped == 0
+    with (tmp_path / "out" / "metrics.csv").open(newline="") as handle:
+        assert [row["skipped"] for row in csv.DictReader(handle)] == ["0", "0"]
+    with (tmp_path / "out" / "val.csv").open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["skipped"] for row in rows] == ["1", "1"] and [row["samples"] for row in rows] == ["3", "3"]
+
+
+def test_student_and_reference_align_the_deepest_layer_the_head_reads(tmp_path: Path, synth_root: Path) -> None:
+    """With layer_indices not in ascending order, the student's feature is still the deepest block's
+    (the one the reference encoder is read at), not simply the last one listed."""
+    from depth_anything.models import build_model
+    from depth_anything.train.config import model_config_from
+    from depth_anything.train.setup import TrainForward, feature_layer
+
+    model_cfg = {**TINY_MODEL, "layer_indices": [3, 0, 1, 2]}
+    cfg = config_from_dict(make_config(tmp_path / "out", [{"layout": "synthetic", "root": str(synth_root)}],
+                                       model={"config": model_cfg}))
+    torch.manual_seed(0)
+    model = build_model(model_config_from(cfg.model)).eval()
+    image = torch.rand(2, 3, 28, 28)
+    _, feature = TrainForward(model)(image)
+    assert feature_layer(model) == 3
+    assert torch.equal(feature, model.pretrained.get_intermediate_layers(image, [3])[0][0])

@@ -1,5 +1,5 @@
-"""Evaluation regressions: every bound of the standard crops, and `eval --benchmark da2k` reading a
-metric model's output as depth (smaller = closer) and a relative model's as disparity."""
+"""`eval --benchmark da2k` reads a metric model's output as depth (smaller = closer) and a relative
+model's as disparity (larger = closer)."""
 
 from __future__ import annotations
 
@@ -14,61 +14,8 @@ from PIL import Image
 
 from depth_anything import build_model
 from depth_anything.cli.__main__ import main
-from depth_anything.eval.benchmarks import get_benchmark, make_protocol
-from depth_anything.eval.protocols import CROPS, crop_mask, evaluation_mask
 from depth_anything.weights import save_checkpoint
 
-# ------------------------------------------------------------------------------------------- crops
-# (crop, height, width) → rows top:bottom, columns left:right, as the standard evaluation code
-# computes them (np.int32 of the published fractions; NYU: the fixed 45:471, 41:601 of 480×640).
-CROP_BOUNDS = {
-    ("garg", 375, 1242): (153, 371, 44, 1197),
-    ("garg", 352, 1216): (143, 349, 43, 1172),
-    ("garg", 370, 1224): (151, 366, 43, 1180),
-    ("eigen", 375, 1242): (124, 342, 44, 1197),
-    ("eigen", 352, 1216): (117, 321, 43, 1172),
-    ("eigen", 370, 1224): (122, 337, 43, 1180),
-    ("nyu", 480, 640): (45, 471, 41, 601),
-}
-
-
-def _bounds(mask: np.ndarray) -> tuple[int, int, int, int]:
-    rows = np.flatnonzero(mask.any(axis=1))
-    cols = np.flatnonzero(mask.any(axis=0))
-    return int(rows[0]), int(rows[-1]) + 1, int(cols[0]), int(cols[-1]) + 1
-
-
-@pytest.mark.parametrize(("crop", "height", "width"), sorted(CROP_BOUNDS))
-def test_crop_masks_have_the_standard_bounds(crop, height, width):
-    top, bottom, left, right = CROP_BOUNDS[(crop, height, width)]
-    mask = crop_mask((height, width), crop)
-    assert mask.shape == (height, width) and mask.dtype == bool
-    assert _bounds(mask) == (top, bottom, left, right)
-    expected = np.zeros((height, width), bool)
-    expected[top:bottom, left:right] = True
-    np.testing.assert_array_equal(mask, expected)  # one solid rectangle, all four edges
-
-
-def test_crop_fractions_are_the_published_ones():
-    assert CROPS["garg"] == pytest.approx((0.40810811, 0.99189189, 0.03594771, 0.96405229), abs=1e-8)
-    assert CROPS["eigen"] == pytest.approx((0.3324324, 0.91351351, 0.0359477, 0.96405229), abs=1e-6)
-    assert CROPS["nyu"] == pytest.approx((45 / 480, 471 / 480, 41 / 640, 601 / 640), abs=1e-12)
-    assert crop_mask((4, 5), None).all()
-
-
-def test_datasets_use_their_standard_crop_and_range():
-    assert get_benchmark("kitti").settings.crop == "garg" and get_benchmark("kitti").settings.max_depth == 80.0
-    assert get_benchmark("nyu").settings.crop == "nyu" and get_benchmark("nyu").settings.max_depth == 10.0
-    # the protocol's evaluated pixels are exactly the crop (inside the depth range)
-    gt = np.full((480, 640), 5.0)
-    mask = evaluation_mask(gt, None, make_protocol("nyu"))
-    assert _bounds(mask) == (45, 471, 41, 601) and mask.sum() == (471 - 45) * (601 - 41)
-    gt = np.full((375, 1242), 5.0)
-    assert _bounds(evaluation_mask(gt, None, make_protocol("kitti"))) == (153, 371, 44, 1197)
-    assert _bounds(evaluation_mask(gt, None, make_protocol("kitti", crop="eigen"))) == (124, 342, 44, 1197)
-
-
-# -------------------------------------------------------------------------------------------- DA-2K
 H, W = 28, 42
 DARK, BRIGHT = 30, 220
 

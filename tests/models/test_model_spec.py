@@ -1,4 +1,4 @@
-"""Regression tests for facts of the reference model that the parity tests cannot see.
+"""Facts of the reference model (MODEL_SPEC.md) that the parity tests cannot see.
 
 - LayerNorm eps 1e-6 everywhere in the encoder: checked on every registered size (meta device), by a
   hand computation on inputs of tiny variance, and against transformers with weights scaled so that
