@@ -33,6 +33,16 @@ _spec = importlib.util.spec_from_file_location("make_vda_fixtures", ROOT / "tool
 recipe = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(recipe)
 
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """These models run on a few dozen tokens per frame, where a second thread costs more in
+    synchronisation than it saves (ten times slower on a busy machine); restored afterwards."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
 # parameters (buffers excluded) and state-dict entries of the official models, counted on the official code
 OFFICIAL_COUNTS = {"vits": (29_035_137, 351), "vitb": (114_441_409, 351), "vitl": (384_390_337, 519)}
 
