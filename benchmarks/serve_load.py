@@ -1,20 +1,26 @@
 """Load test of `depth-anything serve` on loopback, against the same model through the `Predictor` alone.
 
 For each model (the built-in `default` on ONNX Runtime; `random:vits`, untrained vits weights on torch,
-which run at the speed of the published ones):
+which run at the speed of the published ones), at each concurrency (1, 4, 16, 64), in alternating
+rounds (so a machine whose load changes affects both sides of a ratio alike):
 
 1. The `Predictor` alone, in this process: 640×480 JPEG files through `Predictor.iter_predict`
    (decoding in its reader thread, batches of --batch-size), images per second.
 2. A real server in a subprocess (`depth-anything serve --port P`, loopback), driven by a small asyncio
    HTTP/1.1 client with one keep-alive connection per concurrent caller (so the client costs the
-   shared cores little): throughput and p50/p95/p99 latency at each concurrency, every answer a 200
-   with the png16 bytes `predict` would write (checked against this process's own prediction).
-3. Memory: the server's resident set after start and after --memory-requests requests.
-4. A mixed run at concurrency 16 in which every tenth request is bad (not an image, a truncated image,
-   a wrong media type, too many pixels): every bad one must be answered 4xx, every good one correctly.
+   shared cores little): requests per second and p50/p95/p99 latency, every answer checked (a 200
+   holding the bytes `predict` writes for that photo; for untrained weights, a 200). The answers are
+   npy by default, the map as the Predictor returns it (--format png16 adds the PNG encoding, work the
+   Predictor alone does not do).
 
-Every run is bounded by request counts and by --level-seconds per concurrency level. Prints a table
-(throughput as a ratio to the Predictor alone), writes a latency plot and, with --markdown, the table.
+Then, for the built-in model: the server's resident memory after start, after the levels and after
+--memory-requests more requests; and a mixed run at concurrency 16 in which every tenth request is
+bad (not an image, a truncated image, a wrong media type, too many pixels, a bad query): each bad one
+must be answered 4xx, each good one correctly. With --litserve-python, LitServe over the same
+Predictor is measured beside this server in alternating rounds.
+
+Every run is bounded by request counts and by --level-seconds per level. Prints the table (the ratio
+to the Predictor alone), writes a latency plot and, with --markdown, the report.
 
     python benchmarks/serve_load.py                                  # both models, 10,000 memory requests
     python benchmarks/serve_load.py --quick                          # default only, fewer requests
@@ -29,6 +35,7 @@ import base64
 import datetime
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -101,7 +108,7 @@ class Level:
         return float(np.percentile(self.latencies, q)) * 1000 if self.latencies else float("nan")
 
 
-Request = tuple[str, bytes, str, object]  # path, body, content type, expected (bytes, or a status range)
+Request = tuple[str, bytes, str, object]  # path, body, content type, expected: bytes, None (any 200) or "4xx"
 
 
 async def drive(port: int, requests: list[Request], concurrency: int, count: int, limit_s: float) -> Level:
@@ -123,6 +130,8 @@ async def drive(port: int, requests: list[Request], concurrency: int, count: int
                 level.statuses[status] = level.statuses.get(status, 0) + 1
                 if isinstance(expected, bytes):
                     level.wrong += status != 200 or data != expected
+                elif expected is None:  # untrained weights: the server's differ from ours, only the status counts
+                    level.wrong += status != 200
                 else:
                     level.wrong += not (400 <= status < 500)
         finally:
@@ -158,13 +167,21 @@ def server_arguments(model: str, args: argparse.Namespace) -> list[str]:
     chosen = ["--random-weights", model.split(":", 1)[1]] if model.startswith("random:") else ["--model", model]
     return [*chosen, "--batch-size", str(args.batch_size), "--max-batch", str(args.max_batch),
             "--max-wait-ms", str(args.max_wait_ms), "--max-queue", "1024", "--max-pixels", "4000000",
+            "--request-timeout", "3600",
             "--log-level", "warning"]
 
 
-def expected_png16(predictor, path: Path) -> bytes:
+def expected_answer(predictor, path: Path, fmt: str) -> bytes:
+    """The body `predict` would write for `path` in format `fmt` (png16 or npy), from this process's Predictor."""
+    import io
+
     from depth_anything.outputs import PNG_COMPRESSION, _png16_text, encode_png, png16_values
 
     depth = predictor.predict_one(path)
+    if fmt == "npy":
+        buffer = io.BytesIO()
+        np.save(buffer, np.asarray(depth, dtype=np.float32))
+        return buffer.getvalue()
     return encode_png(png16_values(depth, predictor.is_metric), PNG_COMPRESSION, _png16_text(predictor.is_metric))
 
 
@@ -179,42 +196,63 @@ def bad_requests(good: bytes) -> list[Request]:
             ("/v1/depth?format=tiff", good, "image/jpeg", "4xx")]
 
 
-def measure_model(model: str, photos: list[Path], args: argparse.Namespace) -> dict:
-    """Everything for one model: Predictor alone, the levels, memory, the mixed run."""
-    predictor = open_alone(model, args.batch_size)
-    predictor.predict_one(photos[0])  # warm
-    count = args.alone_images if not model.startswith("random:") else max(8, args.alone_images // 10)
+def alone_throughput(predictor, photos: list[Path], count: int) -> float:
+    """Images per second of `predictor.iter_predict` over `count` of the photos (files, as `predict` reads)."""
     paths = [photos[i % len(photos)] for i in range(count)]
     start = time.perf_counter()
     for _ in predictor.iter_predict(paths):
         pass
-    alone = count / (time.perf_counter() - start)
-    print(f"{model}: Predictor alone {alone:.1f} images/s over {count} images", flush=True)
+    return count / (time.perf_counter() - start)
+
+
+def measure_model(model: str, photos: list[Path], args: argparse.Namespace) -> dict:
+    """Everything for one model: each concurrency level in rounds, each round the Predictor alone and then
+    the server (so a machine whose load changes affects both sides of a ratio alike), memory, mixed run."""
+    predictor = open_alone(model, args.batch_size)
+    predictor.predict_one(photos[0])  # warm
     bodies = [p.read_bytes() for p in photos]
-    expected = [expected_png16(predictor, p) for p in photos]
-    del predictor
-    good: list[Request] = [("/v1/depth?format=png16", body, "image/jpeg", answer)
+    random = model.startswith("random:")
+    expected = [None if random else expected_answer(predictor, p, args.format) for p in photos]
+    good: list[Request] = [(f"/v1/depth?format={args.format}", body, "image/jpeg", None if random else answer)
                            for body, answer in zip(bodies, expected, strict=True)]
-    scale = 1 if not model.startswith("random:") else 10
-    result: dict = {"model": model, "alone": alone, "levels": []}
+    # torch vits takes seconds per image on a small CPU: one round per level, a few images alone
+    rounds = 1 if random else args.rounds
+    scale = 1 if not random else 10
+    alone_count = max(4, args.alone_images // scale // rounds)
+    result: dict = {"model": model, "levels": [], "alone": {}, "ratios": {}}
     with ServerProcess(server_arguments(model, args)) as server:
         port = int(server.url.rsplit(":", 1)[1])
         pid = server.process.pid
         asyncio.run(drive(port, good, 4, 8, 60))  # warm the connections and the runtime
         result["rss_start"] = rss_mb(pid)
         for concurrency in args.concurrency:
-            requests = max(args.requests // scale, 2 * concurrency)
-            level = asyncio.run(drive(port, good, concurrency, requests, args.level_seconds))
-            result["levels"].append(level)
-            print(f"{model}: concurrency {concurrency}: {level.throughput:.1f} req/s, p50 {level.percentile(50):.0f} ms, "
-                  f"p99 {level.percentile(99):.0f} ms, {len(level.latencies)} requests, wrong {level.wrong}", flush=True)
+            requests = max(args.requests // scale // rounds, 2 * concurrency)
+            merged, alone_rates, ratios = Level(concurrency), [], []
+            for _ in range(rounds):
+                alone_rates.append(alone_throughput(predictor, photos, alone_count))
+                level = asyncio.run(drive(port, good, concurrency, requests, args.level_seconds / rounds))
+                ratios.append(level.throughput / alone_rates[-1])
+                merged.latencies += level.latencies
+                merged.seconds += level.seconds
+                merged.wrong += level.wrong
+                for status, n in level.statuses.items():
+                    merged.statuses[status] = merged.statuses.get(status, 0) + n
+            result["levels"].append(merged)
+            result["alone"][concurrency] = statistics.median(alone_rates)
+            result["ratios"][concurrency] = statistics.median(ratios)
+            print(f"{model}: concurrency {concurrency}: {merged.throughput:.1f} req/s (Predictor alone "
+                  f"{result['alone'][concurrency]:.1f}/s, ratio {result['ratios'][concurrency]:.2f}), p50 "
+                  f"{merged.percentile(50):.0f} ms, p99 {merged.percentile(99):.0f} ms, wrong {merged.wrong}", flush=True)
+        result["rss_levels"] = rss_mb(pid)
+        result["served"] = 8 + sum(len(lv.latencies) for lv in result["levels"])
         if not model.startswith("random:"):
             memory = asyncio.run(drive(port, good, 16, args.memory_requests, args.memory_seconds))
-            result["memory_requests"] = len(memory.latencies) + 8 + sum(len(lv.latencies) for lv in result["levels"])
+            result["served"] += len(memory.latencies)
+            result["memory_run"] = len(memory.latencies)
             result["memory_wrong"] = memory.wrong
             result["rss_end"] = rss_mb(pid)
-            print(f"{model}: memory {result['rss_start']:.0f} MiB at start, {result['rss_end']:.0f} MiB after "
-                  f"{result['memory_requests']} requests", flush=True)
+            print(f"{model}: memory {result['rss_start']:.0f} MiB at start, {result['rss_levels']:.0f} MiB after the "
+                  f"levels, {result['rss_end']:.0f} MiB after {result['memory_run']} more requests", flush=True)
             bad = bad_requests(bodies[0])
             mixed_requests = [bad[(i // 10) % len(bad)] if i % 10 == 9 else good[i % len(good)]
                               for i in range(args.mixed_requests)]
@@ -222,8 +260,6 @@ def measure_model(model: str, photos: list[Path], args: argparse.Namespace) -> d
             result["mixed"] = mixed
             print(f"{model}: mixed run {len(mixed.latencies)} requests, statuses {mixed.statuses}, wrong {mixed.wrong}",
                   flush=True)
-        else:
-            result["rss_end"] = rss_mb(pid)
     return result
 
 
@@ -255,13 +291,21 @@ if __name__ == "__main__":
 '''
 
 
-def measure_litserve(python: str, photos: list[Path], args: argparse.Namespace, expected: list[bytes]) -> list[Level]:
-    """The same load against a LitServe server over the same Predictor (JSON with a base64 image: LitServe
-    parses JSON or forms, and its worker process gets the request by pickle)."""
+def compare_stacks(python: str, photos: list[Path], args: argparse.Namespace) -> dict[tuple[str, int], list[float]]:
+    """Requests per second of this server and of a LitServe server over the same Predictor (default model,
+    same --max-batch, --batch-size and wait), both up at once and driven in alternating rounds. LitServe
+    takes JSON or forms (its worker process gets each request by pickle), so its images go as base64 JSON."""
     import httpx
 
+    predictor = open_alone("default", args.batch_size)
+    expected = [expected_answer(predictor, p, "png16") for p in photos]
+    del predictor
+    ours = [("/v1/depth?format=png16", p.read_bytes(), "image/jpeg", e) for p, e in zip(photos, expected, strict=True)]
+    theirs = [("/predict", json.dumps({"image": base64.b64encode(p.read_bytes()).decode()}).encode(), "application/json",
+               e) for p, e in zip(photos, expected, strict=True)]
     port = free_port()
-    with tempfile.TemporaryDirectory() as folder:
+    rates: dict[tuple[str, int], list[float]] = {}
+    with tempfile.TemporaryDirectory() as folder, ServerProcess(server_arguments("default", args)) as server:
         script = Path(folder) / "litserve_depth.py"
         script.write_text(LITSERVE_API)
         process = subprocess.Popen([python, str(script), str(port), str(args.max_batch), str(args.batch_size),
@@ -274,43 +318,50 @@ def measure_litserve(python: str, photos: list[Path], args: argparse.Namespace, 
                         break
                 except httpx.TransportError:
                     time.sleep(0.2)
-            bodies = [json.dumps({"image": base64.b64encode(p.read_bytes()).decode()}).encode() for p in photos]
-            requests = [("/predict", body, "application/json", answer)
-                        for body, answer in zip(bodies, expected, strict=True)]
-            asyncio.run(drive(port, requests, 4, 8, 60))
-            levels = []
+            targets = {"FastAPI + own queue (serve)": (int(server.url.rsplit(":", 1)[1]), ours),
+                       "LitServe": (port, theirs)}
+            for target_port, requests in targets.values():
+                asyncio.run(drive(target_port, requests, 4, 8, 60))
             for concurrency in args.concurrency:
-                level = asyncio.run(drive(port, requests, concurrency, max(args.requests, 2 * concurrency),
-                                          args.level_seconds))
-                levels.append(level)
-                print(f"litserve: concurrency {concurrency}: {level.throughput:.1f} req/s, p50 "
-                      f"{level.percentile(50):.0f} ms, wrong {level.wrong}", flush=True)
-            return levels
+                for _ in range(args.rounds + 1):
+                    for name, (target_port, requests) in targets.items():
+                        level = asyncio.run(drive(target_port, requests, concurrency,
+                                                  max(args.requests // args.rounds, 2 * concurrency), args.level_seconds))
+                        rates.setdefault((name, concurrency), []).append(level.throughput)
+                        if level.wrong:
+                            raise RuntimeError(f"{name}: {level.wrong} wrong answers at concurrency {concurrency}")
+                print("stacks, concurrency", concurrency, {name: round(statistics.median(rates[(name, concurrency)]), 1)
+                                                           for name in targets}, flush=True)
         finally:
             process.terminate()
             process.wait(30)
+    return rates
 
 
 # ------------------------------------------------------------------------------------------ report
-def table(results: list[dict], litserve: list[Level] | None) -> str:
-    rows = ["| model | concurrency | requests | req/s | × Predictor alone | p50 ms | p95 ms | p99 ms | wrong |",
-            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
+def table(results: list[dict]) -> str:
+    rows = ["| model | concurrency | requests | req/s | Predictor alone, images/s | ratio | p50 ms | p95 ms | p99 ms | wrong |",
+            "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |"]
     for result in results:
-        rows.append(f"| {result['model']} (Predictor alone) | – | – | {result['alone']:.1f} | 1.00 | | | | |")
         for level in result["levels"]:
-            rows.append(f"| {result['model']} | {level.concurrency} | {len(level.latencies)} | {level.throughput:.1f} | "
-                        f"{level.throughput / result['alone']:.2f} | {level.percentile(50):.0f} | "
+            c = level.concurrency
+            rows.append(f"| {result['model']} | {c} | {len(level.latencies)} | {level.throughput:.1f} | "
+                        f"{result['alone'][c]:.1f} | {result['ratios'][c]:.2f} | {level.percentile(50):.0f} | "
                         f"{level.percentile(95):.0f} | {level.percentile(99):.0f} | {level.wrong} |")
-    if litserve:
-        alone = results[0]["alone"]
-        for level in litserve:
-            rows.append(f"| default on LitServe | {level.concurrency} | {len(level.latencies)} | {level.throughput:.1f} | "
-                        f"{level.throughput / alone:.2f} | {level.percentile(50):.0f} | {level.percentile(95):.0f} | "
-                        f"{level.percentile(99):.0f} | {level.wrong} |")
     return "\n".join(rows)
 
 
-def plot(results: list[dict], litserve: list[Level] | None, path: Path) -> None:
+def stack_table(rates: dict[tuple[str, int], list[float]]) -> str:
+    names = list(dict.fromkeys(name for name, _ in rates))
+    levels = sorted({c for _, c in rates})
+    rows = ["| stack | " + " | ".join(f"c={c} req/s" for c in levels) + " |",
+            "| --- | " + " | ".join("---:" for _ in levels) + " |"]
+    for name in names:
+        rows.append(f"| {name} | " + " | ".join(f"{statistics.median(rates[(name, c)]):.1f}" for c in levels) + " |")
+    return "\n".join(rows)
+
+
+def plot(results: list[dict], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -322,15 +373,12 @@ def plot(results: list[dict], litserve: list[Level] | None, path: Path) -> None:
         x = [lv.concurrency for lv in levels]
         for q, style in ((50, "o-"), (95, "s--"), (99, "^:")):
             axis.plot(x, [lv.percentile(q) for lv in levels], style, label=f"p{q}")
-        if litserve and result is results[0]:
-            axis.plot([lv.concurrency for lv in litserve], [lv.percentile(50) for lv in litserve], "x-", color="grey",
-                      label="p50, LitServe")
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")
         axis.set_xticks(x, [str(c) for c in x])
         axis.set_xlabel("concurrent callers")
         axis.set_ylabel("latency (ms)")
-        axis.set_title(f"{result['model']}: serve latency")
+        axis.set_title(f"{result['model']}: request latency")
         axis.grid(True, which="both", alpha=0.3)
         axis.legend()
     figure.tight_layout()
@@ -342,19 +390,25 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--models", default="default,random:vits", help="comma-separated (random:ENCODER allowed)")
     parser.add_argument("--concurrency", default="1,4,16,64", type=lambda t: [int(c) for c in t.split(",")])
-    parser.add_argument("--requests", type=int, default=400, help="requests per level (vits: a tenth)")
-    parser.add_argument("--level-seconds", type=float, default=120.0, help="time bound of each level")
-    parser.add_argument("--alone-images", type=int, default=300, help="images through the Predictor alone (vits: a tenth)")
+    parser.add_argument("--requests", type=int, default=400, help="requests per level, all rounds (vits: a tenth)")
+    parser.add_argument("--rounds", type=int, default=2, help="rounds of Predictor alone + server per level")
+    parser.add_argument("--level-seconds", type=float, default=180.0, help="time bound of each level")
+    parser.add_argument("--alone-images", type=int, default=200,
+                        help="images through the Predictor alone per level, all rounds (vits: a tenth)")
     parser.add_argument("--memory-requests", type=int, default=10_000)
-    parser.add_argument("--memory-seconds", type=float, default=1200.0)
+    parser.add_argument("--memory-seconds", type=float, default=1500.0)
     parser.add_argument("--mixed-requests", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--max-batch", type=int, default=8)
     parser.add_argument("--max-wait-ms", type=float, default=5.0)
     parser.add_argument("--photos", type=int, default=16)
-    parser.add_argument("--litserve-python", default=None, help="a Python with litserve installed: measure it too")
+    parser.add_argument("--format", choices=("npy", "png16"), default="npy",
+                        help="answer format of the levels (npy: the map as the Predictor returns it; png16 adds its "
+                        "encoding, which the Predictor alone does not do)")
+    parser.add_argument("--litserve-python", default=None,
+                        help="a Python with litserve installed: compare the two stacks side by side (default model)")
     parser.add_argument("--plot", type=Path, default=REPO / "assets" / "serve_latency.png")
-    parser.add_argument("--markdown", type=Path, default=None, help="also write the table here")
+    parser.add_argument("--markdown", type=Path, default=None, help="also write the report here")
     parser.add_argument("--quick", action="store_true", help="default model only, few requests")
     args = parser.parse_args()
     if args.quick:
@@ -363,30 +417,31 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as folder:
         photos = make_photos(Path(folder) / "photos", args.photos)
         results = [measure_model(model, photos, args) for model in args.models.split(",")]
-        litserve = None
-        if args.litserve_python:
-            predictor = open_alone("default", args.batch_size)
-            expected = [expected_png16(predictor, p) for p in photos]
-            del predictor
-            litserve = measure_litserve(args.litserve_python, photos, args, expected)
+        stacks = compare_stacks(args.litserve_python, photos, args) if args.litserve_python else None
     cpu = next((line.split(":", 1)[1].strip() for line in subprocess.run(
         ["lscpu"], capture_output=True, text=True).stdout.splitlines() if line.startswith("Model name")), "unknown CPU")
-    text = table(results, litserve)
-    header = (f"{datetime.date.today()}, {cpu}, {os.cpu_count()} cores; 640×480 JPEG in, png16 out; "
-              f"--batch-size {args.batch_size} --max-batch {args.max_batch} --max-wait-ms {args.max_wait_ms:g}")
-    lines = [header, "", text, ""]
+    header = (f"{datetime.date.today()}, {cpu}, {os.cpu_count()} cores; 640×480 JPEG in, {args.format} out; --batch-size "
+              f"{args.batch_size} --max-batch {args.max_batch} --max-wait-ms {args.max_wait_ms:g}; ratio: the server's "
+              f"requests/s over the Predictor alone's images/s, median of {args.rounds} alternating rounds "
+              f"(random:vits: 1)")
+    lines = [header, "", table(results), ""]
     for result in results:
-        if "rss_end" in result and "memory_requests" in result:
-            lines.append(f"{result['model']}: server memory {result['rss_start']:.0f} MiB after start, "
-                         f"{result['rss_end']:.0f} MiB after {result['memory_requests']} requests "
-                         f"({result['memory_wrong']} wrong)")
+        memory = f"{result['model']}: server memory {result['rss_start']:.0f} MiB after start, {result['rss_levels']:.0f} MiB " \
+                 f"after the levels"
+        if "rss_end" in result:
+            memory += (f", {result['rss_end']:.0f} MiB after {result['served']} requests in all "
+                       f"({result['memory_wrong']} of the last {result['memory_run']} answered wrongly)")
+        lines.append(memory)
         if "mixed" in result:
             mixed = result["mixed"]
             lines.append(f"{result['model']}: mixed run, {len(mixed.latencies)} requests with every tenth bad: statuses "
                          f"{dict(sorted(mixed.statuses.items()))}, {mixed.wrong} answered wrongly")
+    if stacks:
+        lines += ["", "stacks over the same Predictor (default model), medians of alternating rounds:", "",
+                  stack_table(stacks)]
     report = "\n".join(lines)
     print("\n" + report)
-    plot(results, litserve, args.plot)
+    plot(results, args.plot)
     print(f"plot: {args.plot}")
     if args.markdown:
         args.markdown.write_text(report + "\n")
