@@ -43,6 +43,7 @@ def one_thread():
     yield
     torch.set_num_threads(threads)
 
+
 # parameters (buffers excluded) and state-dict entries of the official models, counted on the official code
 OFFICIAL_COUNTS = {"vits": (29_035_137, 351), "vitb": (114_441_409, 351), "vitl": (384_390_337, 519)}
 
