@@ -44,9 +44,9 @@ def run(args: argparse.Namespace) -> int:
     columns = ("name", "family", "kind", "size", "parameters", "licence", "where")
     cells = [[_cell(row, column) for column in columns] for row in rows]
     widths = [max(len(column), *(len(line[i]) for line in cells)) for i, column in enumerate(columns)]
-    print("  ".join(column.ljust(width) for column, width in zip(columns, widths)).rstrip())
+    print("  ".join(column.ljust(width) for column, width in zip(columns, widths, strict=True)).rstrip())
     for line in cells:
-        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip())
+        print("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip())
     return 0
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, ExportError, MissingExtraError
@@ -81,7 +80,8 @@ def open_predictor(
 
         suffix = resolved.path.suffix.lower() if not resolved.named else ""
         if suffix in EXPORTED_SUFFIXES:
-            raise ExportError(f"{resolved.path} is an exported model; run it with backend={EXPORTED_SUFFIXES[suffix]!r}")
+            runtimes = " or ".join(f"backend={name}" for name in EXPORTED_SUFFIXES[suffix].split(" or "))
+            raise ExportError(f"{resolved.path} is an exported model; run it with {runtimes}")
         return Predictor(load_model(resolved, device=device, dtype=dtype), input_size=input_size,
                          batch_size=batch_size, **options)
     return _open_exported(backend, resolved, device, dtype, input_size, batch_size, **options)
