@@ -69,6 +69,12 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
 }
 
 
+# Video Depth Anything's metric models: the nominal range (the depth cap of the official KITTI evaluation),
+# for the input spec and output ranges only: unlike Depth Anything V2's metric head, that network ends in a
+# ReLU and never clips.
+VIDEO_METRIC_MAX_DEPTH = 80.0
+
+
 def model_config(encoder: str, max_depth: float | None = None, version: int = 2) -> ModelConfig:
     """Configuration of a published size; `version=1` reads the last four blocks as Depth Anything V1 does."""
     if encoder not in MODEL_CONFIGS:

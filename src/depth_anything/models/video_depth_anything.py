@@ -14,14 +14,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..transforms import InputSpec
-from .config import ModelConfig, default_input_spec, model_config
+from .config import VIDEO_METRIC_MAX_DEPTH, ModelConfig, default_input_spec, model_config
 from .dinov2 import DinoVisionTransformer
 from .temporal import TEMPORAL_WINDOW, TemporalDPTHead
 
 VIDEO_ENCODERS = ("vits", "vitb", "vitl")  # the published sizes
-# The nominal range of the metric models (the depth cap of the official KITTI evaluation), for the input spec and output
-# ranges only: unlike Depth Anything V2's metric head, the network ends in a ReLU and never clips.
-VIDEO_METRIC_MAX_DEPTH = 80.0
 
 
 def video_config(encoder: str = "vits", metric: bool = False) -> ModelConfig:

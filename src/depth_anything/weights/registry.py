@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..models.config import default_input_spec, model_config
+from ..models.config import VIDEO_METRIC_MAX_DEPTH, default_input_spec, model_config
 from ..transforms import InputSpec
 
 DEFAULT_MODEL = "default"
@@ -41,8 +41,7 @@ PARAMETERS = {
 }
 # metric training sets and their depth ranges (metres): indoor Hypersim, outdoor Virtual KITTI 2
 METRIC_MAX_DEPTH = {"hypersim": 20.0, "vkitti": 80.0}
-# Video Depth Anything's metric models end in a ReLU (no cap): this is their nominal range (KITTI's cap)
-VIDEO_METRIC_MAX_DEPTH = 80.0
+
 _METRIC_REPO_WORD = {"hypersim": "Hypersim", "vkitti": "VKITTI"}
 _METRIC_HF_WORD = {"hypersim": "Indoor", "vkitti": "Outdoor"}
 # file names shared by many repositories: they say nothing about the model, so the cache keeps one folder each
