@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from depth_anything.weights.registry import BUILTIN_DIR
 from depth_anything.weights import PUBLISHED_WEIGHTS
+from depth_anything.weights.registry import BUILTIN_DIR
 
 REPO = Path(__file__).resolve().parents[1]
 # Held-out scenes: seed 4242 is used by no training or test set of the default models.

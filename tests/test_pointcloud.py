@@ -114,7 +114,7 @@ def test_missing_plyfile_names_the_extra(tmp_path, models, monkeypatch, capsys):
 
 
 def test_missing_built_in_metric_model_names_a_metric_download(tmp_path, monkeypatch, capsys):
-    monkeypatch.setattr("depth_anything.builtin.BUILTIN_DIR", tmp_path / "no_weights_here")
+    monkeypatch.setattr("depth_anything.weights.registry.BUILTIN_DIR", tmp_path / "no_weights_here")
     assert main(["pointcloud", str(_photo(tmp_path / "room.png")), "--outdir", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "no built-in model in this install" in err and "--model metric-hypersim-vits" in err

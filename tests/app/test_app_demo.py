@@ -64,7 +64,7 @@ def test_handler_answers_a_broken_file_an_unknown_colour_map_and_a_missing_model
 @pytest.fixture
 def no_builtin_models(tmp_path, monkeypatch):
     """As while the default model is still being trained: its files are not there."""
-    monkeypatch.setattr("depth_anything.builtin.BUILTIN_DIR", tmp_path / "no_builtin_weights")
+    monkeypatch.setattr("depth_anything.weights.registry.BUILTIN_DIR", tmp_path / "no_builtin_weights")
 
 
 def _page_texts(demo: gr.Blocks) -> str:

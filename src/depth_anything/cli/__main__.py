@@ -26,7 +26,9 @@ SUBCOMMANDS: dict[str, str] = {
     "video": "depth_anything.cli.video",
     "pointcloud": "depth_anything.cli.pointcloud",
     "app": "depth_anything.cli.app",
+    "models": "depth_anything.cli.models",
     "sample-photos": "depth_anything.cli.sample_photos",
+    "serve": "depth_anything.cli.serve",
 }
 
 
