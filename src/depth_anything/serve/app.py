@@ -17,9 +17,11 @@ The server keeps nothing between requests, so replicas behind any load balancer 
 # they name classes imported inside `create_app` (the web framework is an optional extra)
 import asyncio
 import logging
+import os
 import threading
 import time
 from collections.abc import AsyncIterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from enum import Enum
 from typing import Annotated, Any
@@ -28,6 +30,7 @@ import numpy as np
 
 from ..errors import require_extra
 from ..pictures import DEFAULT_CMAP, colormap_lut
+from ..runtime import yield_cores_to_network
 from ..transforms import network_input_size
 from .batching import BatchQueue, QueueFull, QueueStopped
 from .config import ServeConfig
@@ -70,13 +73,14 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-# Decoding and encoding run in helper threads at normal priority: unlike `predict`'s reader and writer
-# (runtime.yield_cores_to_network), they are on each request's own path, not work done ahead or behind;
-# measured on the 2-core machine, lowering their priority cost throughput (13.8 against 15.9 requests/s
-# at concurrency 16, medians of alternating rounds) and latency at concurrency 1.
 def _prepare(body: bytes, content_type: str | None, max_pixels: int) -> np.ndarray:
     """Helper-thread work before the model: find the image in the body and decode it."""
     return decode_upload(image_bytes(body, content_type), max_pixels)
+
+
+def helper_threads(workers: int = 1) -> int:
+    """Threads that decode and encode beside the model: this worker's share of the cores, at least 2."""
+    return max(2, (os.cpu_count() or 1) // workers)
 
 
 def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
@@ -101,6 +105,17 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
         return pool.get(name).predictor_for(input_size).predict(images)
 
     queue = BatchQueue(run_batch, config.max_batch, config.max_wait_ms / 1000.0, config.max_queue, metrics)
+    # Decoding and encoding get a few threads of their own at lowered priority, as `predict`'s reader and
+    # writer do (runtime.yield_cores_to_network): the network's threads meet at a barrier after each
+    # operation, and many helpers of equal priority stall them. Measured on the 2-core machine against
+    # FastAPI's pool of 40 threads at normal priority (medians of 3 alternating rounds): 20.0 against 13.7
+    # requests/s at concurrency 16, 18.7 against 17.9 at 64. The few threads also bound how many uploads
+    # are decoded at once.
+    helpers = ThreadPoolExecutor(helper_threads(config.workers), thread_name_prefix="depth-anything-helper",
+                                 initializer=yield_cores_to_network)
+
+    async def in_helper(function: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(helpers, function, *args)
 
     def load_models() -> None:
         pool.load()
@@ -119,6 +134,7 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
         threading.Thread(target=load_models, name="depth-anything-load", daemon=True).start()
         yield
         queue.stop(timeout=config.request_timeout_s)
+        helpers.shutdown(wait=True)
         if shared is not None:
             shared.stop()
 
@@ -236,7 +252,7 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
 
     async def _run(request: Request, ticket: Any, name: str, predictor: Any, fmt: str, cmap: str, grid: int) -> Answer:
         body = await read_body(request.stream(), request.headers.get("content-length"), config.max_body_bytes)
-        rgb = await run_in_threadpool(_prepare, body, request.headers.get("content-type"), config.max_pixels)
+        rgb = await in_helper(_prepare, body, request.headers.get("content-type"), config.max_pixels)
         del body
         spec = predictor.input_spec
         shape = network_input_size(rgb.shape[0], rgb.shape[1], spec.input_size, spec.size_multiple)
@@ -248,7 +264,7 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
             raise RequestError(500, "inference_failed", f"the model failed on this batch ({type(exc).__name__}: "
                                                         f"{exc})") from exc
         extra = {"X-Model": name, "X-Input-Size": str(predictor.input_size)}
-        return await run_in_threadpool(encode_answer, depth, fmt, predictor.is_metric, cmap, grid, extra)
+        return await in_helper(encode_answer, depth, fmt, predictor.is_metric, cmap, grid, extra)
 
     return app
 
