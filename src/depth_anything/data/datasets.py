@@ -96,3 +96,70 @@ def open_dataset(name: str, root: str | Path, split: str | None = None, **option
     if name not in DATASET_READERS:
         raise DatasetError(f"unknown dataset layout {name!r}; known: {', '.join(sorted(DATASET_READERS))}")
     return DATASET_READERS[name](root, split=split, **options)
+
+
+# ------------------------------------------------------------------------------------ sequences
+@dataclass
+class DepthSequence:
+    """Consecutive frames of one video with ground truth, for video-depth evaluation.
+
+    `images` is T×H×W×3 uint8, `depth` T×H×W float32 metres (z-depth), `valid` T×H×W bool.
+    `intrinsics` (T×3×3, pixels) and `camera_to_world` (T×4×4, OpenCV camera axes) are None where the
+    dataset has no poses; temporal alignment error needs both.
+    """
+
+    name: str
+    images: np.ndarray
+    depth: np.ndarray
+    valid: np.ndarray
+    intrinsics: np.ndarray | None = None
+    camera_to_world: np.ndarray | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+
+class SequenceReader:
+    """Base class of sequence layouts: subclasses fill `self.items` (one per sequence) and implement `load`."""
+
+    def __init__(self, root: str | Path, split: str | None = None) -> None:
+        self.root = Path(root)
+        self.split = split
+        if not self.root.is_dir():
+            raise DatasetError(f"{type(self).__name__}: dataset folder {self.root} does not exist")
+        self.items: list[Any] = []
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def __getitem__(self, index: int) -> DepthSequence:
+        return self.load(self.items[index])
+
+    def load(self, item: Any) -> DepthSequence:
+        raise NotImplementedError
+
+
+SEQUENCE_READERS: dict[str, Callable[..., SequenceReader]] = {}
+
+# Modules whose import registers sequence readers with `register_sequence_reader`.
+_SEQUENCE_MODULES: tuple[str, ...] = ("depth_anything.data.sequences", "depth_anything.data.synthetic.sequence")
+
+
+def register_sequence_reader(name: str) -> Callable[[type[SequenceReader]], type[SequenceReader]]:
+    """Class decorator: make a sequence reader available to `open_sequences` under `name`."""
+
+    def decorate(cls: type[SequenceReader]) -> type[SequenceReader]:
+        SEQUENCE_READERS[name] = cls
+        return cls
+
+    return decorate
+
+
+def open_sequences(name: str, root: str | Path, split: str | None = None, **options: Any) -> SequenceReader:
+    """Open the sequence layout `name` at `root` (e.g. "synthetic-sequences", "vda-sintel")."""
+    for module in _SEQUENCE_MODULES:
+        importlib.import_module(module)
+    if name not in SEQUENCE_READERS:
+        raise DatasetError(f"unknown sequence layout {name!r}; known: {', '.join(sorted(SEQUENCE_READERS))}")
+    return SEQUENCE_READERS[name](root, split=split, **options)
