@@ -13,7 +13,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "depth_anything"
 
 # Lower numbers are lower layers; a module may import its own layer or below, never above.
 LAYERS = {
-    "errors": 0, "runtime": 0, "typed_config": 0,
+    "errors": 0, "runtime": 0, "typed_config": 0, "lazy": 0,
     "io": 1,
     "pictures": 2, "transforms": 2, "geometry": 2, "alignment": 2,
     "models": 3, "data": 3,

@@ -14,32 +14,23 @@ Public API (imported lazily so `import depth_anything` stays fast):
 
 from __future__ import annotations
 
-from typing import Any
+from .lazy import lazy_attributes
 
 __version__ = "0.1.0"
 
 _LAZY = {
-    "build_model": ("depth_anything.models", "build_model"),
-    "ModelConfig": ("depth_anything.models", "ModelConfig"),
-    "DepthAnything": ("depth_anything.models", "DepthAnything"),
-    "load_model": ("depth_anything.weights", "load_model"),
-    "Predictor": ("depth_anything.inference", "Predictor"),
-    "open_predictor": ("depth_anything.inference", "open_predictor"),
-    "PredictionResult": ("depth_anything.inference", "PredictionResult"),
-    "TorchRuntime": ("depth_anything.inference", "TorchRuntime"),
-    "Tiling": ("depth_anything.inference", "Tiling"),
-    "InputSpec": ("depth_anything.transforms", "InputSpec"),
+    "build_model": "depth_anything.models",
+    "ModelConfig": "depth_anything.models",
+    "DepthAnything": "depth_anything.models",
+    "load_model": "depth_anything.weights",
+    "Predictor": "depth_anything.inference",
+    "open_predictor": "depth_anything.inference",
+    "PredictionResult": "depth_anything.inference",
+    "TorchRuntime": "depth_anything.inference",
+    "Tiling": "depth_anything.inference",
+    "InputSpec": "depth_anything.transforms",
 }
 
 __all__ = ["__version__", *_LAZY]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        module_name, attribute = _LAZY[name]
-        value = getattr(importlib.import_module(module_name), attribute)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'depth_anything' has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

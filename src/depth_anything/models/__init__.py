@@ -7,19 +7,11 @@ model registry, and importing it must not import torch.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ..lazy import lazy_attributes
 from .config import MODEL_CONFIGS, ModelConfig, default_input_spec, model_config
 
 _LAZY = {"DepthAnything": ".depth_anything", "build_model": ".depth_anything"}
 
 __all__ = ["MODEL_CONFIGS", "DepthAnything", "ModelConfig", "build_model", "default_input_spec", "model_config"]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)

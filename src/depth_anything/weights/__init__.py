@@ -10,9 +10,7 @@ torch (`load_model`, checkpoint files) are imported on first use.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from ..lazy import lazy_attributes
 from .cache import CACHE_ENV, cache_dir, cached_path, download_weights, is_cached
 from .registry import DEFAULT_METRIC_MODEL, DEFAULT_MODEL, METRIC_MAX_DEPTH, REGISTRY, ModelEntry
 from .resolver import ResolvedModel, resolve
@@ -30,10 +28,4 @@ __all__ = [
     "PublishedWeights", "ResolvedModel", "cache_dir", "cached_path", "download_weights", "is_cached", "resolve", *_LAZY,
 ]
 
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+__getattr__ = lazy_attributes(__name__, _LAZY)
