@@ -12,6 +12,16 @@ While exporting, `exportable` swaps in `export_position_embedding`, which comput
 resize as two small interpolation matrices built from the runtime grid size with tensor ops
 (`table_h×w = W_h · table · W_wᵀ`), following PyTorch's `upsample_bicubic2d` rule for rule. Outside
 the context the eager model is untouched (its numerics are the reference's, bit for bit).
+
+**Targets.** `target="generic"` (default) and `"rvc4"` use torch's dynamo exporter, opset 18 or later
+(its lowest: `LayerNormalization` has no earlier version). `target="rvc2"` writes what OpenVINO
+2022.3.0 (the last release with the Myriad X compiler, pinned by Luxonis' modelconverter for RVC2)
+reads: a static graph through torch's TorchScript exporter at opset 13–17 (default 16), with every
+LayerNorm written as primitive ops (ReduceMean, Sub, Mul, Sqrt, Div), the DPT head's bilinear resizes
+as products with constant matrices (no Resize: OpenVINO's newer IRs write it as Interpolate-11, which
+2022.3.0 refuses) and the position table folded into a float32 constant computed by the eager model
+itself, so the file holds no float64 and no `LayerNormalization` node (OpenVINO 2022.3.0 crashes
+reading one).
 """
 
 from __future__ import annotations
@@ -29,14 +39,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ExportError, require_extra
 from ..inference.exported import INPUT_NAME, OUTPUT_NAME, ExportedModelInfo
 from ..models import DepthAnything
 from ..models.dinov2 import DinoVisionTransformer
-from . import DEFAULT_OPSET
+from . import DEFAULT_OPSET, RVC2_OPSET, RVC2_OPSETS, TARGETS
 
 log = logging.getLogger(__name__)
 
@@ -127,6 +139,110 @@ class ImageToDepth(nn.Module):
         return self.model(x).float()
 
 
+class PrimitiveLayerNorm(nn.Module):
+    """`nn.LayerNorm` over the last axis as ReduceMean/Sub/Mul/Sqrt/Div, for runtimes without the
+    `LayerNormalization` op (OpenVINO 2022.3.0); same numbers to float32 rounding."""
+
+    def __init__(self, norm: nn.LayerNorm) -> None:
+        super().__init__()
+        if len(norm.normalized_shape) != 1:
+            raise ExportError(f"LayerNorm over {tuple(norm.normalized_shape)}: only last-axis norms are rewritten")
+        self.weight, self.bias, self.eps = norm.weight, norm.bias, norm.eps
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        centred = x - x.mean(dim=-1, keepdim=True)
+        variance = (centred * centred).mean(dim=-1, keepdim=True)
+        out = centred / torch.sqrt(variance + self.eps)
+        if self.weight is not None:
+            out = out * self.weight
+        return out + self.bias if self.bias is not None else out
+
+
+def linear_resize_matrix(out_size: int, in_size: int) -> torch.Tensor:
+    """[out_size, in_size] float32 matrix M with M @ x = linear interpolation of x along one axis with
+    align_corners=True (PyTorch's rule: source = dst·(in−1)/(out−1), taps floor and floor+1). Built in
+    NumPy, so a tracing exporter records it as one constant, not as the ops that made it."""
+    if out_size == 1:
+        source = np.zeros(1)
+    else:
+        source = np.arange(out_size) * ((in_size - 1) / (out_size - 1))
+    low = np.minimum(np.floor(source), in_size - 1).astype(np.int64)
+    high = np.minimum(low + 1, in_size - 1)
+    weight = source - low
+    matrix = np.zeros((out_size, in_size))
+    rows = np.arange(out_size)
+    np.add.at(matrix, (rows, low), 1.0 - weight)
+    np.add.at(matrix, (rows, high), weight)
+    return torch.from_numpy(matrix.astype(np.float32))
+
+
+def matrix_interpolate(
+    x: torch.Tensor, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+    align_corners: bool | None = None, **kwargs: Any,
+) -> torch.Tensor:
+    """`F.interpolate` for a static bilinear align_corners=True resize of [B, C, H, W] as two products
+    with constant matrices (no Resize node, so no Interpolate-11 in an OpenVINO IR); anything else is
+    `F.interpolate` itself."""
+    if mode != "bilinear" or not align_corners or x.dim() != 4 or kwargs.get("antialias"):
+        return F.interpolate(x, size=size, scale_factor=scale_factor, mode=mode, align_corners=align_corners, **kwargs)
+    in_h, in_w = int(x.shape[2]), int(x.shape[3])
+    if size is not None:
+        out_h, out_w = (int(v) for v in (size if isinstance(size, (tuple, list, torch.Size)) else (size, size)))
+    else:
+        factors = scale_factor if isinstance(scale_factor, (tuple, list)) else (scale_factor, scale_factor)
+        out_h, out_w = int(in_h * factors[0]), int(in_w * factors[1])
+    resize_h = linear_resize_matrix(out_h, in_h).to(x.dtype)
+    resize_w = linear_resize_matrix(out_w, in_w).to(x.dtype)
+    batch, channels = x.shape[0], x.shape[1]
+    rows = torch.matmul(resize_h, x.reshape(-1, in_h, in_w))  # [B·C, out_h, W]
+    out = torch.matmul(rows, resize_w.T)  # [B·C, out_h, out_w]
+    return out.reshape(batch, channels, out_h, out_w)
+
+
+class _FunctionalWithMatrixResize(types.ModuleType):
+    """torch.nn.functional with `interpolate` replaced by `matrix_interpolate` (see `primitive_ops`)."""
+
+    def __init__(self) -> None:
+        super().__init__("torch.nn.functional")
+        self.interpolate = matrix_interpolate
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(F, name)
+
+
+@contextlib.contextmanager
+def primitive_ops(model: nn.Module, grid: tuple[int, int]) -> Iterator[nn.Module]:
+    """Within the block every LayerNorm of `model` is a `PrimitiveLayerNorm`, the DPT head's bilinear
+    resizes are constant matrix products, and the encoder's position table is the eager model's own
+    table for the static patch `grid` (height, width), a constant."""
+    from ..models import dpt
+
+    swapped: list[tuple[nn.Module, str, nn.Module]] = []
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, nn.LayerNorm):
+                swapped.append((parent, name, child))
+                setattr(parent, name, PrimitiveLayerNorm(child))
+    encoder = model.pretrained
+    with torch.no_grad():
+        table = encoder.position_embedding(*grid, torch.float32).detach().clone()
+
+    def constant_table(self: DinoVisionTransformer, grid_h: int, grid_w: int, dtype: torch.dtype) -> torch.Tensor:
+        if (grid_h, grid_w) != grid:
+            raise ExportError(f"static export at a {grid[0]}×{grid[1]} patch grid met {grid_h}×{grid_w}")
+        return table.to(dtype)
+
+    encoder.position_embedding = types.MethodType(constant_table, encoder)  # type: ignore[method-assign]
+    functional, dpt.F = dpt.F, _FunctionalWithMatrixResize()  # type: ignore[assignment]
+    try:
+        yield model
+    finally:
+        dpt.F = functional  # type: ignore[assignment]
+        del encoder.position_embedding
+        for parent, name, child in swapped:
+            setattr(parent, name, child)
+
+
 # ------------------------------------------------------------------------------------------- shapes
 @dataclass(frozen=True)
 class ExportShape:
@@ -184,6 +300,39 @@ def exported_spec(model: DepthAnything, shape: ExportShape):
     if shape.height is None or shape.width is None:
         return model.input_spec
     return model.input_spec.with_input_size(min(shape.height, shape.width))
+
+
+def resolve_opset(target: str, opset: int | None, shape: ExportShape | None = None, fp16: bool = False) -> int:
+    """The opset to write for `target` (None: its default), or an error saying why the asked one cannot be
+    written; with `shape`, also refuses what the target's runtime cannot take (dynamic axes, batch > 1)."""
+    if target not in TARGETS:
+        raise ExportError(f"target={target!r}: choose one of {', '.join(TARGETS)}")
+    if target == "rvc2":
+        if opset is None:
+            opset = RVC2_OPSET
+        if opset not in RVC2_OPSETS:
+            raise ExportError(
+                f"opset={opset} for target='rvc2': give {RVC2_OPSETS[0]}–{RVC2_OPSETS[-1]} (default {RVC2_OPSET}, "
+                "the one checked with OpenVINO 2022.3.0): the graph OpenVINO 2022.3.0 reads is written by torch's "
+                "TorchScript exporter, whose opsets with ReduceMean axes as an attribute are these"
+            )
+        if fp16:
+            raise ExportError("target='rvc2' with fp16=True: the RVC2 compiler makes the model float16 itself; "
+                              "export float32 (OpenVINO 2022.3.0 reads float16 ONNX graphs poorly)")
+    else:
+        if opset is None:
+            opset = DEFAULT_OPSET
+        if opset < DEFAULT_OPSET:
+            raise ExportError(
+                f"opset={opset}: torch's exporter writes opset {DEFAULT_OPSET} or later for target={target!r} "
+                f"(LayerNormalization has no earlier version and its down-conversion fails); target='rvc2' "
+                f"writes opsets {RVC2_OPSETS[0]}–{RVC2_OPSETS[-1]} with LayerNorm as primitive ops"
+            )
+    if shape is not None and target != "generic":
+        if shape.height is None or shape.batch != 1:
+            raise ExportError(f"target={target!r} runs on the camera at one static size with batch 1: "
+                              "export with dynamic=False and batch=1")
+    return opset
 
 
 # ------------------------------------------------------------------------------------------- writing
@@ -245,6 +394,8 @@ def _quiet_exporter() -> Iterator[None]:
 
 def onnx_program(model: DepthAnything, shape: ExportShape, opset: int = DEFAULT_OPSET, fp16: bool = False):
     """Trace the model (with normalisation, exact position embeddings) into a `torch.onnx.ONNXProgram`."""
+    if opset < DEFAULT_OPSET:
+        raise ExportError(f"opset={opset}: torch's dynamo exporter writes opset {DEFAULT_OPSET} or later")
     network = _export_module(model, fp16)
     graph = ImageToDepth(network, torch.float16 if fp16 else torch.float32).eval()
     example = torch.rand(shape.example, generator=torch.Generator().manual_seed(0))
@@ -267,6 +418,25 @@ def onnx_program(model: DepthAnything, shape: ExportShape, opset: int = DEFAULT_
     return program
 
 
+def write_primitive_onnx(model: DepthAnything, shape: ExportShape, opset: int, path: Path) -> None:
+    """Write the static float32 graph with LayerNorm as primitive ops and a constant position table at
+    `opset` (13–17) through torch's TorchScript exporter: the file OpenVINO 2022.3.0 reads."""
+    if shape.height is None or shape.width is None or shape.batch is None:
+        raise ExportError("the primitive-op graph is static: give a fixed size and batch")
+    network = _export_module(model, False)
+    patch = network.config.patch_size
+    grid = (shape.height // patch, shape.width // patch)
+    example = torch.rand(shape.example, generator=torch.Generator().manual_seed(0))
+    with primitive_ops(network, grid), torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation and tracer notes
+        graph = ImageToDepth(network).eval()
+        try:
+            torch.onnx.export(graph, (example,), str(path), input_names=[INPUT_NAME], output_names=[OUTPUT_NAME],
+                              opset_version=opset, dynamo=False, do_constant_folding=True)
+        except Exception as exc:  # the TorchScript exporter raises many kinds; say what was being exported
+            raise ExportError(f"torch.onnx.export (TorchScript) failed for {shape.example} at opset {opset}: {exc}") from exc
+
+
 def export_onnx(
     model: DepthAnything,
     out: str | os.PathLike,
@@ -276,37 +446,54 @@ def export_onnx(
     width: int | None = None,
     dynamic: bool = False,
     batch: int | str | None = 1,
-    opset: int = DEFAULT_OPSET,
+    opset: int | None = None,
     fp16: bool = False,
     source: str = "",
+    target: str = "generic",
 ) -> ExportedModelInfo:
     """Write `model` as ONNX to `out` (atomically; weights over 2 GB go to `out`.data beside it).
 
     Static by default at the model's input size (or `input_size` square, or `height`×`width`);
     `dynamic=True` makes height and width dynamic (multiples of the patch size), `batch="dynamic"` the
-    batch. `fp16` stores and computes in float16 with float32 input and output. Returns the metadata
-    written into the file.
+    batch. `fp16` stores and computes in float16 with float32 input and output. `target` is "generic",
+    "rvc2" (the graph OpenVINO 2022.3.0 reads: see the module notes) or "rvc4" (static, batch 1); `opset`
+    None means the target's default. Returns the metadata written into the file.
     """
     require_extra("onnx", "onnx")
     require_extra("onnxscript", "onnx")
     out = Path(out)
     shape = resolve_shape(model, input_size, height, width, dynamic, batch)
+    opset = resolve_opset(target, opset, shape, fp16)
     info = ExportedModelInfo(
         exported_spec(model, shape), model.config.to_dict(), shape.height, shape.width, shape.batch,
         "fp16" if fp16 else "fp32", str(source),
     )
     with staging_dir(out) as stage:
-        program = onnx_program(model, shape, opset, fp16)
-        for key, value in info.to_metadata().items():
-            program.model.metadata_props[key] = value
-        program.model.producer_name = "depth-anything"
         staged = stage / out.name
-        program.save(staged)
+        if target == "rvc2":
+            write_primitive_onnx(model, shape, opset, staged)
+            _add_metadata(staged, info.to_metadata())
+        else:
+            program = onnx_program(model, shape, opset, fp16)
+            for key, value in info.to_metadata().items():
+                program.model.metadata_props[key] = value
+            program.model.producer_name = "depth-anything"
+            program.save(staged)
         check_onnx(staged)
         parts = sorted(p.name for p in stage.iterdir() if p.name != out.name)  # external weights, if any
         publish(stage, out, [*parts, out.name])
     log.info("exported %s (%s, %s)", out, info.size_text, info.precision)
     return info
+
+
+def _add_metadata(path: Path, metadata: dict[str, str]) -> None:
+    """Write the export metadata into a saved ONNX file (one that fits in one file)."""
+    onnx = require_extra("onnx", "onnx")
+    proto = onnx.load(str(path))
+    for key, value in metadata.items():
+        proto.metadata_props.add(key=key, value=value)
+    proto.producer_name = "depth-anything"
+    onnx.save(proto, str(path))
 
 
 def check_onnx(path: Path) -> None:
@@ -326,6 +513,7 @@ def read_onnx_metadata(path: str | os.PathLike) -> ExportedModelInfo:
 
 
 __all__ = [
-    "DEFAULT_OPSET", "ExportShape", "ImageToDepth", "bicubic_resize_matrix", "export_onnx", "export_position_embedding",
-    "exportable", "onnx_program", "read_onnx_metadata", "resolve_shape",
+    "DEFAULT_OPSET", "ExportShape", "ImageToDepth", "PrimitiveLayerNorm", "bicubic_resize_matrix", "export_onnx",
+    "export_position_embedding", "exportable", "onnx_program", "primitive_ops", "read_onnx_metadata", "resolve_opset",
+    "resolve_shape", "write_primitive_onnx",
 ]
