@@ -7,10 +7,17 @@ or --alignment median; NYU 10 m, KITTI 80 m caps). `--benchmark da2k` scores poi
 `--baseline constant|row-ramp` scores a baseline instead of a model. Samples that cannot be scored are
 listed with their reason and left out of the averages.
 
+Video benchmarks (`--benchmark video-synthetic|video-sintel|video-kitti|video-bonn|video-scannet|video-nyuv2`)
+use Video Depth Anything's protocol: one scale and shift per sequence, AbsRel and δ1 per frame, and the
+temporal alignment error TAE where the data has poses (synthetic sequences, ScanNet's tae split). Per-frame
+models predict each frame (`--stabilize on` runs the video stabiliser over them); Video Depth Anything
+models run their offline windows.
+
 Examples:
   depth-anything eval --benchmark nyu --data /data/nyu --model vitl
   depth-anything eval --benchmark synthetic --data runs/default/test --split all
   depth-anything eval --benchmark middlebury --baseline row-ramp
+  depth-anything eval --benchmark video-synthetic --data runs/sequences --stabilize on
 """
 
 from __future__ import annotations
@@ -38,8 +45,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..eval.baselines import BASELINES
     from ..eval.benchmarks import BENCHMARKS
     from ..eval.protocols import ALIGNMENTS, CROPS
+    from ..eval.video import VIDEO_BENCHMARKS
 
-    parser.add_argument("--benchmark", required=True, choices=[*BENCHMARKS, "da2k", "middlebury"], help="benchmark to run")
+    parser.add_argument("--benchmark", required=True, choices=[*BENCHMARKS, "da2k", "middlebury", *VIDEO_BENCHMARKS],
+                        help="benchmark to run")
     add_data_option(parser, help="dataset folder: the benchmark in its published layout (not for middlebury)")
     parser.add_argument("--baseline", choices=BASELINES, help="score a baseline map instead of a model")
     add_out_option(parser, help="output file: the full report (averages, per-sample, exclusions) as JSON")
@@ -54,6 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--split", help="dataset split (default: the benchmark's test split)")
     parser.add_argument("--split-file", type=Path, help="split list (KITTI Eigen / NYU file list)")
     parser.add_argument("--limit", type=IntAtLeast(1), metavar="N", help="evaluate only the first N samples (quick checks)")
+    parser.add_argument("--stabilize", choices=("on", "off"), default="off",
+                        help="align each frame of a per-frame relative model to the previous output "
+                        "(video benchmarks; default off)")
     add_model_options(parser)
     add_progress_option(parser)
 
@@ -110,6 +122,10 @@ def run(args: argparse.Namespace) -> int:
 
     if args.data is None and args.benchmark != "middlebury":
         raise ConfigError(f"--benchmark {args.benchmark} needs --data (the benchmark folder)")
+    if args.benchmark.startswith("video-"):
+        return _run_video(args)
+    if args.stabilize == "on":
+        raise ConfigError("--stabilize applies to the video benchmarks (video-*) only")
     if args.baseline is not None:
         if args.model is not None:
             raise ConfigError("--baseline and --model exclude each other")
@@ -169,6 +185,54 @@ def run(args: argparse.Namespace) -> int:
         atomic_write_text(args.out, json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
         print(f"report written to {args.out}", file=sys.stderr)
     return 0 if scored else 1
+
+
+def _run_video(args: argparse.Namespace) -> int:
+    """A video benchmark: per-frame models frame by frame (optionally stabilised), VDA models by windows."""
+    from ..eval.baselines import baseline_predictor
+    from ..eval.video import evaluate_video, per_frame_predictor, stabilized, video_model_predictor
+    from ..io import atomic_write_text
+    from .options import load_model_from_args, open_predictor_from_args
+    from .video import _is_video_model
+
+    for flag, value in (("--save-predictions", args.save_predictions), ("--split-file", args.split_file),
+                        ("--alignment", args.alignment), ("--crop", args.crop), ("--min-depth", args.min_depth)):
+        if value is not None:
+            raise ConfigError(f"{flag} does not apply to the video benchmarks (one scale and shift per sequence)")
+    metric = False
+    if args.baseline is not None:
+        if args.model is not None:
+            raise ConfigError("--baseline and --model exclude each other")
+        predict, label = per_frame_predictor(baseline_predictor(args.baseline)), args.baseline
+    elif args.model is not None and getattr(args, "random_weights", None) is None and _is_video_model(args.model):
+        from ..runtime import resolve_device
+
+        if args.stabilize == "on":
+            raise ConfigError("--stabilize is for per-frame models; a Video Depth Anything model is temporal already")
+        model, label = load_model_from_args(args, device=str(resolve_device(args.device)))
+        metric = bool(model.metric)
+        predict = video_model_predictor(model, args.input_size or 518)
+        label = _model_label(label)
+    else:
+        predictor = open_predictor_from_args(args)
+        metric = bool(predictor.is_metric)
+        if args.stabilize == "on" and metric:
+            raise ConfigError("--stabilize is for relative models; metric depth has no per-frame scale to remove")
+        predict = per_frame_predictor(predictor.predict, args.batch_size)
+        label = _model_label(args.model or DEFAULT_MODEL)
+    if args.stabilize == "on":
+        predict, label = stabilized(predict), f"{label} + stabiliser"
+    report = evaluate_video(
+        args.benchmark, args.data, predict, model_name=label, pred_kind="depth" if metric else "disparity",
+        split=args.split, limit=args.limit, max_depth=args.max_depth,
+        progress=None if args.no_progress else _Bar(f"eval {args.benchmark}"),
+    )
+    _print_exclusions(report.excluded)
+    print(report.markdown())
+    if args.out is not None:
+        atomic_write_text(args.out, json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n")
+        print(f"report written to {args.out}", file=sys.stderr)
+    return 0 if report.rows else 1
 
 
 def _print_exclusions(excluded: list[dict[str, str]], shown: int = 10) -> None:

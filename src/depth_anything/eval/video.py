@@ -264,3 +264,15 @@ def evaluate_video(
         if progress is not None:
             progress(done, total)
     return report
+
+
+def stabilized(predict: SequencePredictor) -> SequencePredictor:
+    """The same predictor with `FlowStabilizer` run over its frames in order (per-frame relative models)."""
+    from ..inference.stabilize import FlowStabilizer
+
+    def run(images: np.ndarray) -> np.ndarray:
+        stabilizer = FlowStabilizer()
+        raw = predict(images)
+        return np.stack([stabilizer(image, frame) for image, frame in zip(images, raw, strict=True)])
+
+    return run
