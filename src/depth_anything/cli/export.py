@@ -8,6 +8,10 @@ onnxruntime|openvino` of predict/eval/video/app reads them back. Static at the m
 unless --dynamic; OpenVINO runs in f32 unless --dtype asks otherwise (its bf16 default on some CPUs
 moves depth maps by about 0.3). `--format openvino --int8` quantizes the IR with NNCF (post-training,
 calibrated on real photos; static files only).
+
+`--target` says where the file runs: generic (any runtime), rvc2 (OAK with a Myriad X: the static
+opset-16 graph OpenVINO 2022.3.0 reads, for Luxonis' modelconverter) or rvc4 (OAK4: static, batch 1; an
+NN Archive states int8 with real calibration photos written beside it, or float16 with --fp16).
 """
 
 from __future__ import annotations
@@ -26,6 +30,9 @@ examples:
   depth-anything export --format openvino --out default_int8.xml --int8            # built-in model, NNCF int8
   depth-anything export --model vits --format openvino --out vits_int8.xml --int8 --calibration photos/ --calibration-size 64
   depth-anything export --model vits --format nnarchive --out vits.tar.xz           # OAK: static 252x336
+  depth-anything export --model vits --format nnarchive --target rvc2 --out vits_rvc2.tar.xz   # 252x336, opset 16
+  depth-anything export --model vits --format nnarchive --target rvc4 --out vits_rvc4.tar.xz   # 420x560, int8 photos
+  depth-anything export --model vits --format nnarchive --target rvc4 --fp16 --out vits_rvc4_fp16.tar.xz
   depth-anything predict photo.jpg --backend onnxruntime --model vits.onnx
   depth-anything predict photo.jpg --backend openvino --model default_int8.xml
 """
@@ -33,7 +40,7 @@ examples:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `depth-anything export`."""
-    from ..export import DEFAULT_OPSET, FORMATS
+    from ..export import DEFAULT_OPSET, FORMATS, RVC2_OPSET, RVC2_OPSETS, TARGETS
     from ..export.quantize import DEFAULT_CALIBRATION_SIZE
 
     set_examples(parser, EXAMPLES)
@@ -45,19 +52,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--input-size", type=IntAtLeast(1), default=None,
                       help="network input size (here the square static size N×N, a multiple of the patch size; "
-                      "default: the model's own, 518 for the published ones; nnarchive: 18×24 patches, 252×336 at patch 14, "
-                      "288×384 at the built-in models' patch 16; with --dynamic, the "
-                      "traced example's size)")
+                      "default: the model's own, 518 for the published ones; nnarchive: 18×24 patches, 252×336 at patch 14 "
+                      "(288×384 at the built-in models' patch 16), with --target rvc4 30×40 patches, 420×560; with "
+                      "--dynamic, the traced example's size)")
     size.add_argument("--height", type=IntAtLeast(1), help="static height (with --width), a multiple of the patch size")
     parser.add_argument("--width", type=IntAtLeast(1), help="static width (with --height), a multiple of the patch size")
     parser.add_argument("--dynamic", action="store_true", help="dynamic height and width (any multiples of the patch size)")
     parser.add_argument("--batch", default="1", help="batch size N, or 'dynamic' (default 1)")
-    parser.add_argument("--opset", type=IntAtLeast(7), default=DEFAULT_OPSET, help="ONNX opset (default %(default)s)")
+    parser.add_argument("--target", choices=TARGETS, default="generic",
+                        help="where the file runs: generic (any runtime), rvc2 (OAK Myriad X via modelconverter and "
+                        "OpenVINO 2022.3.0: static, opset 16, LayerNorm and resizes as primitive ops) or rvc4 (OAK4 "
+                        "via modelconverter: static; nnarchive states int8 and writes real calibration photos "
+                        "beside it, or float16 with --fp16); default %(default)s")
+    parser.add_argument("--opset", type=IntAtLeast(7), default=None,
+                        help=f"ONNX opset (default {DEFAULT_OPSET}; {RVC2_OPSET} with --target rvc2, which takes "
+                        f"{RVC2_OPSETS[0]}-{RVC2_OPSETS[-1]}; others take {DEFAULT_OPSET} or later)")
     parser.add_argument("--fp16", action="store_true",
                         help="float16 weights and compute (input and output stay float32)")
     parser.add_argument("--int8", action="store_true",
-                        help="openvino only: quantize to int8 with NNCF (post-training; static size and batch), "
-                        "calibrated on real photos (default: those scikit-image, scikit-learn, matplotlib ship)")
+                        help="openvino: quantize to int8 with NNCF (post-training; static size and batch); nnarchive "
+                        "--target rvc4: state int8 and write calibration photos (its default); both calibrated on "
+                        "real photos (default: those scikit-image, scikit-learn, matplotlib ship)")
     parser.add_argument("--calibration", nargs="+", metavar="PATH",
                         help="with --int8: calibration images (files, folders, list files or glob patterns)")
     parser.add_argument("--calibration-size", type=IntAtLeast(1), default=None, metavar="N",
@@ -75,12 +90,30 @@ def run(args: argparse.Namespace) -> int:
 
     if args.format == "nnarchive" and (args.dynamic or args.batch != "1"):
         raise ExportError("an NN Archive runs on the camera at one static size with batch 1: drop --dynamic/--batch")
-    if args.int8 and args.format != "openvino":
-        raise ExportError(f"--int8 is for --format openvino (NNCF quantizes the OpenVINO IR), not --format {args.format}")
-    if not args.int8 and (args.calibration is not None or args.calibration_size is not None):
-        raise ExportError("--calibration and --calibration-size go with --int8")
+    rvc4_archive = args.format == "nnarchive" and args.target == "rvc4"
+    if args.int8 and args.format != "openvino" and not rvc4_archive:
+        raise ExportError(f"--int8 is for --format openvino (NNCF quantizes the OpenVINO IR) or --format nnarchive "
+                          f"--target rvc4, not --format {args.format} --target {args.target}")
+    if args.int8 and args.target != "generic" and not rvc4_archive:
+        raise ExportError(f"--int8 with --target {args.target}: Luxonis' converter quantizes camera models itself; "
+                          "for RVC4 use --format nnarchive --target rvc4 (int8 with calibration photos)")
+    calibrated = args.int8 or (rvc4_archive and not args.fp16)
+    if not calibrated and (args.calibration is not None or args.calibration_size is not None):
+        raise ExportError("--calibration and --calibration-size go with --int8 (or --format nnarchive --target rvc4)")
+    if args.format != "nnarchive" and args.target != "generic" and (args.dynamic or args.batch != "1"):
+        raise ExportError(f"--target {args.target} runs on the camera at one static size with batch 1: drop --dynamic/--batch")
+    if args.target == "rvc2" and args.fp16:
+        raise ExportError("--target rvc2 with --fp16: the RVC2 compiler makes the model float16 itself; drop --fp16")
     int8 = False
-    if args.int8:  # the library's own checks (--fp16, dynamic shapes, calibration paths), before the slow load
+    if rvc4_archive and calibrated:
+        from ..export.openvino import Int8Options
+        from ..export.quantize import DEFAULT_CALIBRATION_SIZE, calibration_photos
+
+        if args.fp16:
+            raise ExportError("--int8 and --fp16 exclude each other: an RVC4 archive is converted to one precision")
+        calibration_photos(args.calibration)  # a wrong path fails before the slow load
+        int8 = Int8Options(calibration=args.calibration, calibration_size=args.calibration_size or DEFAULT_CALIBRATION_SIZE)
+    elif args.int8:  # the library's own checks (--fp16, dynamic shapes, calibration paths), before the slow load
         from ..export.openvino import Int8Options, check_int8_options
         from ..export.quantize import DEFAULT_CALIBRATION_SIZE
 
@@ -92,7 +125,8 @@ def run(args: argparse.Namespace) -> int:
     if args.format == "openvino" and args.fp16 and args.verify:
         print("note: --fp16 IR weights are float16; --verify compares with f32 inference", file=sys.stderr)
     model, source = load_model_from_args(args)
-    options = dict(input_size=args.input_size, height=args.height, width=args.width, opset=args.opset, fp16=args.fp16, source=source)
+    options = dict(input_size=args.input_size, height=args.height, width=args.width, opset=args.opset, fp16=args.fp16,
+                   source=source, target=args.target)
     if args.format == "onnx":
         from ..export.onnx import export_onnx
 
@@ -106,15 +140,35 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..export.nnarchive import export_nnarchive
 
-        info = export_nnarchive(model, args.out, **options)
+        info = export_nnarchive(model, args.out, int8=int8 if rvc4_archive else None, **options)
         backend = None
     spec = info.input_spec
     print(f"wrote {args.out}: input '{'image'}' RGB float32 NCHW in [0, 1], {info.size_text} "
           f"(multiples of {spec.size_multiple}), normalised inside; output 'depth' float32 {spec.output}"
           f"{f' in metres (0, {spec.max_depth:g})' if spec.is_metric else ' (relative)'}, {info.precision}")
+    if args.format == "nnarchive" and args.target != "generic":
+        _print_conversion(args.out, args.target, int8)
     if args.verify:
         _verify(model, args.out, backend, info)
     return 0
+
+
+def _print_conversion(out: str, target: str, int8) -> None:
+    """The modelconverter command that compiles the archive for the camera (not run here: it needs Docker)."""
+    from pathlib import Path
+
+    command = f"modelconverter convert {target} --path {out}"
+    if target == "rvc2":
+        command += " --tool-version 2022.3.0"
+    elif int8:
+        name = Path(out).name
+        base = name[: -len(".tar.xz")] if name.endswith(".tar.xz") else name[: -len(".tar.gz")]
+        calibration = Path(out).parent / f"{base}.calibration"
+        print(f"wrote {calibration}/: {int8.calibration_size} calibration photos at the network size")
+        command += f" calibration.path {calibration}"
+    else:
+        command += " rvc4.quantization_mode FP16_STANDARD"
+    print(f"convert for the camera (Docker; modelconverter 0.6.0): {command}")
 
 
 def _verify(model, out: str, backend: str | None, info) -> None:

@@ -14,8 +14,9 @@ DEFAULT_OPSET = 18  # the lowest opset torch's (dynamo) exporter emits without a
 TARGETS = ("generic", "rvc2", "rvc4")  # where the file runs: any runtime, OAK RVC2 (Myriad X), OAK4 RVC4
 RVC2_OPSET = 16  # read by OpenVINO 2022.3.0 (modelconverter's RVC2 toolchain), checked in the tests
 RVC2_OPSETS = range(13, 18)  # the TorchScript exporter's opsets with ReduceMean's axes as an attribute
-# network sizes (height, width) per target, as Luxonis' model zoo publishes vits: 18×24 and 30×40 patches of 14
-TARGET_SIZES = {"rvc2": (252, 336), "rvc4": (420, 560)}
+# default NN Archive grids (patches, height × width) per target, the sizes Luxonis' model zoo publishes vits
+# at: 18×24 → 252×336 and 30×40 → 420×560 at patch 14 (288×384 and 480×640 at the built-in patch 16)
+TARGET_GRIDS = {"generic": (18, 24), "rvc2": (18, 24), "rvc4": (30, 40)}
 
 _LAZY = {
     "export_onnx": "depth_anything.export.onnx",
@@ -32,4 +33,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'depth_anything.export' has no attribute {name!r}")
 
 
-__all__ = ["DEFAULT_OPSET", "FORMATS", "RVC2_OPSET", "RVC2_OPSETS", "TARGETS", "TARGET_SIZES", *_LAZY]
+__all__ = ["DEFAULT_OPSET", "FORMATS", "RVC2_OPSET", "RVC2_OPSETS", "TARGETS", "TARGET_GRIDS", *_LAZY]

@@ -2,8 +2,10 @@
 
 The IR is read from the exact ONNX graph (`export.onnx`) with `openvino.Core.read_model` and written
 with `openvino.save_model`: no model-conversion tool runs, and those tools are what send OpenVINO's
-telemetry, so none is sent. Weights stay float32 unless `fp16` (stored as float16: the IR that
-OpenVINO's MyriadX compile tool takes for OAK's RVC2 devices). The export metadata goes into the IR's
+telemetry, so none is sent. Weights stay float32 unless `fp16` (stored as float16). With
+`target="rvc2"` the IR is made from the primitive-op ONNX graph (`export.onnx`) and holds only
+operations of opsets 1–8, which OpenVINO 2022.3.0 (OAK RVC2's compiler line) reads; other targets' IRs
+may use newer operation sets (Interpolate-11) that 2022.3.0 refuses. The export metadata goes into the IR's
 `rt_info` under `depth_anything`. With `int8` (True, or an `Int8Options` naming the calibration) the
 model is quantized with NNCF before saving (`export.quantize`: post-training, calibrated on real
 photos) and its metadata says "int8".
@@ -64,7 +66,7 @@ def export_openvino(
     **options: Any,
 ) -> ExportedModelInfo:
     """Write `model` as OpenVINO IR: `out` (.xml) and the .bin beside it, atomically. `options` are
-    `export_onnx`'s (size, dynamic, batch, opset, source); `fp16` stores the IR's weights as float16;
+    `export_onnx`'s (size, dynamic, batch, opset, source, target); `fp16` stores the IR's weights as float16;
     `int8` (True for the defaults, or an `Int8Options`) quantizes it with NNCF, calibrated on real photos."""
     loose = [key for key in _INT8_FIELDS if key in options]
     if loose:  # the keywords these settings once were
@@ -75,6 +77,9 @@ def export_openvino(
     _check_suffix(out)
     # before the slow export; the calibration comes back resolved to its photos
     settings = check_int8_options(fp16, int8, options.get("dynamic", False), options.get("batch", 1))
+    if settings is not None and options.get("target", "generic") != "generic":
+        raise ExportError(f"int8=True quantizes a host IR with NNCF; target={options['target']!r} devices are "
+                          "compiled by Luxonis' converter, which quantizes itself")
     with staging_dir(out) as stage:
         onnx_file = stage / "model.onnx"
         export_onnx(model, onnx_file, fp16=False, **options)
