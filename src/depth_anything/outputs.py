@@ -26,6 +26,7 @@ from __future__ import annotations
 import contextlib
 import glob
 import logging
+import math
 import os
 import struct
 import zlib
@@ -465,8 +466,171 @@ class VideoWriter:
             self.abort()
 
 
+
+# --------------------------------------------------------------------------- raw depth sequences
+SEQUENCE_FORMATS = ("png16", "npz", "exr")  # raw depth of a whole video, beside (or instead of) its pictures
+VIDEO_FORMATS = ("mp4", *SEQUENCE_FORMATS)  # what `video` writes; mp4 is the picture video
+EXR_EXTRA = "exr"
+
+
+class SequenceWriter:
+    """Raw depth of one video, written frame by frame with memory that does not grow with its length.
+
+    Formats: `png16` (OUT/NAME/000000.png … as 16-bit PNGs: metric depth in millimetres; relative depth
+    scaled with ONE range, the whole video's minimum and maximum, written to OUT/NAME/png16.json, so
+    frames compare), `exr` (OUT/NAME/000000.exr …: float32 channel Z, through OpenEXR) and `npz`
+    (OUT/NAME.npz: `depth` float32 [T, H, W], `fps`, `units`, `kind`). Each frame's float32 map goes
+    to a temporary file beside the outputs; `close()` writes the 16-bit PNGs from it (the range is
+    exact because every frame has been seen) and the .npz (its `depth` array copied in chunks), then
+    renames everything into place. A failure or `abort()` leaves no output at all.
+    """
+
+    def __init__(
+        self, outdir: str | os.PathLike, name: str, formats: Sequence[str], fps: float | Fraction, metric: bool,
+        durable: bool = False,
+    ) -> None:
+        import tempfile
+
+        self.formats = check_formats([f for f in formats if f != "mp4"], SEQUENCE_FORMATS)
+        self._exr = require_extra("OpenEXR", EXR_EXTRA) if "exr" in self.formats else None
+        self.folder = Path(outdir) / name
+        self.npz_path = self.folder.with_name(self.folder.name + ".npz")
+        self.fps = Fraction(fps).limit_denominator(1001)
+        self.metric = metric
+        self.durable = durable
+        self.frames = 0
+        self.shape: tuple[int, int] | None = None
+        self.range = (math.inf, -math.inf)
+        self.folder.parent.mkdir(parents=True, exist_ok=True)
+        self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", suffix=".partial", dir=self.folder.parent))
+        self._frames_dir = self._tmp / self.folder.name
+        self._frames_dir.mkdir()
+        self._raw = open(self._tmp / "depth.f32", "wb")  # noqa: SIM115 (closed by close/abort)
+
+    @property
+    def units(self) -> str:
+        """What the values are: metres, or relative (disparity-like: larger is nearer)."""
+        return "metres" if self.metric else "relative"
+
+    def write(self, depth: np.ndarray) -> None:
+        """Add the next frame's depth map [H, W] (every frame of one video has the same size)."""
+        depth = np.ascontiguousarray(depth, dtype=np.float32)
+        if self.shape is None:
+            self.shape = (int(depth.shape[0]), int(depth.shape[1]))
+        if depth.shape != self.shape:
+            raise VideoError(f"{self.folder}: frame {self.frames} is {depth.shape[0]}×{depth.shape[1]}, "
+                             f"but the video's frames are {self.shape[0]}×{self.shape[1]}")
+        finite = depth[np.isfinite(depth)]
+        if finite.size:
+            self.range = (min(self.range[0], float(finite.min())), max(self.range[1], float(finite.max())))
+        self._raw.write(depth.tobytes())
+        if self._exr is not None:
+            header = {"compression": self._exr.ZIP_COMPRESSION, "type": self._exr.scanlineimage}
+            self._exr.File(header, {"Z": depth}).write(str(self._frames_dir / f"{self.frames:06d}.exr"))
+        self.frames += 1
+
+    def _frame_maps(self) -> Iterable[np.ndarray]:
+        """The stored maps, one at a time (memory-mapped)."""
+        if not self.frames or self.shape is None:
+            return
+        maps = np.memmap(self._tmp / "depth.f32", dtype=np.float32, mode="r", shape=(self.frames, *self.shape))
+        try:
+            yield from maps
+        finally:
+            del maps
+
+    def _png16_range(self) -> tuple[float, float]:
+        low, high = self.range
+        return (0.0, 0.0) if low > high else (low, high)
+
+    def _write_png16(self) -> None:
+        import json
+
+        low, high = self._png16_range()
+        scale = 1000.0 if self.metric else 65535.0 / max(high - low, 1e-12)
+        offset = 0.0 if self.metric else low
+        text = {"Description": ("metric depth in millimetres (metres x 1000), 0 = invalid" if self.metric else
+                                "relative depth (disparity-like, larger = nearer); value = low + png * (high - low)"
+                                " / 65535 with low, high in png16.json (one range for the whole video)"),
+                "Software": "depth-anything"}
+        for index, depth in enumerate(self._frame_maps()):
+            values = depth_png16_values(np.asarray(depth, np.float64) - offset, scale)
+            (self._frames_dir / f"{index:06d}.png").write_bytes(encode_png(values, text=text))
+        info = {"frames": self.frames, "fps": float(self.fps), "fps_fraction": [self.fps.numerator, self.fps.denominator],
+                "units": self.units, "kind": "metric depth" if self.metric else "disparity",
+                "png_scale": scale, "low": offset if not self.metric else 0.0,
+                "high": high if not self.metric else 65.535,
+                "to_values": "metres = png / 1000" if self.metric else "value = low + png / png_scale"}
+        (self._frames_dir / "png16.json").write_text(json.dumps(info, indent=2) + "\n")
+
+    def _write_npz(self) -> Path:
+        import zipfile
+
+        path = self._tmp / "depth.npz"
+        shape = (self.frames, *(self.shape or (0, 0)))
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+            with archive.open("depth.npy", "w", force_zip64=True) as entry:
+                np.lib.format.write_array_header_2_0(
+                    entry, {"descr": np.lib.format.dtype_to_descr(np.dtype(np.float32)), "fortran_order": False,
+                            "shape": shape})
+                with open(self._tmp / "depth.f32", "rb") as raw:
+                    while chunk := raw.read(1 << 24):
+                        entry.write(chunk)
+            for key, value in (("fps", np.float64(self.fps)), ("units", np.str_(self.units)),
+                               ("kind", np.str_("metric depth" if self.metric else "disparity"))):
+                with archive.open(f"{key}.npy", "w") as entry:
+                    np.lib.format.write_array(entry, np.asarray(value), allow_pickle=False)
+        if self.durable:
+            with open(path, "rb+") as handle:
+                os.fsync(handle.fileno())
+        return path
+
+    def close(self) -> list[Path]:
+        """Finish every format and put the outputs in place; the paths written."""
+        import shutil
+
+        try:
+            self._raw.close()
+            if not self.frames:
+                raise VideoError(f"{self.folder}: no frames to write")
+            written: list[Path] = []
+            if "png16" in self.formats:
+                self._write_png16()
+            npz = self._write_npz() if "npz" in self.formats else None
+            if "png16" in self.formats or "exr" in self.formats:
+                if self.folder.exists():
+                    self.folder.rename(self._tmp / "replaced")
+                self._frames_dir.rename(self.folder)
+                written.append(self.folder)
+            if npz is not None:
+                os.replace(npz, self.npz_path)
+                written.append(self.npz_path)
+        except BaseException:
+            self.abort()
+            raise
+        shutil.rmtree(self._tmp, ignore_errors=True)
+        return written
+
+    def abort(self) -> None:
+        """Drop everything written so far."""
+        import shutil
+
+        with contextlib.suppress(Exception):
+            self._raw.close()
+        shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> SequenceWriter:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
+
+
 __all__ = [
     "IMAGE_FORMATS", "LIST_SUFFIXES", "OUTPUT_SUFFIXES", "PNG_COMPRESSION", "CollectedInputs", "DepthWriter", "ImageInput",
-    "PointCloudOptions", "VideoWriter", "check_formats", "collect_images", "encode_png", "parse_formats", "png16_values",
+    "PointCloudOptions", "SEQUENCE_FORMATS", "SequenceWriter", "VIDEO_FORMATS", "VideoWriter", "check_formats", "collect_images", "encode_png", "parse_formats", "png16_values",
     "unique_names", "write_png",
 ]

@@ -19,7 +19,7 @@ import math
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -107,6 +107,24 @@ class FloatRange:
         if not math.isfinite(value) or too_low or too_high:
             raise argparse.ArgumentTypeError(f"must be in {self.describe()}, got {text}")
         return value
+
+
+@dataclass(frozen=True)
+class FormatList:
+    """An argparse type: comma-separated output formats, each one of `outputs.<allowed>` (a constant's name,
+    read when a value is parsed). Which formats a command writes is its own detail, so --formats has one
+    meaning (equal types) in every command whatever `allowed` is."""
+
+    allowed: str = field(default="IMAGE_FORMATS", compare=False)
+
+    def __call__(self, text: str) -> list[str]:
+        from .. import outputs
+        from ..errors import ConfigError
+
+        try:
+            return outputs.parse_formats(text, getattr(outputs, self.allowed))
+        except ConfigError as exc:
+            raise argparse.ArgumentTypeError(str(exc).replace("formats= lists", "unknown format(s)")) from None
 
 
 POSITIVE = FloatRange(0.0, None, low_open=True)

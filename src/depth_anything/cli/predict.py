@@ -20,6 +20,7 @@ import argparse
 
 from .options import (
     FloatRange,
+    FormatList,
     IntAtLeast,
     IntRange,
     add_fsync_option,
@@ -51,15 +52,7 @@ examples:
 """
 
 
-def formats_list(text: str) -> list[str]:
-    """An argparse type: comma-separated output formats (`outputs.IMAGE_FORMATS`)."""
-    from ..errors import ConfigError
-    from ..outputs import parse_formats
-
-    try:
-        return parse_formats(text)
-    except ConfigError as exc:
-        raise argparse.ArgumentTypeError(str(exc).replace("formats= lists", "unknown format(s)")) from None
+formats_list = FormatList("IMAGE_FORMATS")  # an argparse type: comma-separated formats (outputs.IMAGE_FORMATS)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

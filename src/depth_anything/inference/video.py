@@ -179,7 +179,12 @@ class FrameRenderer:
         self.cmap = cmap
         self.grayscale = grayscale
         self.pred_only = pred_only
+        self.normalize = normalize
         self.scale = make_range(normalize)
+
+    def restart(self) -> None:
+        """Start the colour scale over (at a shot cut: the new shot's depth has its own range)."""
+        self.scale = make_range(self.normalize)
 
     def __call__(self, image: np.ndarray, depth: np.ndarray) -> np.ndarray:
         picture = depth_picture(depth, self.cmap, self.grayscale, invert=self.metric, value_range=self.scale(depth))
@@ -205,7 +210,166 @@ def render_frames(
         yield previous
 
 
+
+# ------------------------------------------------------------------------------ depth over a whole video
+SCENES_EXTRA = "scenes"
+TEMPORAL_MODES = ("offline", "streaming")
+
+
+class DepthFrame:
+    """One frame of a depth video: the RGB frame, its depth map and whether it starts a new shot."""
+
+    __slots__ = ("depth", "image", "index", "new_shot")
+
+    def __init__(self, index: int, image: np.ndarray, depth: np.ndarray, new_shot: bool) -> None:
+        self.index, self.image, self.depth, self.new_shot = index, image, depth, new_shot
+
+
+class SceneCuts:
+    """Shot cuts found as the frames stream past, by PySceneDetect's content detector (HSV change between
+    consecutive frames above `threshold`, shots at least `min_shot` frames long); `__call__(frame)` says
+    whether that frame starts a new shot."""
+
+    def __init__(self, fps: float | Fraction, threshold: float = 27.0, min_shot: int = 8) -> None:
+        require_extra("scenedetect", SCENES_EXTRA)
+        from scenedetect import FrameTimecode
+        from scenedetect.detectors import ContentDetector
+
+        self._timecode = FrameTimecode
+        self._fps = Fraction(fps).limit_denominator(1001)
+        self._detector = ContentDetector(threshold=threshold, min_scene_len=min_shot)
+        self._index = 0
+        self.cuts: list[int] = []
+
+    def __call__(self, frame: np.ndarray) -> bool:
+        index = self._index
+        self._index += 1
+        bgr = cv2.cvtColor(np.ascontiguousarray(frame[..., :3]), cv2.COLOR_RGB2BGR)
+        found = self._detector.process_frame(self._timecode(index, fps=self._fps), bgr)
+        cut = index > 0 and bool(found)  # a cut the detector dates earlier is applied here: frames already ran
+        if cut:
+            self.cuts.append(index)
+        return cut
+
+
+def decoded_frames(
+    source: Iterable[Any], name: str, on_error: Callable[[str], None] | None = None,
+) -> Iterator[np.ndarray]:
+    """RGB uint8 frames of one size from a source of arrays or image paths. A path that cannot be read is
+    reported through `on_error` (naming the file and frame) and the previous frame repeated, so the video
+    keeps its length; without `on_error`, or on the first frame, it raises `VideoError`. A frame of another
+    size than the first raises `VideoError` naming the video and the frame."""
+    from ..errors import ImageReadError
+    from ..io import load_image
+
+    size: tuple[int, int] | None = None
+    previous: np.ndarray | None = None
+    for index, item in enumerate(source):
+        if isinstance(item, np.ndarray):
+            frame = item
+        else:
+            try:
+                frame = load_image(item)
+            except (ImageReadError, OSError, ValueError) as exc:
+                message = f"{item} (frame {index} of {name}): {exc}"
+                if on_error is None or previous is None:
+                    raise VideoError(message) from None
+                on_error(message)
+                yield previous
+                continue
+            if frame.dtype != np.uint8:
+                frame = (frame >> 8).astype(np.uint8) if frame.dtype == np.uint16 else np.clip(frame, 0, 255).astype(np.uint8)
+        if size is None:
+            size = frame.shape[:2]
+        elif frame.shape[:2] != size:
+            where = f" ({item})" if not isinstance(item, np.ndarray) else ""
+            raise VideoError(f"{name}: frame {index}{where} is {frame.shape[0]}×{frame.shape[1]}, but the video's "
+                             f"frames are {size[0]}×{size[1]}")
+        previous = frame
+        yield frame
+
+
+def _shots(frames: Iterable[np.ndarray], cuts: Callable[[np.ndarray], bool] | None) -> Iterator[tuple[int, np.ndarray]]:
+    """(shot number, frame) for each frame in order."""
+    shot = 0
+    for frame in frames:
+        if cuts is not None and cuts(frame):
+            shot += 1
+        yield shot, frame
+
+
+def temporal_depth_frames(
+    model: Any, frames: Iterable[np.ndarray], input_size: int = 518, mode: str = "offline",
+    cuts: Callable[[np.ndarray], bool] | None = None,
+) -> Iterator[DepthFrame]:
+    """Depth of every frame through a Video Depth Anything model, in order and streamed: `offline`
+    windows (`iter_video_depth`; at most about one window of frames held) or `streaming` one frame at a
+    time. At each cut `cuts` reports, the temporal state restarts (a new window sequence, or
+    `StreamingVideoDepth.reset`), so depth does not smear across shots."""
+    import itertools
+    from collections import deque
+
+    from .video_windows import StreamingVideoDepth, iter_video_depth
+
+    if mode not in TEMPORAL_MODES:
+        raise ValueError(f"unknown temporal mode {mode!r}; choose one of {', '.join(TEMPORAL_MODES)}")
+    index = 0
+    if mode == "streaming":
+        stream = StreamingVideoDepth(model, input_size)
+        shot = 0
+        for number, frame in _shots(frames, cuts):
+            if number != shot:
+                stream.reset()
+            yield DepthFrame(index, frame, stream(frame), index == 0 or number != shot)
+            shot, index = number, index + 1
+        return
+    for _, shot_frames in itertools.groupby(_shots(frames, cuts), key=lambda pair: pair[0]):
+        waiting: deque[np.ndarray] = deque()  # frames read by the windows, waiting for their depth
+
+        def read(pairs: Iterator[tuple[int, np.ndarray]] = shot_frames, held: deque = waiting) -> Iterator[np.ndarray]:
+            for _, frame in pairs:
+                held.append(frame)
+                yield frame
+
+        first = True
+        for depth in iter_video_depth(model, read(), input_size):
+            yield DepthFrame(index, waiting.popleft(), depth, first)
+            first, index = False, index + 1
+
+
+def per_frame_depth_frames(
+    predictor: Predictor, frames: Iterable[Any], on_error: Callable[[str], None] | None = None,
+    cuts: Callable[[np.ndarray], bool] | None = None, stabilizer: Any | None = None,
+) -> Iterator[DepthFrame]:
+    """Depth of every frame through a per-frame model (batched by the `Predictor`), in order; an unreadable
+    frame is reported through `on_error` and the previous one repeated (the video keeps its length).
+    `stabilizer` (a `FlowStabilizer`, for relative models) aligns each map to the previous output and is
+    reset at each cut `cuts` reports."""
+    previous: DepthFrame | None = None
+    index = 0
+    for result in predictor.iter_results(frames):
+        if result.error is not None:
+            if on_error is not None:
+                on_error(result.error)
+            if previous is None:
+                continue
+            previous = DepthFrame(index, previous.image, previous.depth, False)
+        else:
+            image, depth = result.image, result.depth
+            cut = cuts(image) if cuts is not None else False  # the detector sees every frame, the first too
+            new_shot = previous is None or cut
+            if stabilizer is not None:
+                if new_shot:
+                    stabilizer.reset()
+                depth = stabilizer(image, depth)
+            previous = DepthFrame(index, image, depth, new_shot)
+        del result
+        index += 1
+        yield previous
+
+
 __all__ = [
-    "NORMALIZATIONS", "CameraSource", "FrameRange", "FrameRenderer", "ImageSequence", "RunningRange", "VideoReader",
+    "NORMALIZATIONS", "TEMPORAL_MODES", "CameraSource", "DepthFrame", "SceneCuts", "decoded_frames",
+    "per_frame_depth_frames", "temporal_depth_frames", "FrameRange", "FrameRenderer", "ImageSequence", "RunningRange", "VideoReader",
     "make_range", "open_source", "render_frames",
 ]
