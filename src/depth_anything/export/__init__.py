@@ -13,7 +13,7 @@ FORMATS = ("onnx", "openvino", "nnarchive")
 DEFAULT_OPSET = 18  # the lowest opset torch's (dynamo) exporter emits without a version conversion
 TARGETS = ("generic", "rvc2", "rvc4")  # where the file runs: any runtime, OAK RVC2 (Myriad X), OAK4 RVC4
 RVC2_OPSET = 16  # read by OpenVINO 2022.3.0 (modelconverter's RVC2 toolchain), checked in the tests
-RVC2_OPSETS = range(13, 18)  # the TorchScript exporter's opsets with ReduceMean's axes as an attribute
+RVC2_OPSETS = range(14, 18)  # TorchScript exporter: attention needs 14; ReduceMean keeps axes as an attribute to 17
 # default NN Archive grids (patches, height × width) per target, the sizes Luxonis' model zoo publishes vits
 # at: 18×24 → 252×336 and 30×40 → 420×560 at patch 14 (288×384 and 480×640 at the built-in patch 16)
 TARGET_GRIDS = {"generic": (18, 24), "rvc2": (18, 24), "rvc4": (30, 40)}

@@ -16,7 +16,7 @@ the context the eager model is untouched (its numerics are the reference's, bit 
 **Targets.** `target="generic"` (default) and `"rvc4"` use torch's dynamo exporter, opset 18 or later
 (its lowest: `LayerNormalization` has no earlier version). `target="rvc2"` writes what OpenVINO
 2022.3.0 (the last release with the Myriad X compiler, pinned by Luxonis' modelconverter for RVC2)
-reads: a static graph through torch's TorchScript exporter at opset 13–17 (default 16), with every
+reads: a static graph through torch's TorchScript exporter at opset 14–17 (default 16), with every
 LayerNorm written as primitive ops (ReduceMean, Sub, Mul, Sqrt, Div), the DPT head's bilinear resizes
 as products with constant matrices (no Resize: OpenVINO's newer IRs write it as Interpolate-11, which
 2022.3.0 refuses) and the position table folded into a float32 constant computed by the eager model
@@ -314,7 +314,8 @@ def resolve_opset(target: str, opset: int | None, shape: ExportShape | None = No
             raise ExportError(
                 f"opset={opset} for target='rvc2': give {RVC2_OPSETS[0]}–{RVC2_OPSETS[-1]} (default {RVC2_OPSET}, "
                 "the one checked with OpenVINO 2022.3.0): the graph OpenVINO 2022.3.0 reads is written by torch's "
-                "TorchScript exporter, whose opsets with ReduceMean axes as an attribute are these"
+                "TorchScript exporter, which needs opset 14 for attention and keeps ReduceMean's axes an attribute "
+                "(the form 2022.3.0 reads) up to 17"
             )
         if fp16:
             raise ExportError("target='rvc2' with fp16=True: the RVC2 compiler makes the model float16 itself; "
@@ -420,7 +421,7 @@ def onnx_program(model: DepthAnything, shape: ExportShape, opset: int = DEFAULT_
 
 def write_primitive_onnx(model: DepthAnything, shape: ExportShape, opset: int, path: Path) -> None:
     """Write the static float32 graph with LayerNorm as primitive ops and a constant position table at
-    `opset` (13–17) through torch's TorchScript exporter: the file OpenVINO 2022.3.0 reads."""
+    `opset` (14–17) through torch's TorchScript exporter: the file OpenVINO 2022.3.0 reads."""
     if shape.height is None or shape.width is None or shape.batch is None:
         raise ExportError("the primitive-op graph is static: give a fixed size and batch")
     network = _export_module(model, False)
