@@ -63,14 +63,41 @@ class ArchiveModel:
     output: str = OUTPUT_NAME
 
 
+# What Luxonis' modelconverter writes (0.6.0): its compiled models take the camera's BGR frames with the
+# archive's mean and scale baked in, so a bare blob from it wants BGR values 0–255.
+BLOB_COLOUR_ORDER = "BGR"
+BLOB_INPUT_RANGE = 255.0
+COLOUR_ORDERS = ("BGR", "RGB")
+CONVERTED_SUFFIXES = (".blob", ".superblob", ".dlc")  # RVC2 (OpenVINO 2021.4 / 2022.3), RVC4 (SNPE)
+
+
+def input_height_width(shape: Any, layout: str | None = None) -> tuple[int, int]:
+    """(height, width) of an image input: from `layout` ("NCHW", "NHWC", ...) where it names H and W,
+    else as DepthAI's NNArchive does, from the channel axis (3 or 1 channels first → NCHW, last → NHWC).
+    Converted RVC4 archives describe their input in NHWC, unconverted ones in NCHW."""
+    dims = [int(d) for d in shape]
+    letters = (layout or "").upper()
+    if len(letters) == len(dims) and "H" in letters and "W" in letters:
+        return dims[letters.index("H")], dims[letters.index("W")]
+    if len(dims) in (3, 4):
+        first, last = dims[-3], dims[-1]
+        if first in (1, 3) and last not in (1, 3):
+            return dims[-2], dims[-1]
+        if last in (1, 3):
+            return dims[-3], dims[-2]
+    raise ExportError(f"input shape {dims} (layout {layout!r}): cannot tell height and width; give a layout "
+                      "such as NCHW or NHWC in the archive's config")
+
+
 def archive_model(path: str | os.PathLike) -> ArchiveModel:
-    """The `ArchiveModel` described by an NN Archive's `config.json` (written by `export --format nnarchive`)."""
+    """The `ArchiveModel` described by an NN Archive's `config.json`: one written by `export_nnarchive`
+    (ONNX, NCHW) or the same archive converted by modelconverter (.superblob / .blob / .dlc, often NHWC)."""
     config, _ = read_nnarchive(path)
     try:
         model = config["model"]
         inputs, head = model["inputs"][0], model["heads"][0]
         spec = InputSpec.from_dict(head["metadata"]["input_spec"])
-        _, _, height, width = inputs["shape"]
+        height, width = input_height_width(inputs["shape"], inputs.get("layout"))
         pre = inputs["preprocessing"]
         output = (head.get("outputs") or [model["outputs"][0]["name"]])[0]
     except (KeyError, IndexError, TypeError, ValueError) as exc:
@@ -78,7 +105,13 @@ def archive_model(path: str | os.PathLike) -> ArchiveModel:
             f"{path}: config.json lacks this project's depth head ({exc}); use an archive written by "
             "`export_nnarchive` (`depth-anything export`), or its converted version"
         ) from exc
-    return ArchiveModel(spec, int(height), int(width), tuple(pre.get("mean") or (0, 0, 0)), tuple(pre.get("scale") or (1, 1, 1)), output)
+    return ArchiveModel(spec, height, width, tuple(pre.get("mean") or (0, 0, 0)), tuple(pre.get("scale") or (1, 1, 1)), output)
+
+
+def archive_model_file(path: str | os.PathLike) -> str:
+    """The model file an NN Archive names (`depth_anything.onnx`, or a converted `.superblob`/`.blob`/`.dlc`)."""
+    config, _ = read_nnarchive(path)
+    return str(config["model"]["metadata"]["path"])
 
 
 def network_output_to_depth(raw: Any, network_size: tuple[int, int], frame_size: tuple[int, int]) -> np.ndarray:
@@ -180,6 +213,10 @@ def build_replay_pipeline(
     from ..inference.runtimes import OnnxRuntime  # the exported-graph runtime (onnx extra)
 
     depth_host_class, host_network_class = host_node_classes()
+    model_name = archive_model_file(archive)
+    if not model_name.endswith(".onnx"):
+        raise ExportError(f"{archive} holds {model_name}, compiled for a camera; the replay runs the archive's ONNX "
+                          "model on the host: use the archive export_nnarchive wrote, before conversion")
     model = archive_model(archive)
     _, onnx_bytes = read_nnarchive(archive)
     with tempfile.TemporaryDirectory() as folder:  # onnxruntime reads the model once, at load
@@ -196,6 +233,25 @@ def build_replay_pipeline(
     return OakPipeline(pipeline, replay, network, host)
 
 
+def bare_blob_model(
+    spec: InputSpec | None, network_size: tuple[int, int] | None, colour_order: str = BLOB_COLOUR_ORDER,
+    input_range: float = BLOB_INPUT_RANGE,
+) -> tuple[ArchiveModel, str]:
+    """(the `ArchiveModel`, the camera frame type: BGR888p or RGB888p) for a bare blob, or an error saying
+    what is missing or what the camera cannot feed it."""
+    if spec is None or network_size is None:
+        raise ExportError("a bare blob needs spec= and network_size= (the size it was exported at)")
+    order = str(colour_order).upper()
+    if order not in COLOUR_ORDERS:
+        raise ExportError(f"colour_order={colour_order!r}: give one of {', '.join(COLOUR_ORDERS)}")
+    if float(input_range) != BLOB_INPUT_RANGE:
+        raise ExportError(
+            f"input_range={input_range:g}: the camera sends 8-bit frames (0–255) to a blob; compile it with the "
+            "scale inside (modelconverter does so from the archive's preprocessing: scale 255)"
+        )
+    return ArchiveModel(spec, *network_size), f"{order}888p"
+
+
 def build_camera_pipeline(
     model_file: str | os.PathLike,
     spec: InputSpec | None = None,
@@ -204,25 +260,28 @@ def build_camera_pipeline(
     fps: float | None = None,
     cmap: str = DEFAULT_CMAP,
     pipeline: Any = None,
+    colour_order: str = BLOB_COLOUR_ORDER,
+    input_range: float = BLOB_INPUT_RANGE,
 ) -> OakPipeline:
     """Colour camera → NeuralNetwork → DepthHost on a connected OAK; start it with `.pipeline.start()`.
 
-    `model_file` is an NN Archive converted for the device (RVC2 .blob or RVC4 .dlc inside: its
-    config.json still carries this project's depth head), or a bare `.blob`, for which `spec` and
-    `network_size` (height, width) say what it was exported with. `preview_size` is (width, height).
+    `model_file` is an NN Archive converted for the device (RVC2 .superblob/.blob or RVC4 .dlc inside:
+    its config.json still carries this project's depth head), or a bare `.blob`/`.superblob`, for which
+    `spec` and `network_size` (height, width) say what it was exported with, and `colour_order` ("BGR"
+    or "RGB") and `input_range` (the pixel value range it takes) what it expects: the defaults are what
+    modelconverter's blobs take (BGR, 0–255). `preview_size` is (width, height).
     """
     dai = require_extra("depthai", "oak")
     depth_host_class, _ = host_node_classes()
     path = Path(model_file)
     pipeline = pipeline if pipeline is not None else dai.Pipeline()  # opens the connected device
     camera = pipeline.create(dai.node.Camera).build(dai.CameraBoardSocket.CAM_A)
-    if path.suffix == ".blob":
-        if spec is None or network_size is None:
-            raise ExportError("a bare .blob needs spec= and network_size= (the size it was exported at)")
-        model = ArchiveModel(spec, *network_size)
+    if path.suffix in (".blob", ".superblob"):
+        model, frame_type = bare_blob_model(spec, network_size, colour_order, input_range)
         network = pipeline.create(dai.node.NeuralNetwork)
-        network.setBlobPath(path)
-        camera.requestOutput((model.width, model.height), dai.ImgFrame.Type.RGB888p, dai.ImgResizeMode.STRETCH, fps).link(network.input)
+        network.setModelPath(path)
+        frame = getattr(dai.ImgFrame.Type, frame_type)
+        camera.requestOutput((model.width, model.height), frame, dai.ImgResizeMode.STRETCH, fps).link(network.input)
     else:
         model = archive_model(path)
         network = pipeline.create(dai.node.NeuralNetwork).build(camera, dai.NNArchive(path), fps, dai.ImgResizeMode.STRETCH)
@@ -232,6 +291,7 @@ def build_camera_pipeline(
 
 
 __all__ = [
-    "ArchiveModel", "OakPipeline", "archive_input", "archive_model", "build_camera_pipeline", "build_replay_pipeline",
-    "host_node_classes", "network_output_to_depth", "read_depth_message",
+    "ArchiveModel", "BLOB_COLOUR_ORDER", "BLOB_INPUT_RANGE", "OakPipeline", "archive_input", "archive_model",
+    "archive_model_file", "bare_blob_model", "build_camera_pipeline", "build_replay_pipeline", "host_node_classes",
+    "input_height_width", "network_output_to_depth", "read_depth_message",
 ]
