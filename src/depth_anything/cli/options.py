@@ -118,8 +118,11 @@ class FormatList:
     allowed: str = field(default="IMAGE_FORMATS", compare=False)
 
     def __call__(self, text: str) -> list[str]:
-        from .. import outputs
+        import importlib
+
         from ..errors import ConfigError
+
+        outputs = importlib.import_module("depth_anything.outputs")
 
         try:
             return outputs.parse_formats(text, getattr(outputs, self.allowed))
