@@ -147,7 +147,7 @@ def test_outdir_is_a_folder_and_out_a_file_everywhere():
 
 def test_defaults_and_choices_come_from_the_library():
     from depth_anything.data.pseudo import ENCODINGS
-    from depth_anything.export import DEFAULT_OPSET, FORMATS
+    from depth_anything.export import DEFAULT_OPSET, FORMATS, RVC2_OPSET, TARGETS
     from depth_anything.export.quantize import DEFAULT_CALIBRATION_SIZE
     from depth_anything.inference.loading import AUTO
     from depth_anything.inference.runtimes import BACKENDS
@@ -164,7 +164,9 @@ def test_defaults_and_choices_come_from_the_library():
     for command in ("predict", "video", "pointcloud", "eval", "label", "app"):
         assert action(command, "--backend").default == AUTO
         assert tuple(action(command, "--backend").choices) == (AUTO, *BACKENDS)
-    assert action("export", "--opset").default == DEFAULT_OPSET
+    assert action("export", "--opset").default is None  # per target: the library's DEFAULT_OPSET or RVC2_OPSET
+    assert f"default {DEFAULT_OPSET}; {RVC2_OPSET} with --target rvc2" in action("export", "--opset").help
+    assert tuple(action("export", "--target").choices) == TARGETS
     assert tuple(action("export", "--format").choices) == FORMATS
     assert str(DEFAULT_CALIBRATION_SIZE) in action("export", "--calibration-size").help
     assert tuple(action("label", "--label-format").choices) == tuple(ENCODINGS)
