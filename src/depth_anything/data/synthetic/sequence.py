@@ -300,7 +300,7 @@ class SyntheticSequenceReader(SequenceReader):
         path = self.root / SEQUENCE_HEADER
         if not path.is_file():
             raise DatasetError(f"{self.root} is not a synthetic sequence set: {SEQUENCE_HEADER} is missing "
-                               "(write one with `depth-anything synth --frames N`)")
+                               "(write one with write_sequences, or the synth command with frames per sequence)")
         self.header = _read_header(path)
         if split not in (None, "all", "train", "val"):
             raise DatasetError(f"synthetic sequences {self.root}: unknown split {split!r}; use all, train or val")
