@@ -345,8 +345,8 @@ def table(results: list[dict]) -> str:
     for result in results:
         for level in result["levels"]:
             c = level.concurrency
-            rows.append(f"| {result['model']} | {c} | {len(level.latencies)} | {level.throughput:.1f} | "
-                        f"{result['alone'][c]:.1f} | {result['ratios'][c]:.2f} | {level.percentile(50):.0f} | "
+            rows.append(f"| {result['model']} | {c} | {len(level.latencies)} | {level.throughput:.3g} | "
+                        f"{result['alone'][c]:.3g} | {result['ratios'][c]:.2f} | {level.percentile(50):.0f} | "
                         f"{level.percentile(95):.0f} | {level.percentile(99):.0f} | {level.wrong} |")
     return "\n".join(rows)
 

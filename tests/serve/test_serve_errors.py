@@ -66,9 +66,12 @@ def test_422_for_a_truncated_image_and_bad_queries(server):
 
 def test_errors_are_counted_by_kind_and_the_server_goes_on(server):
     post(server.url, b"hello", "text/plain")
+    post(server.url, encoded(photo()), model="made-up-name-123")
     text = httpx.get(f"{server.url}/metrics").text
     errors = metric_samples(text, "depth_anything_serve_errors_total")
-    assert errors['{kind="unsupported_media_type"}'] >= 1
+    assert errors['{kind="unsupported_media_type"}'] >= 1 and errors['{kind="unknown_model"}'] >= 1
+    # names from the query never become labels (a client could otherwise grow the series without end)
+    assert "made-up-name-123" not in text and 'model="unknown"' in text
     assert post(server.url, encoded(photo()), format="npy").status_code == 200
 
 

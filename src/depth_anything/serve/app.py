@@ -220,7 +220,10 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
             raise RequestError(500, "internal_error", f"the server could not answer ({type(exc).__name__}: {exc})") from exc
         finally:
             metrics.add("in_flight", -1)
-            metrics.inc("requests_total", {"model": model or config.default_model, "format": fmt, "code": str(status)})
+            # a name no model has is counted as "unknown": labels from the query would grow the series without end
+            label = model or config.default_model
+            metrics.inc("requests_total", {"model": label if pool.has(label) else "unknown", "format": fmt,
+                                           "code": str(status)})
             metrics.observe("request_seconds", time.perf_counter() - start)
 
     async def _answer(request: Request, model: str | None, fmt: str, input_size: int | None, cmap: str,

@@ -104,8 +104,7 @@ class BatchQueue:
         with self._cond:
             if ticket.done or ticket.queued:
                 raise RuntimeError("a ticket is submitted once, before it is released")
-            ticket.key, ticket.payload, ticket.queued = key, payload, True
-            ticket.admitted = min(ticket.admitted, time.monotonic())
+            ticket.key, ticket.payload, ticket.queued = key, payload, True  # it keeps its admission time
             self._groups.setdefault(key, deque()).append(ticket)
             self._cond.notify_all()
         return ticket.future

@@ -44,6 +44,7 @@ class ServeConfig:
     max_queue: most requests waiting for the model before new ones get 503; request_timeout_s: after
     this an answer is 504. max_body_bytes (413), max_pixels (413), max_input_size (422): the largest
     upload, decoded image and per-request network size. token: bearer token for /v1 and /metrics.
+    workers: server processes; metrics_dir: where they share their counters (set by `serve` itself).
     """
 
     models: tuple[ModelChoice, ...] = (ModelChoice("default"),)

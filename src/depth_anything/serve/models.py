@@ -127,6 +127,10 @@ class ModelPool:
     def loaded(self) -> dict[str, ServedModel]:
         return dict(self._models)
 
+    def has(self, name: str) -> bool:
+        """Whether a model of that name is loaded."""
+        return name in self._models
+
     def get(self, name: str | None) -> ServedModel:
         """The model a request names (None: the first configured); 422 naming the loaded ones otherwise."""
         name = self.config.default_model if name is None else name
