@@ -35,6 +35,7 @@ import base64
 import datetime
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -309,7 +310,8 @@ def compare_stacks(python: str, photos: list[Path], args: argparse.Namespace) ->
         script = Path(folder) / "litserve_depth.py"
         script.write_text(LITSERVE_API)
         process = subprocess.Popen([python, str(script), str(port), str(args.max_batch), str(args.batch_size),
-                                    str(args.max_wait_ms / 1000)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+                                    str(args.max_wait_ms / 1000)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+                                   start_new_session=True)  # its own group: LitServe starts processes of its own
         try:
             deadline = time.monotonic() + 120
             while time.monotonic() < deadline:
@@ -333,7 +335,7 @@ def compare_stacks(python: str, photos: list[Path], args: argparse.Namespace) ->
                 print("stacks, concurrency", concurrency, {name: round(statistics.median(rates[(name, concurrency)]), 1)
                                                            for name in targets}, flush=True)
         finally:
-            process.terminate()
+            os.killpg(process.pid, signal.SIGTERM)  # LitServe's API and inference processes with it
             process.wait(30)
     return rates
 
