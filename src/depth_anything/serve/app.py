@@ -166,7 +166,7 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
     def require_token(request: Request) -> None:
         if config.token is not None and not token_matches(request.headers.get("authorization"), config.token):
             raise RequestError(401, "unauthorized", "this server needs `Authorization: Bearer <token>` "
-                                                    "(the token given to --token or $DEPTH_ANYTHING_TOKEN)",
+                                                    "(the server's token, or $DEPTH_ANYTHING_TOKEN)",
                                {"WWW-Authenticate": 'Bearer realm="depth-anything"'})
 
     @app.get("/healthz", summary="The process is alive")
@@ -248,7 +248,7 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
             return await asyncio.wait_for(_run(request, ticket, served.name, predictor, fmt, cmap, grid),
                                           timeout=config.request_timeout_s)
         except asyncio.TimeoutError:
-            raise RequestError(504, "timeout", f"no answer within {config.request_timeout_s:g} s (--request-timeout); "
+            raise RequestError(504, "timeout", f"no answer within {config.request_timeout_s:g} s (request_timeout_s); "
                                                f"{queue.waiting} requests are waiting") from None
         finally:
             queue.release(ticket)

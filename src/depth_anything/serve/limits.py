@@ -54,7 +54,7 @@ def token_matches(authorization: str | None, token: str) -> bool:
 async def read_body(chunks: AsyncIterable[bytes], content_length: str | None, max_bytes: int) -> bytes:
     """The request body, refused with 413 as soon as it is known to pass `max_bytes` (from Content-Length
     before reading, else while it streams in)."""
-    too_large = f"the body is larger than this server accepts ({max_bytes / 2**20:g} MiB; --max-body-mb)"
+    too_large = f"the body is larger than this server accepts ({max_bytes / 2**20:g} MiB; max_body_bytes)"
     if content_length is not None:
         try:
             declared = int(content_length)
@@ -156,7 +156,7 @@ def decode_upload(data: bytes, max_pixels: int, name: str = "upload") -> np.ndar
     if width * height > max_pixels:
         raise RequestError(413, "too_many_pixels", f"{name}: {kind} of {width}×{height} = {width * height / 1e6:.1f} "
                                                    f"megapixels; this server takes up to {max_pixels / 1e6:g} "
-                                                   "megapixels (--max-pixels)")
+                                                   "megapixels (max_pixels)")
     try:
         return decode_image_bytes(data, name)
     except ImageReadError as exc:

@@ -136,7 +136,7 @@ class ModelPool:
         name = self.config.default_model if name is None else name
         model = self._models.get(name)
         if model is None:
-            hint = (f"; it is a known model: start the server with --model {name} (or --extra-model {name})"
+            hint = (f"; it is a known model: start the server with it among its models (models=[..., {name!r}])"
                     if name in REGISTRY else "")
             raise RequestError(422, "unknown_model", f"model {name!r} is not loaded here (loaded: "
                                                      f"{', '.join(self._models) or 'none yet'}){hint}")

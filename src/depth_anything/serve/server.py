@@ -39,7 +39,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port or --host") from None
+        raise ConfigError(f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another port or host") from None
     sock.listen(2048)
     sock.set_inheritable(True)
     return sock
