@@ -2,33 +2,15 @@
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
 pytest.importorskip("fastapi")
 pytest.importorskip("uvicorn")
 pytest.importorskip("httpx")
 
-from server_process import ServerProcess  # noqa: E402  (tests/serve)
-
-
-def photo(height: int = 120, width: int = 160, seed: int = 0) -> np.ndarray:
-    """A small RGB picture with structure (gradients, a square) and noise."""
-    rng = np.random.default_rng(seed)
-    y, x = np.mgrid[0:height, 0:width]
-    image = np.stack([x * 255 / width, y * 255 / height, (x + y) * 127 / (width + height)], axis=2)
-    image[height // 4: height // 2, width // 4: width // 2] = (250, 40, 40)
-    return np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
-
-
-def encoded(image: np.ndarray, fmt: str = "PNG") -> bytes:
-    buffer = io.BytesIO()
-    Image.fromarray(image).save(buffer, format=fmt)
-    return buffer.getvalue()
+from server_process import ServerProcess, encoded, photo  # noqa: E402, F401  (tests/serve)
 
 
 @pytest.fixture(scope="session")

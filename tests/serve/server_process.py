@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import signal
@@ -13,6 +14,8 @@ import time
 from collections.abc import Sequence
 
 import httpx
+import numpy as np
+from PIL import Image
 
 LISTENING = re.compile(r"listening on (http://\S+)")
 
@@ -118,3 +121,18 @@ def metric_samples(text: str, name: str) -> dict[str, float]:
             key, value = line.rsplit(" ", 1)
             samples[key[len(name):]] = float(value)
     return samples
+
+
+def photo(height: int = 120, width: int = 160, seed: int = 0) -> np.ndarray:
+    """A small RGB picture with structure (gradients, a square) and noise."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:height, 0:width]
+    image = np.stack([x * 255 / width, y * 255 / height, (x + y) * 127 / (width + height)], axis=2)
+    image[height // 4: height // 2, width // 4: width // 2] = (250, 40, 40)
+    return np.clip(image + rng.normal(0, 12, image.shape), 0, 255).astype(np.uint8)
+
+
+def encoded(image: np.ndarray, fmt: str = "PNG") -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(image).save(buffer, format=fmt)
+    return buffer.getvalue()

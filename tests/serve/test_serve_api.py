@@ -9,8 +9,8 @@ import json
 import httpx
 import numpy as np
 import pytest
-from conftest import encoded, photo
 from PIL import Image
+from server_process import encoded, photo
 
 from depth_anything.cli.__main__ import main
 

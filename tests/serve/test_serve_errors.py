@@ -7,8 +7,7 @@ import os
 
 import httpx
 import pytest
-from conftest import encoded, photo
-from server_process import ServerProcess, metric_samples
+from server_process import ServerProcess, encoded, metric_samples, photo
 
 
 def post(url: str, data: bytes, content_type: str = "image/png", **params) -> httpx.Response:

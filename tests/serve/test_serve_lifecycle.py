@@ -11,8 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 import numpy as np
 import pytest
-from conftest import encoded, photo
-from server_process import ServerProcess, metric_samples
+from server_process import ServerProcess, encoded, metric_samples, photo
 
 from depth_anything.cli.__main__ import main
 

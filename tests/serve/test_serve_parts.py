@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from conftest import encoded, photo
+from server_process import encoded, photo
 
 from depth_anything.errors import ConfigError
 from depth_anything.serve.batching import BatchQueue, QueueFull, QueueStopped
