@@ -13,7 +13,7 @@ from PIL import Image
 from depth_anything import build_model
 from depth_anything.cli.__main__ import main
 from depth_anything.inference import Predictor
-from depth_anything.inference.video import FrameRenderer, render_frames
+from depth_anything.inference.video import FrameRenderer, per_frame_depth_frames
 from depth_anything.outputs import VideoWriter
 from depth_anything.weights import load_model, save_checkpoint
 
@@ -122,8 +122,9 @@ def test_video_streams_with_flat_memory(checkpoint, tmp_path):
             yield frame
 
     with VideoWriter(tmp_path / "long.mp4", 25) as writer:
-        for picture in render_frames(predictor, source(), FrameRenderer(metric=False)):
-            writer.write(picture)
+        renderer = FrameRenderer(metric=False)
+        for frame in per_frame_depth_frames(predictor, source()):  # the command's own per-frame path
+            writer.write(renderer(frame.image, frame.depth))
             encoded[0] += 1
     assert writer.frames == 60 and _probe(tmp_path / "long.mp4")[2] == 60
     assert max(waiting) <= 3 * 8 + 1  # three windows of 8 batches of 1, not the whole video

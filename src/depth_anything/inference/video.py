@@ -191,26 +191,6 @@ class FrameRenderer:
         return picture if self.pred_only else side_by_side(image, picture)
 
 
-def render_frames(
-    predictor: Predictor, frames: Iterable[Any], renderer: FrameRenderer,
-    on_error: Callable[[str], None] | None = None,
-) -> Iterator[np.ndarray]:
-    """Depth frames in order, batched through the predictor; an unreadable frame is reported through
-    `on_error` and the previous picture repeated, so the timing of the video is kept."""
-    previous: np.ndarray | None = None
-    for result in predictor.iter_results(frames):
-        if result.error is not None:
-            if on_error is not None:
-                on_error(result.error)
-            if previous is None:
-                continue
-        else:
-            previous = renderer(result.image, result.depth)  # type: ignore[arg-type]
-        del result
-        yield previous
-
-
-
 # ------------------------------------------------------------------------------ depth over a whole video
 SCENES_EXTRA = "scenes"
 TEMPORAL_MODES = ("offline", "streaming")
@@ -371,5 +351,5 @@ def per_frame_depth_frames(
 __all__ = [
     "NORMALIZATIONS", "TEMPORAL_MODES", "CameraSource", "DepthFrame", "SceneCuts", "decoded_frames",
     "per_frame_depth_frames", "temporal_depth_frames", "FrameRange", "FrameRenderer", "ImageSequence", "RunningRange", "VideoReader",
-    "make_range", "open_source", "render_frames",
+    "make_range", "open_source",
 ]
