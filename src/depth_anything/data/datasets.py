@@ -120,23 +120,14 @@ class DepthSequence:
         return len(self.images)
 
 
-class SequenceReader:
-    """Base class of sequence layouts: subclasses fill `self.items` (one per sequence) and implement `load`."""
+class SequenceReader(SampleReader):
+    """Base class of sequence layouts: a `SampleReader` whose items are whole sequences; subclasses fill
+    `self.items` (one per sequence) and implement `load`."""
 
-    def __init__(self, root: str | Path, split: str | None = None) -> None:
-        self.root = Path(root)
-        self.split = split
-        if not self.root.is_dir():
-            raise DatasetError(f"{type(self).__name__}: dataset folder {self.root} does not exist")
-        self.items: list[Any] = []
-
-    def __len__(self) -> int:
-        return len(self.items)
-
-    def __getitem__(self, index: int) -> DepthSequence:
+    def __getitem__(self, index: int) -> DepthSequence:  # type: ignore[override]
         return self.load(self.items[index])
 
-    def load(self, item: Any) -> DepthSequence:
+    def load(self, item: Any) -> DepthSequence:  # type: ignore[override]
         raise NotImplementedError
 
 
