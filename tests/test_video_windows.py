@@ -14,10 +14,10 @@ import torch
 from depth_anything.errors import VideoError
 from depth_anything.inference.video_windows import (
     StreamingVideoDepth,
-    fit_scale_shift,
     infer_video_depth,
     iter_streaming_depth,
     iter_video_depth,
+    reference_scale_shift,
     video_input_size,
 )
 from depth_anything.models import ModelConfig
@@ -113,10 +113,10 @@ def test_input_size_rule_for_elongated_frames():
 def test_fit_scale_shift_recovers_an_affine_map():
     rng = np.random.RandomState(0)
     prediction = rng.rand(2, 16, 24).astype(np.float32)
-    scale, shift = fit_scale_shift(prediction, prediction * 2.5 - 0.25)
+    scale, shift = reference_scale_shift(prediction, prediction * 2.5 - 0.25)
     assert scale.dtype == np.float32 and shift.dtype == np.float32  # float32 sums, as the reference
     assert scale == pytest.approx(2.5, abs=1e-3) and shift == pytest.approx(-0.25, abs=1e-3)
-    assert fit_scale_shift(np.ones((4, 4), np.float32), rng.rand(4, 4)) == (1.0, 0.0)  # singular: identity
+    assert reference_scale_shift(np.ones((4, 4), np.float32), rng.rand(4, 4)) == (1.0, 0.0)  # singular: identity
 
 
 @pytest.mark.parametrize("frames", [1, 5, 22, 23, 24, 33, 44, 45, 46])
@@ -185,7 +185,7 @@ def _two_pass_reference(model: torch.nn.Module, clip: np.ndarray, metric: bool) 
             aligned += raw[:32]
             references = [raw[0], raw[12]]
             continue
-        scale, shift = (1.0, 0.0) if metric else fit_scale_shift(np.concatenate(raw[start : start + 2]),
+        scale, shift = (1.0, 0.0) if metric else reference_scale_shift(np.concatenate(raw[start : start + 2]),
                                                                    np.concatenate(references))
         fixed = [np.clip(depth * scale + shift, 0, None) for depth in raw[start : start + 32]]
         pairs = zip(aligned[-8:], fixed[2:10], strict=True)

@@ -84,9 +84,10 @@ def _frame_size(frame: np.ndarray, index: int) -> tuple[int, int]:
     return int(frame.shape[0]), int(frame.shape[1])
 
 
-def fit_scale_shift(prediction: np.ndarray, target: np.ndarray) -> tuple[np.float32, np.float32]:
+def reference_scale_shift(prediction: np.ndarray, target: np.ndarray) -> tuple[np.float32, np.float32]:
     """Least-squares (scale, shift) with prediction·scale + shift ≈ target, solved from float32 sums as
-    the reference does (its normal equations, Cramer's rule; (1, 0) when they are singular)."""
+    the reference does (its normal equations, Cramer's rule; (1, 0) when they are singular). Kept apart
+    from `alignment.fit_scale_shift` (float64, centred moments) because exactness to VDA needs these sums."""
     prediction = prediction.astype(np.float32, copy=False)
     target = target.astype(np.float32, copy=False)
     a00, a01, a11 = np.sum(prediction * prediction), np.sum(prediction), np.float32(prediction.size)
@@ -156,7 +157,7 @@ def iter_video_depth(
         if model.metric:
             scale, shift = np.float32(1.0), np.float32(0.0)
         else:
-            scale, shift = fit_scale_shift(
+            scale, shift = reference_scale_shift(
                 np.concatenate(depth[:ANCHORS]), np.concatenate([first_reference, keyframe_reference])
             )
         aligned = [np.maximum(d * scale + shift, 0) for d in depth[ANCHORS:]]
@@ -239,6 +240,6 @@ def iter_streaming_depth(
 
 
 __all__ = [
-    "KEYFRAMES", "OVERLAP", "STEP", "WINDOW", "StreamingVideoDepth", "fit_scale_shift", "infer_video_depth",
+    "KEYFRAMES", "OVERLAP", "STEP", "WINDOW", "StreamingVideoDepth", "reference_scale_shift", "infer_video_depth",
     "iter_streaming_depth", "iter_video_depth", "video_input_size",
 ]
