@@ -53,9 +53,12 @@ FOCAL_SOURCES = (
 
 
 def _software() -> str:
-    from . import __version__
+    from importlib import metadata
 
-    return f"depth-anything {__version__}"
+    try:
+        return f"depth-anything {metadata.version('depth-anything')}"
+    except metadata.PackageNotFoundError:  # run from a source tree that is not installed
+        return "depth-anything"
 
 
 @dataclass(frozen=True)
