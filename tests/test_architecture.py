@@ -15,7 +15,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "src" / "depth_anything"
 LAYERS = {
     "errors": 0, "runtime": 0, "typed_config": 0, "lazy": 0,
     "io": 1,
-    "pictures": 2, "transforms": 2, "geometry": 2, "alignment": 2, "metadata": 2, "normals": 2,
+    "pictures": 2, "transforms": 2, "geometry": 2, "alignment": 2, "metadata": 2, "normals": 2, "mesh": 2, "camera": 2,
     "models": 3, "data": 3,
     "weights": 4,
     "inference": 5,

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,11 +55,12 @@ class Intrinsics:
 
 def depth_to_points(
     depth: np.ndarray, intrinsics: Intrinsics, colors: np.ndarray | None = None, stride: int = 1,
-    max_points: int | None = None, seed: int = 0,
+    max_points: int | None = None, seed: int = 0, keep: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray | None]:
     """Points (N×3 float32) of the valid pixels (finite, > 0) of `depth`, with their `colors` (N×3)
-    if given; every `stride`-th pixel in each direction, then at most `max_points` drawn at random
-    (seeded, so a run is repeatable)."""
+    if given; every `stride`-th pixel in each direction, only where `keep` (an H×W bool mask, e.g. no
+    depth edge: `mesh.depth_edges`) is true, then at most `max_points` drawn at random (seeded, so a run
+    is repeatable)."""
     if stride < 1:
         raise ValueError(f"stride must be at least 1, got {stride}")
     depth = np.asarray(depth)
@@ -66,8 +68,12 @@ def depth_to_points(
         raise ValueError(f"colors of shape {colors.shape} do not match depth of shape {depth.shape}")
     v, u = np.mgrid[0 : depth.shape[0] : stride, 0 : depth.shape[1] : stride]
     z = depth[::stride, ::stride].astype(np.float64)
-    keep = np.isfinite(z) & (z > 0)
-    u, v, z = u[keep], v[keep], z[keep]
+    if keep is not None and np.shape(keep) != depth.shape:
+        raise ValueError(f"keep mask of shape {np.shape(keep)} does not match depth of shape {depth.shape}")
+    valid = np.isfinite(z) & (z > 0)
+    if keep is not None:
+        valid &= np.asarray(keep, dtype=bool)[::stride, ::stride]
+    u, v, z = u[valid], v[valid], z[valid]
     if max_points is not None and z.size > max_points:
         chosen = np.sort(np.random.default_rng(seed).choice(z.size, size=max_points, replace=False))
         u, v, z = u[chosen], v[chosen], z[chosen]
@@ -76,10 +82,12 @@ def depth_to_points(
 
 
 def write_ply(
-    path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | None = None, durable: bool = True
+    path: str | os.PathLike, points: np.ndarray, colors: np.ndarray | None = None, durable: bool = True,
+    faces: np.ndarray | None = None, comments: Sequence[str] = (),
 ) -> Path:
     """A binary little-endian PLY of `points` (x, y, z float32) with `colors` (red, green, blue uint8),
-    written atomically (synced to disk before the rename when `durable`)."""
+    triangles `faces` (F×3 vertex indices, for a mesh) and header `comments` (what the file holds:
+    `metadata.ply_comments`), written atomically (synced to disk before the rename when `durable`)."""
     plyfile = require_extra("plyfile", POINTCLOUD_EXTRA)
     points = np.asarray(points, dtype=np.float32).reshape(-1, 3)
     fields = [("x", "<f4"), ("y", "<f4"), ("z", "<f4")]
@@ -94,7 +102,15 @@ def write_ply(
     if colors is not None:
         for channel, name in enumerate(("red", "green", "blue")):
             vertices[name] = colors[:, channel]
-    data = plyfile.PlyData([plyfile.PlyElement.describe(vertices, "vertex")], text=False, byte_order="<")
+    elements = [plyfile.PlyElement.describe(vertices, "vertex")]
+    if faces is not None:
+        faces = np.asarray(faces).reshape(-1, 3)
+        if faces.size and (faces.min() < 0 or faces.max() >= len(points)):
+            raise ValueError(f"face indices must lie in [0, {len(points)}), got [{faces.min()}, {faces.max()}]")
+        triangles = np.empty(len(faces), dtype=[("vertex_indices", "i4", (3,))])
+        triangles["vertex_indices"] = faces
+        elements.append(plyfile.PlyElement.describe(triangles, "face"))
+    data = plyfile.PlyData(elements, text=False, byte_order="<", comments=list(comments))
     return atomic_write(path, lambda tmp: data.write(str(tmp)), durable)
 
 

@@ -1,0 +1,136 @@
+"""Depth edges and meshes: a known depth map gives known vertices and faces, a depth step is cut
+exactly at the step, and GLB/PLY/OBJ files read back (trimesh, plyfile) with their geometry and record."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pytest
+
+from depth_anything.errors import ConfigError
+from depth_anything.geometry import Intrinsics, depth_to_points
+from depth_anything.mesh import depth_edges, depth_to_mesh, grid_faces, mesh_stride, write_mesh
+from depth_anything.metadata import DepthMetadata, read_metadata
+
+trimesh = pytest.importorskip("trimesh")
+plyfile = pytest.importorskip("plyfile")
+
+
+def step(height: int = 5, width: int = 8, at: int = 4, near: float = 1.0, far: float = 2.0) -> np.ndarray:
+    """A wall at `near` metres on the columns left of `at`, one at `far` from `at` on."""
+    depth = np.full((height, width), far, np.float32)
+    depth[:, :at] = near
+    return depth
+
+
+def test_the_edge_filter_marks_exactly_the_two_columns_at_a_step():
+    edges = depth_edges(step(at=4))
+    expected = np.zeros((5, 8), bool)
+    expected[:, 3:5] = True
+    np.testing.assert_array_equal(edges, expected)
+
+
+def test_a_gentle_slope_and_invalid_pixels_are_no_edge():
+    slope = np.linspace(1.0, 1.2, 8)[None, :].repeat(5, 0)  # 2.9 % per pixel at most: under 4 %
+    assert not depth_edges(slope).any()
+    assert depth_edges(slope, threshold=0.02).any()
+    holes = np.ones((5, 8))
+    holes[2, 3], holes[0, 0] = 0.0, np.nan  # no depth is a hole, not a jump
+    assert not depth_edges(holes).any()
+
+
+def test_edge_filter_on_points_drops_exactly_the_step_pixels():
+    depth = step()
+    camera = Intrinsics.from_focal(8, 5, 4.0)
+    points, _ = depth_to_points(depth, camera, keep=~depth_edges(depth))
+    assert len(points) == 5 * 6
+    assert set(np.round(points[:, 0] / points[:, 2] * 4 + camera.cx).astype(int)) == {0, 1, 2, 5, 6, 7}
+
+
+def test_a_wall_at_known_depth_gives_known_vertices_and_faces_facing_the_camera():
+    depth = np.full((3, 4), 2.0, np.float32)
+    camera = Intrinsics.from_focal(4, 3, focal=2.0)  # cx = 1.5, cy = 1
+    mesh = depth_to_mesh(depth, None, camera)
+    assert len(mesh.vertices) == 12 and len(mesh.faces) == 2 * 2 * 3
+    np.testing.assert_allclose(mesh.vertices[0], [(0 - 1.5) * 2 / 2, (0 - 1) * 2 / 2, 2.0])
+    np.testing.assert_allclose(mesh.vertices[11], [(3 - 1.5) * 2 / 2, (2 - 1) * 2 / 2, 2.0])
+    np.testing.assert_array_equal(mesh.faces[0], [0, 4, 1])  # top-left block: a, c, b
+    np.testing.assert_allclose(mesh.face_normals, np.tile([0.0, 0.0, -1.0], (12, 1)), atol=1e-12)
+    assert mesh.area == pytest.approx(3 * 2 * 1.0)  # pixel pitch at 2 m: 2 / 2 = 1 m
+
+
+def test_triangles_across_a_step_are_removed_and_kept_with_keep_edges():
+    depth = step(height=4, width=6, at=3)
+    camera = Intrinsics.from_focal(6, 4, 5.0)
+    cut = depth_to_mesh(depth, None, camera)
+    joined = depth_to_mesh(depth, None, camera, edge_threshold=None)
+    assert len(joined.faces) == 2 * 3 * 5 and len(cut.faces) == 2 * 3 * (2 + 2)
+    for mesh, spanning in ((cut, 0), (joined, 2 * 3)):
+        z = mesh.vertices[mesh.faces][:, :, 2]
+        assert int(np.sum(z.max(axis=1) != z.min(axis=1))) == spanning
+    assert len(cut.vertices) == 24  # every pixel is still a corner of a triangle on its own side
+
+
+def test_stride_keep_mask_and_texture_coordinates():
+    depth = np.ones((5, 7))
+    image = np.arange(5 * 7 * 3, dtype=np.uint8).reshape(5, 7, 3)
+    keep = np.ones((5, 7), bool)
+    keep[4, 6] = False
+    mesh = depth_to_mesh(depth, image, Intrinsics.from_focal(7, 5, 3.0), stride=2, keep=keep)
+    assert len(mesh.vertices) == 3 * 4 - 1  # rows 0, 2, 4 × columns 0, 2, 4, 6, less the masked corner
+    np.testing.assert_array_equal(mesh.vertex_attributes["color"][0], image[0, 0])
+    np.testing.assert_allclose(mesh.visual.uv[0], [0.5 / 7, 1 - 0.5 / 5])
+    assert mesh.visual.material.image.size == (7, 5)
+
+
+def test_huge_maps_take_every_nth_pixel_with_a_message(caplog):
+    with caplog.at_level(logging.WARNING, logger="depth_anything.mesh"):
+        assert mesh_stride(4000, 3000, 1, max_vertices=1_000_000) == 4
+    assert "every 4-th pixel" in caplog.text
+    assert mesh_stride(100, 100, 3) == 3
+    mesh = depth_to_mesh(np.ones((40, 30)), None, Intrinsics.from_focal(30, 40, 20.0), max_vertices=300)
+    assert len(mesh.vertices) <= 300
+
+
+def test_no_valid_depth_is_refused():
+    with pytest.raises(ConfigError, match="no pixel has a valid depth"):
+        depth_to_mesh(np.zeros((4, 4)), None, Intrinsics.from_focal(4, 4, 3.0))
+
+
+def test_grid_faces_skip_blocks_with_a_hole():
+    valid = np.ones((2, 3), bool)
+    valid[0, 0] = False
+    faces = grid_faces(valid)
+    assert len(faces) == 3  # the left block keeps only its lower-right triangle
+
+
+def test_files_read_back_with_their_geometry_texture_and_record(tmp_path):
+    depth = step(height=4, width=6, at=3)
+    image = np.random.default_rng(0).integers(0, 256, (4, 6, 3), dtype=np.uint8)
+    camera = Intrinsics.from_focal(6, 4, 5.0)
+    mesh = depth_to_mesh(depth, image, camera)
+    record = DepthMetadata(
+        kind="metric", content="mesh", width=6, height=4, intrinsics=camera, focal_source="exif"
+    )
+
+    glb = trimesh.load(write_mesh(tmp_path / "m.glb", mesh, record), force="mesh", process=False)
+    np.testing.assert_allclose(
+        glb.vertices, mesh.vertices * [1, -1, -1], rtol=1e-6
+    )  # glTF: y up, camera along -z
+    np.testing.assert_array_equal(glb.faces, mesh.faces)
+    assert np.asarray(glb.visual.material.baseColorTexture).shape[:2] == (4, 6)
+    assert read_metadata(tmp_path / "m.glb") == record
+
+    ply = plyfile.PlyData.read(str(write_mesh(tmp_path / "m.ply", mesh, record)))
+    np.testing.assert_allclose(np.stack([ply["vertex"][a] for a in "xyz"], 1), mesh.vertices, rtol=1e-6)
+    np.testing.assert_array_equal(np.stack(ply["face"]["vertex_indices"]), mesh.faces)
+    np.testing.assert_array_equal(ply["vertex"]["red"], mesh.vertex_attributes["color"][:, 0])
+    assert read_metadata(tmp_path / "m.ply") == record
+
+    obj = trimesh.load(write_mesh(tmp_path / "m.obj", mesh, record), process=False)
+    np.testing.assert_allclose(obj.vertices, mesh.vertices, rtol=1e-6)
+    assert len(obj.faces) == len(mesh.faces)
+    assert "exif" in (tmp_path / "m.obj").read_text().splitlines()[0]
+    with pytest.raises(ConfigError, match=r"\.glb"):
+        write_mesh(tmp_path / "m.stl", mesh)
