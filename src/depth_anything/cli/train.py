@@ -55,8 +55,9 @@ class ProgressBar(Hook):
 
     def on_validation(self, trainer: Trainer, metrics: dict[str, float]) -> None:
         if trainer.env.is_main:
-            self.bar.write(f"step {trainer.step}: val_loss {metrics['val_loss']:.4f}  δ1 {metrics['d1']:.3f}  "
-                           f"AbsRel {metrics['abs_rel']:.3f}")
+            labels = {"val_loss": "val_loss", "d1": "δ1", "abs_rel": "AbsRel", "tae": "TAE"}  # TAE: temporal stage
+            scores = "  ".join(f"{label} {metrics[key]:.4f}" for key, label in labels.items() if key in metrics)
+            self.bar.write(f"step {trainer.step}: {scores}")
 
     def on_end(self, trainer: Trainer) -> None:
         self.bar.close()

@@ -147,6 +147,13 @@ def register_sequence_reader(name: str) -> Callable[[type[SequenceReader]], type
     return decorate
 
 
+def sequence_layouts() -> tuple[str, ...]:
+    """Names of every registered sequence layout (the image layouts are `open_dataset`'s)."""
+    for module in _SEQUENCE_MODULES:
+        importlib.import_module(module)
+    return tuple(SEQUENCE_READERS)
+
+
 def open_sequences(name: str, root: str | Path, split: str | None = None, **options: Any) -> SequenceReader:
     """Open the sequence layout `name` at `root` (e.g. "synthetic-sequences", "vda-sintel")."""
     for module in _SEQUENCE_MODULES:

@@ -73,6 +73,8 @@ MODEL_CONFIGS: dict[str, ModelConfig] = {
 # for the input spec and output ranges only: unlike Depth Anything V2's metric head, that network ends in a
 # ReLU and never clips.
 VIDEO_METRIC_MAX_DEPTH = 80.0
+# Frames Video Depth Anything's temporal position table covers: the published models' window.
+TEMPORAL_WINDOW = 32
 
 
 def model_config(encoder: str, max_depth: float | None = None, version: int = 2) -> ModelConfig:

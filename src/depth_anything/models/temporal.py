@@ -21,10 +21,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .config import TEMPORAL_WINDOW
 from .dpt import DPTHead
 from .layers import linear
 
-TEMPORAL_WINDOW = 32  # frames the position table covers: the published models' window
 TEMPORAL_HEADS = 8
 ATTENTION_LAYERS = 2  # temporal self-attention layers per motion module (one transformer block of two)
 
@@ -139,11 +139,15 @@ class TemporalBlock(nn.Module):
 
 
 class TemporalTransformer(nn.Module):
-    """GroupNorm (32 groups, eps 1e-6) per frame, per-pixel sequences over T, proj_in, block, proj_out."""
+    """GroupNorm (32 groups, eps 1e-6) per frame, per-pixel sequences over T, proj_in, block, proj_out.
+
+    Widths that 32 does not divide (the built-in compact model's 48-channel fusion maps) get
+    gcd(32, width) groups; every published width is a multiple of 32, so they keep 32.
+    """
 
     def __init__(self, channels: int, heads: int = TEMPORAL_HEADS, window: int = TEMPORAL_WINDOW, groups: int = 32) -> None:
         super().__init__()
-        self.norm = nn.GroupNorm(groups, channels, eps=1e-6, affine=True)
+        self.norm = nn.GroupNorm(math.gcd(groups, channels), channels, eps=1e-6, affine=True)
         self.proj_in = nn.Linear(channels, channels)
         self.transformer_blocks = nn.ModuleList([TemporalBlock(channels, heads, window)])
         self.proj_out = nn.Linear(channels, channels)

@@ -15,10 +15,10 @@ from typing import Any, Literal
 import yaml
 
 from ..errors import ConfigError
-from ..models.config import MODEL_CONFIGS, ModelConfig, model_config
+from ..models.config import MODEL_CONFIGS, TEMPORAL_WINDOW, ModelConfig, model_config
 from ..typed_config import build_dataclass
 
-STAGES = ("teacher", "student", "metric")
+STAGES = ("teacher", "student", "metric", "temporal")
 
 
 @dataclass
@@ -67,6 +67,10 @@ class DataSection:
     min_depth: float = 1e-3  # targets below this (metres) are invalid
     num_workers: int = 2
     max_val_samples: int | None = None
+    # temporal stage: clips of `clip_frames` consecutive frames (32 as VDA; the position table covers
+    # at most 32), starting every `clip_stride` frames of each training sequence
+    clip_frames: int = 32
+    clip_stride: int = 8
 
 
 @dataclass
@@ -96,6 +100,9 @@ class LossSection:
     feature_weight: float = 1.0  # on pseudo-labeled samples only; 0 disables
     feature_margin: float = 0.85
     silog_lambda: float = 0.5
+    # temporal stage (VDA's published loss: spatial SSI + 0.5 × gradient per frame, + 10 × TGM per clip)
+    temporal_weight: float = 10.0
+    temporal_threshold: float = 0.05  # TGM skips pixels whose target changes by more than this × its range
 
 
 @dataclass
@@ -114,9 +121,10 @@ class RunSection:
 
 @dataclass
 class TrainConfig:
-    """A whole training run: `stage` picks the losses (teacher/student: relative, metric: SiLog)."""
+    """A whole training run: `stage` picks the losses (teacher/student: relative, metric: SiLog,
+    temporal: a Video Depth Anything head on a frozen encoder, trained on clips)."""
 
-    stage: Literal["teacher", "student", "metric"] = "teacher"
+    stage: Literal["teacher", "student", "metric", "temporal"] = "teacher"
     model: ModelSection = field(default_factory=ModelSection)
     data: DataSection = field(default_factory=DataSection)
     optim: OptimSection = field(default_factory=OptimSection)
@@ -144,6 +152,8 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         ("run.keep_checkpoints", True), ("loss.gradient_scales", True),
         ("optim.warmup_steps", False), ("optim.weight_decay", False), ("data.num_workers", False),
         ("loss.ssi_weight", False), ("loss.gradient_weight", False), ("loss.feature_weight", False),
+        ("data.clip_frames", True), ("data.clip_stride", True), ("loss.temporal_weight", False),
+        ("loss.temporal_threshold", True),
     )
     for key, strictly in bounded:
         section, name = key.split(".")
@@ -158,6 +168,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _positive("model.max_depth", cfg.model.max_depth)
     elif cfg.model.max_depth is not None:
         raise ConfigError(f"key 'model.max_depth': only the metric stage has a metric head (stage is {cfg.stage!r})")
+    if cfg.stage == "temporal" and cfg.data.clip_frames > TEMPORAL_WINDOW:
+        raise ConfigError(f"key 'data.clip_frames': the temporal head's position table covers {TEMPORAL_WINDOW} "
+                          f"frames, got {cfg.data.clip_frames}")
     if cfg.model.config is None and cfg.model.encoder not in MODEL_CONFIGS:
         raise ConfigError(f"key 'model.encoder': expected one of {', '.join(MODEL_CONFIGS)}, got {cfg.model.encoder!r}")
     patch = model_config_from(cfg.model).patch_size  # the model's own patch size (14 for the published ones)

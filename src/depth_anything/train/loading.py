@@ -4,10 +4,11 @@ training transform, and batched by DataLoaders that never touch the global RNG."
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, Dataset
 
 from ..data.augment import DepthTrainDataset, SourceInfo, TrainTransform, collate_samples
 from ..data.datasets import open_dataset
@@ -68,15 +69,16 @@ def build_dataset(config: TrainConfig, sources: list[DataSource], key: str, trai
 
 
 def make_loader(
-    dataset: DepthTrainDataset, sampler: Any, batch_size: int, workers: int, device: torch.device
+    dataset: Dataset, sampler: Any, batch_size: int, workers: int, device: torch.device,
+    collate: Callable[[Sequence[dict[str, Any]]], dict[str, Any]] = collate_samples,
 ) -> DataLoader:
-    """Batches of the samples in `sampler` order, loaded by `workers` processes."""
+    """Batches of the samples in `sampler` order, loaded by `workers` processes (`collate`: samples or clips)."""
     return DataLoader(
         dataset,
         batch_size=batch_size,
         sampler=sampler,
         num_workers=workers,
-        collate_fn=collate_samples,
+        collate_fn=collate,
         pin_memory=device.type == "cuda",
         persistent_workers=False,
         # A private generator: creating loader iterators must not advance the global torch RNG,
@@ -86,10 +88,12 @@ def make_loader(
 
 
 def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    """The batch with its tensors on `device` (names and errors stay as they are)."""
+    """The batch with its tensors (or tuples of tensors: clip groups) on `device` (names and errors stay)."""
     out = dict(batch)
     for key in ("image", "target", "valid", "pseudo"):
-        out[key] = batch[key].to(device, non_blocking=True)
+        value = batch[key]
+        out[key] = (tuple(v.to(device, non_blocking=True) for v in value) if isinstance(value, tuple)
+                    else value.to(device, non_blocking=True))
     return out
 
 

@@ -16,8 +16,8 @@ import torch
 from .distributed import all_reduce_sum
 
 TRAIN_COLUMNS = ("step", "epoch", "lr_encoder", "lr_decoder", "loss", "ssi", "gradient", "feature", "silog",
-                 "grad_norm", "skipped")
-VAL_COLUMNS = ("step", "val_loss", "d1", "abs_rel", "samples", "skipped")
+                 "temporal", "grad_norm", "skipped")
+VAL_COLUMNS = ("step", "val_loss", "d1", "abs_rel", "tae", "samples", "skipped")
 # the training columns averaged over steps; the others are counters
 AVERAGED_COLUMNS = tuple(c for c in TRAIN_COLUMNS if c not in ("step", "epoch", "skipped"))
 

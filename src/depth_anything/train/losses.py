@@ -229,3 +229,55 @@ def silog_loss(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, lam
     mean_g2 = _masked_mean(g * g, valid)
     # A tiny floor keeps the sqrt differentiable when the prediction is exact.
     return torch.sqrt((mean_g2 - lam * mean_g * mean_g).clamp(min=1e-12))
+
+
+def clip_scale_shift(pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """One least-squares scale and shift per clip ([B, T, H, W] → two [B]) mapping `pred` onto `target`
+    over every valid pixel of every frame; differentiable (the temporal loss lets gradients flow
+    through the fit, as VDA's published loss does). A clip whose system is singular gets (1, 0)."""
+    weight = mask.flatten(1).to(pred.dtype)
+    p, t = _clean(pred, mask).flatten(1), _clean(target, mask).flatten(1)
+    a00, a01, a11 = (weight * p * p).sum(1), (weight * p).sum(1), weight.sum(1)
+    b0, b1 = (weight * p * t).sum(1), (weight * t).sum(1)
+    det = a00 * a11 - a01 * a01
+    usable = det.abs() > _EPS * a11.clamp(min=1) ** 2
+    safe = torch.where(usable, det, torch.ones_like(det))
+    scale = torch.where(usable, (a11 * b0 - a01 * b1) / safe, torch.ones_like(det))
+    shift = torch.where(usable, (a00 * b1 - a01 * b0) / safe, torch.zeros_like(det))
+    return scale, shift
+
+
+def temporal_gradient_matching_loss(
+    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, threshold: float = 0.05
+) -> torch.Tensor:
+    """Video Depth Anything's temporal gradient matching (TGM) loss per clip ([B, T, H, W] → [B]).
+
+    The prediction is first mapped onto the target by one scale and shift for the whole clip (so the
+    frame-to-frame changes of both are in the same units); then the L1 difference of the temporal
+    changes d_{t+1} − d_t and g_{t+1} − g_t is averaged over pixels valid in both frames whose target
+    changes by less than `threshold` × the target's range in frame t+1 (a pixel that changes a lot
+    belongs to a moving edge or occlusion, where the prediction should not be held to the previous
+    frame). Clips of one frame (images in a mixed batch) give 0.
+
+    One deliberate difference from the published code: both changes are divided by the target's mean
+    absolute deviation from its median over the clip, so the loss is in the same units for every
+    dataset (the published code works in the target's own units, so the weight of 10 would mean one
+    thing for disparity in 1/metres and another for disparity normalised otherwise).
+    """
+    if pred.dim() != 4 or pred.shape != target.shape or pred.shape != mask.shape:
+        raise ValueError(f"expected prediction, target and mask of one shape [B, T, H, W]; got {tuple(pred.shape)}, "
+                         f"{tuple(target.shape)}, {tuple(mask.shape)}")
+    if pred.shape[1] < 2:
+        return pred.new_zeros(pred.shape[0], dtype=torch.float32)
+    pred, target = _clean(pred, mask), _clean(target, mask)
+    scale, shift = clip_scale_shift(pred, target, mask)
+    aligned = scale.view(-1, 1, 1, 1) * pred + shift.view(-1, 1, 1, 1)
+    highest = torch.where(mask, target, torch.full_like(target, -math.inf)).flatten(2).max(2).values
+    lowest = torch.where(mask, target, torch.full_like(target, math.inf)).flatten(2).min(2).values
+    limit = ((highest - lowest) * threshold).nan_to_num(0.0, posinf=0.0, neginf=0.0)[:, 1:]  # [B, T-1]
+    change_pred, change_target = aligned[:, 1:] - aligned[:, :-1], target[:, 1:] - target[:, :-1]
+    kept = mask[:, 1:] & mask[:, :-1] & (change_target.abs() < limit[..., None, None])
+    flat = torch.where(mask, target, torch.full_like(target, math.nan)).flatten(1)
+    median = torch.nanmedian(flat, dim=1).values.nan_to_num(0.0)
+    spread = _masked_mean((target - median.view(-1, 1, 1, 1)).abs(), mask).clamp(min=_EPS)
+    return _masked_mean((change_pred - change_target).abs(), kept) / spread.detach()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import random
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
@@ -85,18 +86,20 @@ class TrainForward(nn.Module):
         return depth, features[list(self.model.config.layer_indices).index(feature_layer(self.model))][0]
 
 
-def freeze_unused(model: nn.Module) -> None:
+def freeze_unused(model: nn.Module, run: Callable[[nn.Module, torch.Tensor], Any] | None = None) -> None:
     """Stop tracking parameters that the training forward never reaches.
 
     DDP waits for a gradient of every trainable parameter, so unused ones (DINOv2's `mask_token`, the
     skip-input unit of the deepest fusion block, blocks after the last one read) would hang it. One
-    backward pass on a tiny zero input finds them whatever the architecture.
+    backward pass on a tiny zero input [1, 3, 2p, 2p] finds them whatever the architecture; `run(model,
+    probe)` is the training forward (default: `TrainForward`'s depth and feature), a tensor or tensors.
     """
     patch = model.config.patch_size
     parameter = next(model.parameters())
     probe = torch.zeros(1, 3, 2 * patch, 2 * patch, device=parameter.device, dtype=parameter.dtype)
-    depth, feature = TrainForward(model)(probe)
-    (depth.sum() + feature.sum()).backward()
+    outputs = TrainForward(model)(probe) if run is None else run(model, probe)
+    outputs = outputs if isinstance(outputs, (tuple, list)) else (outputs,)
+    sum(out.sum() for out in outputs).backward()
     for param in model.parameters():
         if param.requires_grad and param.grad is None:
             param.requires_grad_(False)
@@ -109,7 +112,8 @@ def open_relu(model: nn.Module) -> None:
     The relative head ends in ReLU; with a random last layer a small head can output ≤ 0 at every
     pixel, and then no gradient ever flows. A bias of 1 keeps the ReLU open at the start.
     """
-    last_conv = [m for m in model.depth_head.modules() if isinstance(m, nn.Conv2d)][-1]
+    head = model.head if hasattr(model, "head") else model.depth_head  # a video model's head is `head`
+    last_conv = [m for m in head.modules() if isinstance(m, nn.Conv2d)][-1]
     if last_conv.bias is not None:
         with torch.no_grad():
             last_conv.bias.fill_(1.0)

@@ -1,4 +1,4 @@
-"""The training loop of every stage (teacher, student, metric), single-process or under torchrun.
+"""The training loop of every stage (teacher, student, metric, temporal), single-process or under torchrun.
 
 What makes it safe to run for days:
 - checkpoints hold model, optimiser, scheduler, grad scaler, every rank's RNG and the data position,
@@ -9,7 +9,8 @@ What makes it safe to run for days:
   checkpoint is left untouched.
 
 What is trained comes from `setup` (network, starting weights, optimiser, precision), the data from
-`loading`, the loss from `objective`, the scores from `validation`, the CSV logs from `logs`; anything
+`loading`, the loss from `objective`, the scores from `validation` (for the temporal stage all four
+from `temporal`: clips, a video network on a frozen encoder, VDA's loss, TAE), the CSV logs from `logs`; anything
 else that should happen during the loop (a progress bar, the crash test) is a `hooks.Hook` passed in.
 """
 
@@ -42,7 +43,7 @@ from .checkpoints import (
 from .config import TrainConfig
 from .distributed import all_gather_objects, all_reduce_sum, init_distributed, on_main
 from .hooks import Hook
-from .loading import build_dataset, make_loader, report_skipped, to_device
+from .loading import build_dataset, collate_samples, make_loader, report_skipped, to_device
 from .logs import TRAIN_COLUMNS, VAL_COLUMNS, CsvLog, window_means
 from .objective import Objective
 from .schedule import EpochShardSampler, WarmupPoly
@@ -56,6 +57,15 @@ from .setup import (
     feature_layer,
     grad_scaler,
     seed_everything,
+)
+from .temporal import (
+    ClipForward,
+    ClipObjective,
+    ClipValidator,
+    build_clip_dataset,
+    build_temporal_model,
+    check_temporal_config,
+    collate_clips,
 )
 from .validation import Validator
 
@@ -103,9 +113,12 @@ class Trainer:
                 "continue it with resume=True or choose a new output folder"
             )
         seed_everything(config.run.seed)  # same on every rank: identical initial weights
-        self.model = build_train_model(config).to(self.device)
-        self.reference = build_reference(config, self.model, self.device)
-        self.forward: nn.Module = TrainForward(self.model)
+        temporal = config.stage == "temporal"  # the temporal head on clips: its parts come from `temporal`
+        if temporal:
+            check_temporal_config(config)
+        self.model = (build_temporal_model if temporal else build_train_model)(config).to(self.device)
+        self.reference = None if temporal else build_reference(config, self.model, self.device)
+        self.forward: nn.Module = ClipForward(self.model) if temporal else TrainForward(self.model)
         if self.env.enabled:
             self.forward = DistributedDataParallel(
                 self.forward, device_ids=[self.device.index] if self.device.type == "cuda" else None
@@ -116,12 +129,20 @@ class Trainer:
         )
         self.amp_dtype = amp_dtype(config, self.device)
         self.scaler = grad_scaler(self.device.type, enabled=self.amp_dtype == torch.float16)
-        self.objective = Objective(config, self.reference, feature_layer(self.model), self.device, self.amp_dtype)
-        self.train_data = build_dataset(config, config.data.train, "data.train", train=True)
-        self.val_data = build_dataset(config, config.data.val, "data.val", train=False) if config.data.val else None
-        self.validator = None if self.val_data is None else Validator(
-            config, self.val_data, self.objective, self.env, self.device, self.amp_dtype, self.batch_per_rank
+        self.objective = ClipObjective(config) if temporal else Objective(
+            config, self.reference, feature_layer(self.model), self.device, self.amp_dtype
         )
+        self.train_data = (build_clip_dataset if temporal else build_dataset)(config, config.data.train, "data.train",
+                                                                              train=True)
+        self.collate = collate_clips if temporal else collate_samples
+        self.validator: Validator | ClipValidator | None = None
+        if config.data.val and temporal:
+            self.validator = ClipValidator(config, self.env, self.device, self.amp_dtype)
+        elif config.data.val:
+            val_data = build_dataset(config, config.data.val, "data.val", train=False)
+            self.validator = Validator(
+                config, val_data, self.objective, self.env, self.device, self.amp_dtype, self.batch_per_rank
+            )
         self.sampler = EpochShardSampler(
             len(self.train_data), self.batch_per_rank, self.env.rank, self.env.world_size, config.run.seed
         )
@@ -181,7 +202,8 @@ class Trainer:
     # ------------------------------------------------------------------ steps
     def _batches(self) -> Iterator[dict[str, Any]]:
         """Training batches from the saved data position onwards, epoch after epoch."""
-        loader = make_loader(self.train_data, self.sampler, self.batch_per_rank, self.cfg.data.num_workers, self.device)
+        loader = make_loader(self.train_data, self.sampler, self.batch_per_rank, self.cfg.data.num_workers, self.device,
+                             self.collate)
         while True:
             self.sampler.set_position(self.epoch, self.batch_in_epoch)
             for batch in loader:
