@@ -115,3 +115,82 @@ def test_damaged_record_names_the_file(tmp_path):
     path = write_png(tmp_path / "d.png", np.zeros((2, 2), np.uint8), text={"depth-anything": "{not json"})
     with pytest.raises(ConfigError, match="d.png"):
         read_metadata(path)
+
+
+def test_every_file_the_writer_writes_says_what_it_holds(tmp_path):
+    from depth_anything.outputs import OUTPUT_SUFFIXES, DepthWriter, PointCloudOptions
+
+    pytest.importorskip("plyfile")
+    depth = np.linspace(1.0, 3.0, 48 * 64, dtype=np.float32).reshape(48, 64)
+    image = np.zeros((48, 64, 3), np.uint8)
+    writer = DepthWriter(
+        tmp_path,
+        list(OUTPUT_SUFFIXES),
+        metric=True,
+        model="default-metric",
+        input_size=266,
+        points=PointCloudOptions(fov_deg=70.0),
+    )
+    written = writer.write("a", image, depth)
+    contents = {
+        "color": "picture",
+        "gray": "picture",
+        "side": "picture",
+        "png16": "depth",
+        "npy": "depth",
+        "ply": "points",
+        "normals": "normals",
+        "normals_npy": "normals",
+    }
+    for fmt, path in written.items():
+        record = read_metadata(path)
+        assert record is not None, fmt
+        assert (record.content, record.kind, record.model, record.input_size) == (
+            contents[fmt],
+            "metric",
+            "default-metric",
+            266,
+        ), fmt
+        assert (record.width, record.height, record.focal_source) == (64, 48, "fov"), fmt
+        assert record.fov_deg == pytest.approx(70.0), fmt
+    assert read_metadata(written["png16"]).png_scale == 1000.0
+
+
+def test_relative_png16_records_how_to_get_the_values_back(tmp_path):
+    from depth_anything.io import load_depth_png16
+    from depth_anything.outputs import DepthWriter
+
+    depth = np.linspace(0.25, 4.0, 30, dtype=np.float32).reshape(5, 6)
+    path = DepthWriter(tmp_path, ["png16"], metric=False, model="default").write("r", None, depth)["png16"]
+    record = read_metadata(path)
+    assert record.kind == "disparity" and record.intrinsics is None
+    back = record.png_offset + load_depth_png16(path, 1.0) / record.png_scale
+    np.testing.assert_allclose(back, depth, atol=4.0 / 65535)
+
+
+def test_sequences_carry_the_record_in_every_format(tmp_path):
+    from depth_anything.outputs import SequenceWriter
+
+    pytest.importorskip("OpenEXR")
+    with SequenceWriter(
+        tmp_path, "clip", ["png16", "npz", "exr"], fps=12, metric=False, model="vda-small", input_size=280
+    ) as writer:
+        for index in range(3):
+            writer.write(np.full((6, 8), 1.0 + index, np.float32))
+    frame = read_metadata(tmp_path / "clip" / "000002.png")
+    assert (frame.frame, frame.frames, frame.fps, frame.model, frame.input_size) == (
+        2,
+        3,
+        12.0,
+        "vda-small",
+        280,
+    )
+    assert frame.png_offset == 1.0 and frame.png_scale == pytest.approx(65535.0 / 2.0)
+    assert read_metadata(tmp_path / "clip" / "000001.exr").frame == 1
+    assert read_metadata(tmp_path / "clip.npz").frames == 3
+    whole = read_metadata(tmp_path / "clip")  # the folder: its png16.json
+    assert (
+        whole.frames == 3
+        and whole.frame is None
+        and json.loads((tmp_path / "clip" / "png16.json").read_text())["low"] == 1.0
+    )

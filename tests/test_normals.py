@@ -100,3 +100,23 @@ def test_backprojection_matches_the_pinhole_formula():
     camera = Intrinsics(50.0, 40.0, 3.0, 2.0)
     points = backproject(np.full((5, 7), 2.0), camera)
     assert points[4, 6].tolist() == pytest.approx([(6 - 3) * 2 / 50, (4 - 2) * 2 / 40, 2.0])
+
+
+def test_the_writer_computes_normals_with_its_camera_and_refuses_relative_depth(tmp_path):
+    from depth_anything.errors import ConfigError
+    from depth_anything.outputs import DepthWriter, PointCloudOptions
+
+    camera = Intrinsics.from_fov(WIDTH, HEIGHT, 80)
+    normal = tilted(20, -15)
+    depth = plane_depth(normal, -2.5, camera).astype(np.float32)
+    writer = DepthWriter(
+        tmp_path, ["normals", "normals_npy"], metric=True, points=PointCloudOptions(fov_deg=80)
+    )
+    written = writer.write("plane", None, depth)
+    saved = np.load(written["normals_npy"])
+    assert saved.shape == (HEIGHT, WIDTH, 3) and np.max(angular_error_deg(saved, normal)) < 0.05
+    from depth_anything.io import load_image
+
+    np.testing.assert_array_equal(load_image(written["normals"]), normals_picture(saved))
+    with pytest.raises(ConfigError, match="normals.*needs metric depth.*default-metric"):
+        DepthWriter(tmp_path, ["color", "normals"], metric=False)

@@ -140,7 +140,8 @@ def test_every_format_is_written_where_its_suffix_says(tmp_path):
     plyfile = pytest.importorskip("plyfile")
     vertices = plyfile.PlyData.read(str(written["ply"]))["vertex"]
     assert len(vertices) == 19 * 27  # every second pixel in each direction
-    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted(p.name for p in written.values())
+    sidecars = [f"{path.name}.json" for path in written.values() if path.suffix == ".npy"]  # what an .npy holds
+    assert sorted(p.name for p in (tmp_path / "sub").iterdir()) == sorted([p.name for p in written.values()] + sidecars)
 
 
 def test_a_sync_per_file_only_when_durable(tmp_path, monkeypatch):
@@ -151,7 +152,7 @@ def test_a_sync_per_file_only_when_durable(tmp_path, monkeypatch):
     DepthWriter(tmp_path / "fast", ["color", "png16", "npy"], metric=False).write("a", None, depth)
     assert synced == []
     DepthWriter(tmp_path / "safe", ["color", "png16", "npy"], metric=False, durable=True).write("a", None, depth)
-    assert len(synced) == 3
+    assert len(synced) == 4  # and the .npy's sidecar
 
 
 def test_a_failed_write_leaves_no_file_and_no_temporary(tmp_path, monkeypatch):

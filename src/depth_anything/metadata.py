@@ -141,7 +141,7 @@ class DepthMetadata:
             stored = (
                 "millimetres (metres x 1000), 0 = invalid"
                 if self.metric and self.png_scale == 1000.0
-                else f"value = {self.png_offset:g} + stored / {self.png_scale:g}"
+                else f"min-max scaled, value = {self.png_offset:g} + stored / {self.png_scale:g}"
             )
             held += f"; 16-bit values: {stored}"
         if self.intrinsics is not None:

@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .errors import ConfigError, VideoError, require_extra
+from .geometry import Intrinsics
 from .io import (
     atomic_target,
     atomic_write,
@@ -46,6 +47,15 @@ from .io import (
     depth_png16_values,
     is_image_file,
     list_images,
+)
+from .metadata import (
+    DepthMetadata,
+    exr_header,
+    npz_fields,
+    ply_comments,
+    png_text,
+    sidecar_json,
+    sidecar_path,
 )
 from .pictures import DEFAULT_CMAP, colormap_lut, depth_picture, side_by_side
 
@@ -231,32 +241,46 @@ def write_png(
     return atomic_write_bytes(path, encode_png(array, compression, text), durable)
 
 
-def png16_values(depth: np.ndarray, metric: bool) -> np.ndarray:
-    """A prediction as the 16-bit PNG stores it: metric depth in millimetres (0 = invalid, clipped at
-    65.535 m), relative depth min–max scaled to 0–65535 over its finite pixels."""
-    depth = np.asarray(depth, dtype=np.float64)
+def png16_scale(depth: np.ndarray, metric: bool) -> tuple[float, float]:
+    """How a prediction maps to 16-bit values, as (scale, offset): stored = (depth - offset) × scale;
+    metric depth in millimetres (1000, 0), relative depth min–max over its finite pixels."""
     if metric:
-        return depth_png16_values(depth, 1000.0)
+        return 1000.0, 0.0
+    depth = np.asarray(depth, dtype=np.float64)
     finite = np.isfinite(depth)
     low = float(depth[finite].min()) if finite.any() else 0.0
     high = float(depth[finite].max()) if finite.any() else 0.0
-    return depth_png16_values(depth - low, 65535.0 / max(high - low, 1e-12))
+    return 65535.0 / max(high - low, 1e-12), low
 
 
-def _png16_text(metric: bool) -> dict[str, str]:
-    """What a 16-bit depth PNG holds, stamped into the file."""
-    held = ("metric depth in millimetres (metres x 1000), 0 = invalid" if metric
-            else "relative depth (disparity-like, larger = nearer), min-max scaled to 0-65535 per image")
-    return {"Description": held, "Software": "depth-anything"}
+def png16_values(depth: np.ndarray, metric: bool) -> np.ndarray:
+    """A prediction as the 16-bit PNG stores it: metric depth in millimetres (0 = invalid, clipped at
+    65.535 m), relative depth min–max scaled to 0–65535 over its finite pixels (`png16_scale`)."""
+    scale, offset = png16_scale(depth, metric)
+    return depth_png16_values(np.asarray(depth, dtype=np.float64) - offset, scale)
+
+
+def _png16_text(metric: bool, record: DepthMetadata | None = None, depth: np.ndarray | None = None) -> dict[str, str]:
+    """What a 16-bit depth PNG holds, stamped into the file: `record` (or a bare one) with the scale of `depth`."""
+    record = record or DepthMetadata.for_model(metric)
+    if depth is not None:
+        scale, offset = png16_scale(depth, metric)
+        record = record.with_values(png_scale=scale, png_offset=offset, height=depth.shape[0], width=depth.shape[1])
+    elif metric:
+        record = record.with_values(png_scale=1000.0, png_offset=0.0)
+    return png_text(record)
 
 
 # ------------------------------------------------------------------------------------------ outputs
 # format → the suffix added to an input's output name
 OUTPUT_SUFFIXES: dict[str, str] = {
     "color": "_depth.png", "gray": "_gray.png", "side": "_side.png", "png16": "_depth16.png", "npy": ".npy", "ply": ".ply",
+    "normals": "_normals.png", "normals_npy": "_normals.npy",
 }
-# what `predict` writes: every format but the point cloud, which needs metric depth and a camera
-IMAGE_FORMATS = ("color", "gray", "side", "png16", "npy")
+# what `predict` writes: every format but the point cloud (normals need metric depth: refused for relative models)
+IMAGE_FORMATS = ("color", "gray", "side", "png16", "npy", "normals", "normals_npy")
+# formats computed from 3-D geometry: metric depth and a camera
+GEOMETRY_FORMATS = ("ply", "normals", "normals_npy")
 
 
 def check_formats(formats: Sequence[str], allowed: Sequence[str] = tuple(OUTPUT_SUFFIXES)) -> list[str]:
@@ -287,13 +311,18 @@ class PointCloudOptions:
         if self.fov_deg is not None and self.focal_px is not None:
             raise ConfigError("give fov_deg= or focal_px=, not both")
 
-    def intrinsics(self, width: int, height: int) -> Any:
+    def intrinsics(self, width: int, height: int) -> Intrinsics:
         """The pinhole camera of a `width`×`height` image."""
-        from .geometry import DEFAULT_FOV_DEG, Intrinsics
+        from .geometry import DEFAULT_FOV_DEG
 
         if self.focal_px is not None:
             return Intrinsics.from_focal(width, height, self.focal_px)
         return Intrinsics.from_fov(width, height, self.fov_deg or DEFAULT_FOV_DEG)
+
+    @property
+    def focal_source(self) -> str:
+        """Where the focal length comes from (`metadata.FOCAL_SOURCES`): focal, fov or the default."""
+        return "focal" if self.focal_px is not None else "fov" if self.fov_deg is not None else "default"
 
 
 class DepthWriter:
@@ -301,25 +330,35 @@ class DepthWriter:
 
     color: the depth picture (colour map `cmap`, or grey with `grayscale`); gray: the grey picture;
     side: input | gap | depth picture; png16: 16-bit PNG (`png16_values`); npy: float32 depth as
-    predicted; ply: coloured point cloud (metric depth only, `points` says how). Metric depth is
-    coloured inverted, so near is warm. Pictures are PNGs deflated at `compression` (zlib level);
-    `durable` syncs every file to disk before its rename.
+    predicted; ply: coloured point cloud; normals: the normal map picture, normals_npy: H×W×3 float32
+    unit normals (camera frame, NaN where invalid; see `normals`). ply and normals need metric depth
+    and a camera (`points` says which, and how the cloud is thinned). Metric depth is coloured
+    inverted, so near is warm. Pictures are PNGs deflated at `compression` (zlib level); `durable`
+    syncs every file to disk before its rename.
+
+    Every file says what it holds (`metadata.DepthMetadata`, with `model` and `input_size` when
+    given): PNG text chunks, PLY header comments, and a JSON sidecar FILE.npy.json beside .npy files.
     """
 
     def __init__(
         self, outdir: str | os.PathLike, formats: Sequence[str], metric: bool, cmap: str = DEFAULT_CMAP,
         grayscale: bool = False, *, compression: int = PNG_COMPRESSION, durable: bool = False,
-        points: PointCloudOptions | None = None,
+        points: PointCloudOptions | None = None, model: str | None = None, input_size: int | None = None,
     ) -> None:
         self.formats = check_formats(formats)
         try:
             colormap_lut(cmap)
         except ValueError as exc:
             raise ConfigError(f"cmap={cmap}: {exc}") from None
+        geometric = [fmt for fmt in self.formats if fmt in GEOMETRY_FORMATS]
+        if geometric and not metric:
+            from .weights.registry import DEFAULT_METRIC_MODEL
+
+            what = "a point cloud" if geometric == ["ply"] else "3-D geometry"
+            raise ConfigError(f"{what} (formats= {', '.join(geometric)}) needs metric depth in metres; this model "
+                              "predicts relative depth (disparity without a scale). Use a metric model: "
+                              f"{DEFAULT_METRIC_MODEL}, metric-hypersim-vitl (indoor) or metric-vkitti-vitl (outdoor)")
         if "ply" in self.formats:
-            if not metric:
-                raise ConfigError("a point cloud (formats= ply) needs metric depth in metres; this model predicts "
-                                  "relative depth (disparity without a scale)")
             require_extra("plyfile", "pointcloud")  # before any prediction is made
         if not 0 <= compression <= 9:
             raise ConfigError(f"compression= is a zlib level from 0 to 9, got {compression}")
@@ -330,6 +369,7 @@ class DepthWriter:
         self.compression = compression
         self.durable = durable
         self.points = points or PointCloudOptions()
+        self.record = DepthMetadata.for_model(metric, model, input_size)
 
     def paths(self, name: str) -> dict[str, Path]:
         """The file of each format for the output name `name`."""
@@ -344,42 +384,78 @@ class DepthWriter:
         grey = self.grayscale if grayscale is None else grayscale
         return depth_picture(depth, self.cmap, grayscale=grey, invert=self.metric)
 
+    def metadata(self, depth: np.ndarray, intrinsics: Intrinsics | None = None, focal_source: str | None = None,
+                 content: str = "depth") -> DepthMetadata:
+        """What a file of this prediction holds: the model's record, its size and, for 3-D outputs, the camera
+        (`intrinsics` with its `focal_source`, else the one `points` gives)."""
+        height, width = np.shape(depth)[:2]
+        if intrinsics is None and self.metric:
+            intrinsics, focal_source = self.points.intrinsics(width, height), self.points.focal_source
+        return self.record.with_values(content=content, width=width, height=height, intrinsics=intrinsics,
+                                       focal_source=focal_source if intrinsics is not None else None)
+
     def write(
-        self, name: str, image: np.ndarray | None, depth: np.ndarray, picture: np.ndarray | None = None
+        self, name: str, image: np.ndarray | None, depth: np.ndarray, picture: np.ndarray | None = None,
+        intrinsics: Intrinsics | None = None, focal_source: str | None = None,
     ) -> dict[str, Path]:
         """Write every format of one prediction (`picture`: the depth picture, if already drawn); the
-        pictures live only during this call. Returns the file of each format."""
+        pictures live only during this call. `intrinsics` (and where its focal came from, a
+        `metadata.FOCAL_SOURCES` name) is this image's camera, when it has its own; else `points`
+        gives it. Returns the file of each format."""
         written: dict[str, Path] = {}
+        record = self.metadata(depth, intrinsics, focal_source)
+        normals: np.ndarray | None = None
         for fmt, path in self.paths(name).items():
             if fmt == "npy":
                 atomic_write(path, lambda tmp: np.save(tmp, np.asarray(depth, dtype=np.float32)), self.durable)
+                self._write_sidecar(path, record)
             elif fmt == "png16":
-                write_png(path, png16_values(depth, self.metric), self.compression, self.durable, _png16_text(self.metric))
+                write_png(path, png16_values(depth, self.metric), self.compression, self.durable,
+                          _png16_text(self.metric, record, depth))
             elif fmt == "ply":
-                self._write_ply(path, image, depth)
+                self._write_ply(path, image, depth, record)
+            elif fmt in ("normals", "normals_npy"):
+                if normals is None:
+                    from .normals import depth_to_normals
+
+                    normals = depth_to_normals(depth, record.intrinsics or self.points.intrinsics(*depth.shape[::-1]))
+                self._write_normals(fmt, path, normals, record.with_values(content="normals"))
             elif fmt == "gray":
-                write_png(path, self.picture(depth, grayscale=True), self.compression, self.durable)
+                write_png(path, self.picture(depth, grayscale=True), self.compression, self.durable,
+                          png_text(record.with_values(content="picture")))
             else:  # color, side: the colour (or grey) picture, drawn once for both
                 picture = self.picture(depth) if picture is None else picture
+                text = png_text(record.with_values(content="picture"))
                 if fmt == "side":
                     if image is None:
                         raise ValueError("the side-by-side picture needs the input image")
-                    write_png(path, side_by_side(image, picture), self.compression, self.durable)
+                    write_png(path, side_by_side(image, picture), self.compression, self.durable, text)
                 else:
-                    write_png(path, picture, self.compression, self.durable)
+                    write_png(path, picture, self.compression, self.durable, text)
             written[fmt] = path
         log.debug("wrote %s", ", ".join(map(str, written.values())))
         return written
 
-    def _write_ply(self, path: Path, image: np.ndarray | None, depth: np.ndarray) -> None:
+    def _write_sidecar(self, path: Path, record: DepthMetadata) -> None:
+        """The record of a file whose format has no room for it, beside it (FILE.npy.json)."""
+        atomic_write_bytes(sidecar_path(path), sidecar_json(record).encode("utf-8"), self.durable)
+
+    def _write_normals(self, fmt: str, path: Path, normals: np.ndarray, record: DepthMetadata) -> None:
+        from .normals import normals_picture
+
+        if fmt == "normals":
+            write_png(path, normals_picture(normals), self.compression, self.durable, png_text(record))
+        else:
+            atomic_write(path, lambda tmp: np.save(tmp, normals), self.durable)
+            self._write_sidecar(path, record)
+
+    def _write_ply(self, path: Path, image: np.ndarray | None, depth: np.ndarray, record: DepthMetadata) -> None:
         from .geometry import depth_to_points, write_ply
         from .io import to_uint8
 
-        height, width = depth.shape
         colors = to_uint8(image) if image is not None else None
-        points, colors = depth_to_points(depth, self.points.intrinsics(width, height), colors, self.points.stride,
-                                         self.points.max_points)
-        write_ply(path, points, colors, durable=self.durable)
+        points, colors = depth_to_points(depth, record.intrinsics, colors, self.points.stride, self.points.max_points)
+        write_ply(path, points, colors, durable=self.durable, comments=ply_comments(record.with_values(content="points")))
 
 
 # -------------------------------------------------------------------------------------------- video
@@ -479,7 +555,9 @@ class SequenceWriter:
     Formats: `png16` (OUT/NAME/000000.png … as 16-bit PNGs: metric depth in millimetres; relative depth
     scaled with ONE range, the whole video's minimum and maximum, written to OUT/NAME/png16.json, so
     frames compare), `exr` (OUT/NAME/000000.exr …: float32 channel Z, through OpenEXR) and `npz`
-    (OUT/NAME.npz: `depth` float32 [T, H, W], `fps`, `units`, `kind`). Each frame's float32 map goes
+    (OUT/NAME.npz: `depth` float32 [T, H, W], `fps`, `units`, `kind`, `metadata`). Every file carries
+    what it holds (`metadata.DepthMetadata`: PNG text, EXR attribute, the npz's `metadata` field, and
+    png16.json's `depth-anything` entry), with `model`, `input_size` and `intrinsics` when given. Each frame's float32 map goes
     to a temporary file beside the outputs; `close()` writes the 16-bit PNGs from it (the range is
     exact because every frame has been seen) and the .npz (its `depth` array copied in chunks), then
     renames everything into place. A failure or `abort()` leaves no output at all.
@@ -487,7 +565,8 @@ class SequenceWriter:
 
     def __init__(
         self, outdir: str | os.PathLike, name: str, formats: Sequence[str], fps: float | Fraction, metric: bool,
-        durable: bool = False,
+        durable: bool = False, *, model: str | None = None, input_size: int | None = None,
+        intrinsics: Intrinsics | None = None, focal_source: str | None = None,
     ) -> None:
         import tempfile
 
@@ -501,6 +580,8 @@ class SequenceWriter:
         self.frames = 0
         self.shape: tuple[int, int] | None = None
         self.range = (math.inf, -math.inf)
+        self.record = DepthMetadata.for_model(metric, model, input_size, fps=float(self.fps), intrinsics=intrinsics,
+                                              focal_source=focal_source if intrinsics is not None else None)
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         self._tmp = Path(tempfile.mkdtemp(prefix=f".{self.folder.name}.", suffix=".partial", dir=self.folder.parent))
         self._frames_dir = self._tmp / self.folder.name
@@ -525,9 +606,15 @@ class SequenceWriter:
             self.range = (min(self.range[0], float(finite.min())), max(self.range[1], float(finite.max())))
         self._raw.write(depth.tobytes())
         if self._exr is not None:
-            header = {"compression": self._exr.ZIP_COMPRESSION, "type": self._exr.scanlineimage}
+            frame = self._frame_record(self.frames)
+            header = {"compression": self._exr.ZIP_COMPRESSION, "type": self._exr.scanlineimage, **exr_header(frame)}
             self._exr.File(header, {"Z": depth}).write(str(self._frames_dir / f"{self.frames:06d}.exr"))
         self.frames += 1
+
+    def _frame_record(self, index: int, **values: Any) -> DepthMetadata:
+        """The record of frame `index` (the whole video's, once every frame is written)."""
+        height, width = self.shape or (None, None)
+        return self.record.with_values(frame=index, width=width, height=height, **values)
 
     def _frame_maps(self) -> Iterable[np.ndarray]:
         """The stored maps, one at a time (memory-mapped)."""
@@ -544,24 +631,22 @@ class SequenceWriter:
         return (0.0, 0.0) if low > high else (low, high)
 
     def _write_png16(self) -> None:
-        import json
 
         low, high = self._png16_range()
         scale = 1000.0 if self.metric else 65535.0 / max(high - low, 1e-12)
         offset = 0.0 if self.metric else low
-        text = {"Description": ("metric depth in millimetres (metres x 1000), 0 = invalid" if self.metric else
-                                "relative depth (disparity-like, larger = nearer); value = low + png * (high - low)"
-                                " / 65535 with low, high in png16.json (one range for the whole video)"),
-                "Software": "depth-anything"}
         for index, depth in enumerate(self._frame_maps()):
             values = depth_png16_values(np.asarray(depth, np.float64) - offset, scale)
+            text = png_text(self._frame_record(index, frames=self.frames, png_scale=scale, png_offset=offset))
             (self._frames_dir / f"{index:06d}.png").write_bytes(encode_png(values, text=text))
         info = {"frames": self.frames, "fps": float(self.fps), "fps_fraction": [self.fps.numerator, self.fps.denominator],
                 "units": self.units, "kind": "metric depth" if self.metric else "disparity",
                 "png_scale": scale, "low": offset if not self.metric else 0.0,
                 "high": high if not self.metric else 65.535,
                 "to_values": "metres = png / 1000" if self.metric else "value = low + png / png_scale"}
-        (self._frames_dir / "png16.json").write_text(json.dumps(info, indent=2) + "\n")
+        whole = self.record.with_values(frames=self.frames, png_scale=scale, png_offset=offset, width=self.shape[1],
+                                        height=self.shape[0]) if self.shape else self.record
+        (self._frames_dir / "png16.json").write_text(sidecar_json(whole, **info))
 
     def _write_npz(self) -> Path:
         import zipfile
@@ -576,8 +661,10 @@ class SequenceWriter:
                 with open(self._tmp / "depth.f32", "rb") as raw:
                     while chunk := raw.read(1 << 24):
                         entry.write(chunk)
+            whole = self.record.with_values(frames=self.frames, height=shape[1], width=shape[2])
             for key, value in (("fps", np.float64(self.fps)), ("units", np.str_(self.units)),
-                               ("kind", np.str_("metric depth" if self.metric else "disparity"))):
+                               ("kind", np.str_("metric depth" if self.metric else "disparity")),
+                               *npz_fields(whole).items()):
                 with archive.open(f"{key}.npy", "w") as entry:
                     np.lib.format.write_array(entry, np.asarray(value), allow_pickle=False)
         if self.durable:
