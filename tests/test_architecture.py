@@ -19,7 +19,7 @@ LAYERS = {
     "models": 3, "data": 3,
     "weights": 4,
     "inference": 5,
-    "outputs": 6,
+    "outputs": 6, "depth_files": 6,
     "eval": 7, "train": 7, "export": 7,
     "app": 8, "serve": 8, "cli": 8,
 }

@@ -386,10 +386,10 @@ class DepthWriter:
 
     def metadata(self, depth: np.ndarray, intrinsics: Intrinsics | None = None, focal_source: str | None = None,
                  content: str = "depth") -> DepthMetadata:
-        """What a file of this prediction holds: the model's record, its size and, for 3-D outputs, the camera
-        (`intrinsics` with its `focal_source`, else the one `points` gives)."""
+        """What a file of this prediction holds: the model's record, its size and the camera (`intrinsics`
+        with its `focal_source`; without them, for 3-D outputs, the one `points` gives)."""
         height, width = np.shape(depth)[:2]
-        if intrinsics is None and self.metric:
+        if intrinsics is None and self.metric and any(fmt in GEOMETRY_FORMATS for fmt in self.formats):
             intrinsics, focal_source = self.points.intrinsics(width, height), self.points.focal_source
         return self.record.with_values(content=content, width=width, height=height, intrinsics=intrinsics,
                                        focal_source=focal_source if intrinsics is not None else None)
