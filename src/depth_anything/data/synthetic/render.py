@@ -475,3 +475,19 @@ def render(scene: Scene, cull: bool = True) -> RenderResult:
     image = np.clip(np.round(srgb * 255), 0, 255).astype(np.uint8).reshape(*shape, 3)
     depth = np.where(valid, t, 0).astype(np.float32).reshape(shape)
     return RenderResult(image, depth, valid.reshape(shape), k.reshape(shape))
+
+
+def surface_normals(scene: Scene, cull: bool = True) -> np.ndarray:
+    """The exact unit normal of the surface each pixel sees, in the camera frame (x right, y down, z
+    forward; facing the camera), H×W×3 float32, NaN where the ray meets nothing (the reference for
+    normals estimated from depth)."""
+    camera = scene.camera
+    dirs = camera_rays(camera)
+    origin = camera.position.astype(_F32)
+    candidates = [_screen_candidates(camera, p) if cull else None for p in scene.primitives]
+    t, k = intersect(scene.primitives, origin, dirs, 1e-4, _F32(scene.max_depth), candidates)
+    normals = np.full((len(k), 3), np.nan, _F32)
+    hit = k >= 0
+    world = _surfaces(scene.primitives, origin, dirs[hit], t[hit], k[hit]).normals
+    normals[hit] = world @ camera.rotation.T.astype(_F32).T  # camera = Rᵀ · world, row-wise
+    return normals.reshape(camera.height, camera.width, 3)
