@@ -120,3 +120,20 @@ def test_the_writer_computes_normals_with_its_camera_and_refuses_relative_depth(
     np.testing.assert_array_equal(load_image(written["normals"]), normals_picture(saved))
     with pytest.raises(ConfigError, match="normals.*needs metric depth.*default-metric"):
         DepthWriter(tmp_path, ["color", "normals"], metric=False)
+
+
+def test_rendered_scene_normals_agree_with_the_renderers_geometry():
+    from depth_anything.data.synthetic import SynthConfig, render, sample_rng, sample_scene
+    from depth_anything.data.synthetic.render import surface_normals
+
+    config = SynthConfig(width=64, height=48, indoor_fraction=1.0, mirror_probability=0.0, glass_probability=0.0,
+                         fog_probability=0.0, noise_probability=0.0)
+    scene = sample_scene(sample_rng(7, 0), config)
+    rendered = render(scene)
+    truth = surface_normals(scene)
+    assert truth.shape == (48, 64, 3) and np.allclose(np.linalg.norm(truth[rendered.valid], axis=-1), 1, atol=1e-5)
+    depth = np.where(rendered.valid, rendered.depth, 0)
+    error = angular_error_deg(depth_to_normals(depth, scene.camera.intrinsics), truth)[rendered.valid]
+    assert np.nanmedian(error) < 0.5
+    rays = backproject(depth, scene.camera.intrinsics)[rendered.valid]
+    assert (np.sum(truth[rendered.valid] * rays, axis=-1) < 0).all()  # every seen surface faces its ray
