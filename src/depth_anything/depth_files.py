@@ -4,7 +4,7 @@ behind `depth-anything convert`).
 
 Every format the toolkit writes is read: 16-bit PNGs (back to metres, or to relative values with the
 range the file records), .npy (with its FILE.npy.json), .npz (one map, or a sequence [T, H, W]), EXR
-(the Z channel), PLY point clouds and meshes, GLB meshes, and a folder of sequence frames (through its
+(the Z channel), PLY point clouds and meshes, GLB and OBJ meshes, and a folder of sequence frames (through its
 png16.json). Files from elsewhere carry no record: a 16-bit PNG then needs the scale it was written
 with (`png_scale`: stored / png_scale = metres; KITTI's is 256, millimetres' 1000).
 
@@ -249,6 +249,14 @@ def inspect_depth_file(path: str | os.PathLike) -> DepthFileInfo:
         return DepthFileInfo(path, "PLY", record, details=details)
     if suffix == ".glb":
         return DepthFileInfo(path, "GLB", record, details=_glb_details(path))
+    if suffix == ".obj":
+        counts = {"v": 0, "f": 0}
+        with path.open("rb") as handle:
+            for line in handle:
+                key = line[:2]
+                if key in (b"v ", b"f "):
+                    counts[key[:1].decode()] += 1
+        return DepthFileInfo(path, "OBJ", record, details={"vertices": counts["v"], "triangles": counts["f"]})
     if suffix == ".json":
         return DepthFileInfo(path, "JSON sidecar", record)
     if record is not None:  # e.g. an .mp4 with its sidecar

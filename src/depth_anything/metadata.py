@@ -14,6 +14,7 @@ size) and, for sequences, the frame. Each format stores the same JSON record und
 | EXR | a string header attribute `depthAnything` |
 | PLY | a header comment `depth-anything {...}` |
 | GLB | the scene's extras (`scenes[0].extras["depth-anything"]`, from `trimesh.Scene.metadata`) |
+| OBJ | the header comment (`# depth-anything mesh: ... | {...}`, as `mesh.write_mesh` writes it) |
 | depth sequences and videos | JSON beside them (`png16.json` of a frame folder, `FILE.mp4.json`) |
 
 `read_metadata(path)` finds the record in any of them (a sidecar wins over the file, as it is the
@@ -382,6 +383,16 @@ def _from_glb(path: Path) -> DepthMetadata | None:
     return None
 
 
+def _from_obj(path: Path) -> DepthMetadata | None:
+    # mesh.write_mesh puts "depth-anything mesh: <for people> | <record>" in the header comment
+    for line in _head(path, 1 << 16).decode("utf-8", "replace").splitlines():
+        if not line.startswith("#"):
+            break
+        if METADATA_KEY in line and " | {" in line:
+            return DepthMetadata.from_json(line.rsplit(" | ", 1)[1], f"{path}: header comment")
+    return None
+
+
 def _from_sidecar(path: Path) -> DepthMetadata | None:
     try:
         values = json.loads(path.read_text(encoding="utf-8"))
@@ -399,6 +410,7 @@ _READERS = {
     ".ply": _from_ply,
     ".glb": _from_glb,
     ".json": _from_sidecar,
+    ".obj": _from_obj,
 }
 
 
