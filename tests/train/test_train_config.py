@@ -24,6 +24,9 @@ def test_shipped_configs_validate(path: Path) -> None:
         assert config.model.encoder == {"teacher": "vitg"}.get(config.stage, config.model.encoder)
     if config.stage == "metric":
         assert config.model.max_depth and config.model.init_encoder_only and config.loss.silog_lambda == 0.5
+    elif config.stage == "temporal":  # VDA's published loss weights and window
+        assert (config.loss.ssi_weight, config.loss.gradient_weight, config.loss.temporal_weight) == (1.0, 0.5, 10.0)
+        assert config.data.clip_frames == 32
     else:
         assert (config.loss.ssi_weight, config.loss.gradient_weight) == (1.0, 2.0)
 
