@@ -10,7 +10,7 @@ import pytest
 
 from depth_anything.errors import ConfigError
 from depth_anything.geometry import Intrinsics, depth_to_points
-from depth_anything.mesh import depth_edges, depth_to_mesh, grid_faces, mesh_stride, write_mesh
+from depth_anything.mesh import depth_edges, depth_to_mesh, edge_spacing, grid_faces, mesh_stride, write_mesh
 from depth_anything.metadata import DepthMetadata, read_metadata
 
 trimesh = pytest.importorskip("trimesh")
@@ -61,15 +61,38 @@ def test_a_wall_at_known_depth_gives_known_vertices_and_faces_facing_the_camera(
 
 
 def test_triangles_across_a_step_are_removed_and_kept_with_keep_edges():
-    depth = step(height=4, width=6, at=3)
+    depth = step(height=4, width=6, at=3)  # columns 0-2 at 1 m, 3-5 at 2 m: columns 2 and 3 are the edge
     camera = Intrinsics.from_focal(6, 4, 5.0)
     cut = depth_to_mesh(depth, None, camera)
     joined = depth_to_mesh(depth, None, camera, edge_threshold=None)
-    assert len(joined.faces) == 2 * 3 * 5 and len(cut.faces) == 2 * 3 * (2 + 2)
+    assert len(joined.faces) == 2 * 3 * 5 and len(cut.faces) == 2 * 3 * (
+        1 + 1
+    )  # blocks of columns 0-1 and 4-5
     for mesh, spanning in ((cut, 0), (joined, 2 * 3)):
         z = mesh.vertices[mesh.faces][:, :, 2]
         assert int(np.sum(z.max(axis=1) != z.min(axis=1))) == spanning
-    assert len(cut.vertices) == 24  # every pixel is still a corner of a triangle on its own side
+    # the mesh is made of the pixels the cleaned point cloud keeps
+    kept, _ = depth_to_points(depth, camera, keep=~depth_edges(depth))
+    np.testing.assert_allclose(np.sort(cut.vertices, axis=0), np.sort(kept, axis=0), rtol=1e-6)
+
+
+def test_a_blurred_edge_is_caught_at_the_networks_pixel_spacing():
+    depth = np.ones((3, 12))
+    depth[:, 6:] = 2.0
+    depth[:, 4:8] = [1.03, 1.3, 1.6, 1.94]  # a ramp of 3-25 % steps, as an upsampled prediction has
+    assert depth_edges(depth, 0.04)[0].tolist() == [False] * 4 + [True] * 4 + [False] * 4
+    assert depth_edges(depth, 0.35)[0].tolist() == [False] * 12  # no single step is 35 %
+    assert depth_edges(depth, 0.35, spacing=2)[0].tolist() == [False] * 4 + [True] * 4 + [False] * 4
+    assert (
+        edge_spacing((1080, 1920), 518) == 2
+        and edge_spacing((48, 64), 518) == 1
+        and edge_spacing((9, 9), None) == 1
+    )
+    stride_two = depth_to_mesh(
+        step(height=6, width=12, at=6), None, Intrinsics.from_focal(12, 6, 8.0), stride=2
+    )
+    z = stride_two.vertices[stride_two.faces][:, :, 2]
+    assert np.all(z.max(axis=1) == z.min(axis=1))  # strided triangles across the step are dropped too
 
 
 def test_stride_keep_mask_and_texture_coordinates():

@@ -49,39 +49,44 @@ MAX_TEXTURE_SIDE = 4096
 _TO_GLTF = np.diag([1.0, -1.0, -1.0])
 
 
-def edge_jumps(depth: np.ndarray) -> dict[tuple[int, int], np.ndarray]:
-    """The relative depth jump max / min - 1 between each pixel and its neighbour at offset (dy, dx),
-    for the offsets (0, 1), (1, 0), (1, 1), (1, -1); NaN where either pixel has no valid depth. Each
-    map is the shape of the overlap: entry [i, j] pairs pixel (i, j) of the cropped map with its neighbour."""
-    z = np.asarray(depth, dtype=np.float64)
-    z = np.where(np.isfinite(z) & (z > 0), z, np.nan)
-    height, width = z.shape
-    jumps = {}
-    for dy, dx in ((0, 1), (1, 0), (1, 1), (1, -1)):
-        a = z[: height - dy, max(0, -dx) : width - max(0, dx)]
-        b = z[dy:, max(0, dx) : width - max(0, -dx)]
-        with np.errstate(invalid="ignore"):
-            jumps[(dy, dx)] = np.fmax(a, b) / np.fmin(a, b) - 1.0
-    return jumps
+def depth_edges(depth: np.ndarray, threshold: float = DEFAULT_EDGE_THRESHOLD, spacing: int = 1) -> np.ndarray:
+    """H×W bool: pixels whose depth differs by more than `threshold` (relative: max / min - 1 of the
+    two) from a valid depth within `spacing` pixels (its 8 neighbours when 1).
 
+    A sharp step marks the pixel on each side of it, as neither can be trusted (a network blurs edges
+    into the background and the foreground alike). A prediction upsampled from the network's smaller
+    output blurs an edge over several pixels, whose neighbour-to-neighbour jumps are small: `spacing` =
+    image side / network side (`edge_spacing`) compares depths as far apart as the network's own
+    pixels, so the ramp is marked. Pixels without a valid depth are no edge and mark none."""
+    import cv2
 
-def depth_edges(depth: np.ndarray, threshold: float = DEFAULT_EDGE_THRESHOLD) -> np.ndarray:
-    """H×W bool: pixels whose depth jumps by more than `threshold` (relative: max / min - 1) to one of
-    their 8 neighbours with valid depth. Both sides of a jump are marked, as neither pixel can be trusted
-    (a network blurs edges into the background and the foreground alike)."""
     if not threshold > 0:
         raise ValueError(f"edge threshold must be positive, got {threshold}")
-    z = np.asarray(depth)
+    if spacing < 1:
+        raise ValueError(f"edge spacing must be at least 1 pixel, got {spacing}")
+    z = np.asarray(depth, dtype=np.float32)
     if z.ndim != 2:
         raise ValueError(f"depth must be an H×W map, got shape {z.shape}")
-    height, width = z.shape
-    edges = np.zeros((height, width), dtype=bool)
-    for (dy, dx), jump in edge_jumps(z).items():
-        with np.errstate(invalid="ignore"):
-            over = jump > threshold
-        edges[: height - dy, max(0, -dx) : width - max(0, dx)] |= over
-        edges[dy:, max(0, dx) : width - max(0, -dx)] |= over
-    return edges
+    valid = np.isfinite(z) & (z > 0)
+    window = np.ones((2 * spacing + 1, 2 * spacing + 1), np.uint8)
+    # the farthest and nearest valid depth around each pixel; a hole neither raises the maximum (0)
+    # nor lowers the minimum (inf)
+    farthest = cv2.dilate(np.where(valid, z, 0.0).astype(np.float32), window, borderType=cv2.BORDER_REPLICATE)
+    nearest = cv2.erode(
+        np.where(valid, z, np.inf).astype(np.float32), window, borderType=cv2.BORDER_REPLICATE
+    )
+    z64 = z.astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):
+        jump = np.maximum(farthest / z64, z64 / nearest) - 1.0
+    return valid & (jump > threshold)
+
+
+def edge_spacing(image_shape: tuple[int, int], network_side: int | None) -> int:
+    """The spacing (`depth_edges`) at which a prediction made at `network_side` pixels on its shorter
+    side and resized to `image_shape` (H, W) shows its edges: the resize factor, at least 1."""
+    if not network_side:
+        return 1
+    return max(1, round(min(image_shape) / network_side))
 
 
 def mesh_stride(height: int, width: int, stride: int = 1, max_vertices: int = MAX_MESH_VERTICES) -> int:
@@ -131,15 +136,18 @@ def depth_to_mesh(
     stride: int = 1,
     keep: np.ndarray | None = None,
     max_vertices: int = MAX_MESH_VERTICES,
+    edge_spacing: int = 1,
 ) -> trimesh.Trimesh:
     """A triangle mesh of `depth` (H×W, metres or any unit; pixels without a finite positive depth are
     holes) seen by `intrinsics`, in the camera frame, textured with `image` (H×W×3 RGB, any bit depth).
 
-    Triangles whose corners' depths jump by more than `edge_threshold` (relative, see `depth_edges`)
-    are dropped, so foreground and background are not joined; None keeps them all. `stride` takes
-    every n-th pixel (raised, with a warning, above `max_vertices` vertices); `keep` (H×W bool) leaves
-    out the pixels where it is false (low confidence, sky). Vertices no triangle uses are dropped.
-    `ConfigError` when no pixel has a valid depth."""
+    With an `edge_threshold` the mesh is made of the pixels a cleaned point cloud keeps: no triangle
+    has a corner on a depth edge (`depth_edges(depth, edge_threshold, edge_spacing)`) or spans a
+    relative depth jump above the threshold (between strided pixels), so foreground and background are
+    not joined; None keeps every triangle. `stride` takes every n-th pixel (raised, with a warning,
+    above `max_vertices` vertices); `keep` (H×W bool) leaves out the pixels where it is false (low
+    confidence, sky). Vertices no triangle uses are dropped. `ConfigError` when no pixel has a valid
+    depth."""
     trimesh = require_extra("trimesh", MESH_EXTRA)
     depth = np.asarray(depth)
     if depth.ndim != 2:
@@ -161,10 +169,10 @@ def depth_to_mesh(
     faces = grid_faces(valid)
     z_valid = z[valid]
     if edge_threshold is not None and len(faces):
-        if not edge_threshold > 0:
-            raise ValueError(f"edge threshold must be positive, got {edge_threshold}")
+        on_edge = depth_edges(depth, edge_threshold, edge_spacing)[::stride, ::stride][valid]
         corners = z_valid[faces]
-        faces = faces[corners.max(axis=1) / corners.min(axis=1) - 1.0 <= edge_threshold]
+        spans = corners.max(axis=1) / corners.min(axis=1) - 1.0 > edge_threshold
+        faces = faces[~(spans | on_edge[faces].any(axis=1))]
     v, u = np.meshgrid(rows, cols, indexing="ij")
     u, v = u[valid], v[valid]
     used = np.zeros(len(z_valid), dtype=bool)
@@ -282,7 +290,7 @@ __all__ = [
     "MESH_FORMATS",
     "depth_edges",
     "depth_to_mesh",
-    "edge_jumps",
+    "edge_spacing",
     "grid_faces",
     "mesh_bytes",
     "mesh_format",
