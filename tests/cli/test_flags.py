@@ -25,6 +25,7 @@ HIDDEN_ALIASES: dict[tuple[str, str], str] = {
     ("label", "--out"): "--outdir",
     ("synth", "--out"): "--outdir",
     ("sample-photos", "--out"): "--outdir",
+    ("oak", "--out"): "--outdir",
     ("label", "--images"): "--data",
     ("label", "--format"): "--label-format",
     ("contact-sheet", "--tile"): "--cell-height",

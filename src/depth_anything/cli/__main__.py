@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "models": "depth_anything.cli.models",
     "sample-photos": "depth_anything.cli.sample_photos",
     "serve": "depth_anything.cli.serve",
+    "oak": "depth_anything.cli.oak",
 }
 
 
