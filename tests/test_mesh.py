@@ -7,10 +7,19 @@ import logging
 
 import numpy as np
 import pytest
+from PIL import Image
 
-from depth_anything.errors import ConfigError
+from depth_anything.errors import ConfigError, NoValidDepthError
 from depth_anything.geometry import Intrinsics, depth_to_points
-from depth_anything.mesh import depth_edges, depth_to_mesh, edge_spacing, grid_faces, mesh_stride, write_mesh
+from depth_anything.mesh import (
+    DEFAULT_EDGE_THRESHOLD,
+    depth_edges,
+    depth_to_mesh,
+    edge_spacing,
+    grid_faces,
+    grid_stride,
+    write_mesh,
+)
 from depth_anything.metadata import DepthMetadata, read_metadata
 
 trimesh = pytest.importorskip("trimesh")
@@ -109,15 +118,15 @@ def test_stride_keep_mask_and_texture_coordinates():
 
 def test_huge_maps_take_every_nth_pixel_with_a_message(caplog):
     with caplog.at_level(logging.WARNING, logger="depth_anything.mesh"):
-        assert mesh_stride(4000, 3000, 1, max_vertices=1_000_000) == 4
+        assert grid_stride(4000, 3000, 1, max_points=1_000_000) == 4
     assert "every 4-th pixel" in caplog.text
-    assert mesh_stride(100, 100, 3) == 3
+    assert grid_stride(100, 100, 3) == 3
     mesh = depth_to_mesh(np.ones((40, 30)), None, Intrinsics.from_focal(30, 40, 20.0), max_vertices=300)
     assert len(mesh.vertices) <= 300
 
 
 def test_no_valid_depth_is_refused():
-    with pytest.raises(ConfigError, match="no pixel has a valid depth"):
+    with pytest.raises(NoValidDepthError, match="no pixel has a valid depth"):
         depth_to_mesh(np.zeros((4, 4)), None, Intrinsics.from_focal(4, 4, 3.0))
 
 
@@ -157,3 +166,52 @@ def test_files_read_back_with_their_geometry_texture_and_record(tmp_path):
     assert "exif" in (tmp_path / "m.obj").read_text().splitlines()[0]
     with pytest.raises(ConfigError, match=r"\.glb"):
         write_mesh(tmp_path / "m.stl", mesh)
+
+
+def test_the_writer_cleans_clouds_and_meshes_and_writes_confidence(tmp_path):
+    from depth_anything.outputs import DepthWriter, PointCloudOptions
+
+    depth = step(height=4, width=6, at=3)
+    image = np.full((4, 6, 3), 200, np.uint8)
+    confidence = np.ones((4, 6))
+    confidence[0, 0] = 0.2  # one unsure pixel
+    camera = Intrinsics.from_focal(6, 4, 5.0)
+    formats = ["ply", "glb", "mesh_ply", "obj", "confidence"]
+    cleaned = DepthWriter(
+        tmp_path / "clean", formats, metric=True, points=PointCloudOptions(min_confidence=0.5)
+    )
+    written = cleaned.write("a", image, depth, intrinsics=camera, focal_source="exif", confidence=confidence)
+    assert written["mesh_ply"].name == "a_mesh.ply" and written["confidence"].name == "a_confidence.png"
+    cloud = plyfile.PlyData.read(str(written["ply"]))["vertex"]
+    assert len(cloud) == 4 * 6 - 2 * 4 - 1  # the step's two columns and the unsure pixel are gone
+    mesh = plyfile.PlyData.read(str(written["mesh_ply"]))
+    assert len(mesh["face"]) == 2 * 3 * 2 - 1  # the unsure corner takes one triangle with it
+    glb = trimesh.load(written["glb"], force="mesh", process=False)
+    assert len(glb.faces) == len(mesh["face"])
+    assert (
+        read_metadata(written["glb"]).focal_source == "exif"
+        and read_metadata(written["glb"]).content == "mesh"
+    )
+    picture = np.asarray(Image.open(written["confidence"]))
+    assert picture[0, 0] == 51 and picture[1, 1] == 255
+    assert PointCloudOptions().edge_threshold == DEFAULT_EDGE_THRESHOLD  # clouds are cleaned by default
+    everything = DepthWriter(
+        tmp_path / "all", ["ply"], metric=True, points=PointCloudOptions(edge_threshold=None)
+    )
+    assert (
+        len(
+            plyfile.PlyData.read(str(everything.write("a", image, depth, intrinsics=camera)["ply"]))["vertex"]
+        )
+        == 24
+    )
+    with pytest.raises(NoValidDepthError, match="b: no pixel"):
+        cleaned.write("b", image, np.zeros((4, 6)), intrinsics=camera, confidence=confidence)
+    with pytest.raises(ValueError, match="confidence map"):
+        cleaned.write("c", image, depth, intrinsics=camera)
+
+
+def test_relative_models_are_refused_for_meshes_with_the_metric_models_named(tmp_path):
+    from depth_anything.outputs import DepthWriter
+
+    with pytest.raises(ConfigError, match="needs metric depth.*default-metric"):
+        DepthWriter(tmp_path, ["glb"], metric=False)

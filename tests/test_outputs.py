@@ -128,8 +128,8 @@ def test_every_format_is_written_where_its_suffix_says(tmp_path):
     image = np.random.default_rng(1).integers(0, 255, (37, 53, 3), dtype=np.uint8)
     depth = _depth()
     writer = DepthWriter(tmp_path, list(OUTPUT_SUFFIXES), metric=True, cmap="viridis",
-                         points=PointCloudOptions(fov_deg=70.0, stride=2))
-    written = writer.write("sub/a", image, depth)
+                         points=PointCloudOptions(fov_deg=70.0, stride=2, edge_threshold=None))
+    written = writer.write("sub/a", image, depth, confidence=np.full(depth.shape, 0.5))
     assert {fmt: path.name for fmt, path in written.items()} == {fmt: "a" + s for fmt, s in OUTPUT_SUFFIXES.items()}
     assert writer.exists("sub/a") and not writer.exists("sub/b")
     color = _decode_both(written["color"].read_bytes())[0]

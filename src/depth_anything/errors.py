@@ -43,6 +43,11 @@ class ExportError(DepthAnythingError, ValueError):
     """An export cannot be made as asked, or an exported file does not fit what it is asked to run."""
 
 
+class NoValidDepthError(DepthAnythingError, ValueError):
+    """A depth map has no valid pixel (finite, positive) to make points or a mesh of; batch commands
+    skip and report the image."""
+
+
 def require_extra(module: str, extra: str):
     """Import an optional package, or raise `MissingExtraError` naming the extra that installs it."""
     import importlib

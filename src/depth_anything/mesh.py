@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .errors import ConfigError, require_extra
+from .errors import ConfigError, NoValidDepthError, require_extra
 from .geometry import Intrinsics, write_ply
 from .io import atomic_write_bytes, to_uint8
 from .metadata import DepthMetadata, glb_extras
@@ -43,6 +43,8 @@ MESH_FORMATS = ("glb", "ply", "obj")
 DEFAULT_EDGE_THRESHOLD = 0.04
 # above this many grid vertices a mesh takes every n-th pixel (a 48-megapixel photo would need ~10 GB)
 MAX_MESH_VERTICES = 2_000_000
+# above this many points a point cloud does (its arrays take about 100 bytes a point while it is made)
+MAX_CLOUD_POINTS = 20_000_000
 # the longest side of a GLB's texture: what WebGL and phone GPUs load everywhere
 MAX_TEXTURE_SIDE = 4096
 # camera frame (x right, y down, z forward) → glTF (x right, y up, z backward): a half turn about x
@@ -89,20 +91,21 @@ def edge_spacing(image_shape: tuple[int, int], network_side: int | None) -> int:
     return max(1, round(min(image_shape) / network_side))
 
 
-def mesh_stride(height: int, width: int, stride: int = 1, max_vertices: int = MAX_MESH_VERTICES) -> int:
+def grid_stride(height: int, width: int, stride: int = 1, max_points: int = MAX_MESH_VERTICES) -> int:
     """`stride`, raised until a `height`×`width` grid taken every stride-th pixel has at most
-    `max_vertices` vertices (logged when it is raised)."""
-    if stride < 1 or max_vertices < 1:
-        raise ValueError(f"stride and max_vertices must be at least 1, got {stride} and {max_vertices}")
+    `max_points` points (mesh vertices, cloud points), with a warning when it is raised: a huge photo
+    is decimated instead of running out of memory."""
+    if stride < 1 or max_points < 1:
+        raise ValueError(f"stride and max_points must be at least 1, got {stride} and {max_points}")
     needed = stride
-    while math.ceil(height / needed) * math.ceil(width / needed) > max_vertices:
+    while math.ceil(height / needed) * math.ceil(width / needed) > max_points:
         needed += 1
     if needed != stride:
         log.warning(
-            "a %d×%d depth map gives more than %d vertices at stride %d: using every %d-th pixel (stride %d)",
+            "a %d×%d depth map gives more than %d points at stride %d: using every %d-th pixel (stride %d)",
             width,
             height,
-            max_vertices,
+            max_points,
             stride,
             needed,
             needed,
@@ -146,7 +149,7 @@ def depth_to_mesh(
     relative depth jump above the threshold (between strided pixels), so foreground and background are
     not joined; None keeps every triangle. `stride` takes every n-th pixel (raised, with a warning,
     above `max_vertices` vertices); `keep` (H×W bool) leaves out the pixels where it is false (low
-    confidence, sky). Vertices no triangle uses are dropped. `ConfigError` when no pixel has a valid
+    confidence, sky). Vertices no triangle uses are dropped. `NoValidDepthError` when no pixel has a valid
     depth."""
     trimesh = require_extra("trimesh", MESH_EXTRA)
     depth = np.asarray(depth)
@@ -157,7 +160,7 @@ def depth_to_mesh(
         raise ValueError(f"image of shape {np.shape(image)} does not match depth of shape {depth.shape}")
     if keep is not None and np.shape(keep) != depth.shape:
         raise ValueError(f"keep mask of shape {np.shape(keep)} does not match depth of shape {depth.shape}")
-    stride = mesh_stride(height, width, stride, max_vertices)
+    stride = grid_stride(height, width, stride, max_vertices)
     rows = np.arange(0, height, stride)
     cols = np.arange(0, width, stride)
     z = depth[::stride, ::stride].astype(np.float64)
@@ -165,7 +168,7 @@ def depth_to_mesh(
     if keep is not None:
         valid &= np.asarray(keep, dtype=bool)[::stride, ::stride]
     if not valid.any():
-        raise ConfigError("no pixel has a valid depth (finite and positive): nothing to make a mesh of")
+        raise NoValidDepthError("no pixel has a valid depth (finite and positive): nothing to make a mesh of")
     faces = grid_faces(valid)
     z_valid = z[valid]
     if edge_threshold is not None and len(faces):
@@ -285,6 +288,7 @@ def _homogeneous(rotation: np.ndarray) -> np.ndarray:
 
 __all__ = [
     "DEFAULT_EDGE_THRESHOLD",
+    "MAX_CLOUD_POINTS",
     "MAX_MESH_VERTICES",
     "MAX_TEXTURE_SIDE",
     "MESH_FORMATS",
@@ -294,6 +298,6 @@ __all__ = [
     "grid_faces",
     "mesh_bytes",
     "mesh_format",
-    "mesh_stride",
+    "grid_stride",
     "write_mesh",
 ]

@@ -276,11 +276,15 @@ def _png16_text(metric: bool, record: DepthMetadata | None = None, depth: np.nda
 OUTPUT_SUFFIXES: dict[str, str] = {
     "color": "_depth.png", "gray": "_gray.png", "side": "_side.png", "png16": "_depth16.png", "npy": ".npy", "ply": ".ply",
     "normals": "_normals.png", "normals_npy": "_normals.npy",
+    "glb": ".glb", "mesh_ply": "_mesh.ply", "obj": ".obj", "confidence": "_confidence.png",
 }
 # what `predict` writes: every format but the point cloud (normals need metric depth: refused for relative models)
 IMAGE_FORMATS = ("color", "gray", "side", "png16", "npy", "normals", "normals_npy")
 # formats computed from 3-D geometry: metric depth and a camera
-GEOMETRY_FORMATS = ("ply", "normals", "normals_npy")
+GEOMETRY_FORMATS = ("ply", "normals", "normals_npy", "glb", "mesh_ply", "obj")
+# what `mesh` writes: triangle meshes (GLB textured with the image; PLY and OBJ with vertex colours) and the
+# flip-consistency confidence picture
+MESH_OUTPUTS = ("glb", "mesh_ply", "obj", "confidence")
 
 
 def check_formats(formats: Sequence[str], allowed: Sequence[str] = tuple(OUTPUT_SUFFIXES)) -> list[str]:
@@ -298,18 +302,50 @@ def parse_formats(text: str, allowed: Sequence[str] = IMAGE_FORMATS) -> list[str
 
 @dataclass(frozen=True)
 class PointCloudOptions:
-    """How a PLY point cloud is made from metric depth: the camera (a horizontal field of view in
-    degrees, or a focal length in pixels; principal point at the centre), every `stride`-th pixel, at
-    most `max_points` points (drawn at random, seeded)."""
+    """How point clouds and meshes are made from metric depth: the camera (a horizontal field of view
+    in degrees, or a focal length in pixels; principal point at the centre; a photo's EXIF focal length
+    first when `use_exif`, see `camera.choose_camera`), every `stride`-th pixel, at most `max_points`
+    points (drawn at random, seeded). Pixels on depth edges (`mesh.depth_edges` at `edge_threshold`
+    and `edge_spacing`) are left out, none when `edge_threshold` is None; with `min_confidence`, so are
+    pixels of lower flip-consistency confidence (`inference.confidence`)."""
 
     fov_deg: float | None = None
     focal_px: float | None = None
     stride: int = 1
     max_points: int | None = None
+    use_exif: bool = True
+    edge_threshold: float | None = 0.04  # mesh.DEFAULT_EDGE_THRESHOLD (checked by the tests)
+    edge_spacing: int = 1
+    min_confidence: float | None = None
 
     def __post_init__(self) -> None:
         if self.fov_deg is not None and self.focal_px is not None:
             raise ConfigError("give fov_deg= or focal_px=, not both")
+        if self.edge_threshold is not None and not self.edge_threshold > 0:
+            raise ConfigError(f"edge_threshold= must be positive (None keeps edges), got {self.edge_threshold}")
+        if self.min_confidence is not None and not 0.0 <= self.min_confidence <= 1.0:
+            raise ConfigError(f"min_confidence= must lie in [0, 1], got {self.min_confidence}")
+
+    def camera(self, width: int, height: int, image_file: Any = None, name: str | None = None) -> Any:
+        """The `camera.CameraChoice` of a `width`×`height` image read from `image_file` (its EXIF, then
+        these options, then the default with a warning)."""
+        from .camera import choose_camera
+
+        return choose_camera(width, height, image_file, self.fov_deg, self.focal_px, self.use_exif, name)
+
+    def keep(self, depth: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray | None:
+        """The pixels a cloud or mesh keeps (H×W bool): not on a depth edge, confident enough; None: all."""
+        keep = None
+        if self.edge_threshold is not None:
+            from .mesh import depth_edges
+
+            keep = ~depth_edges(depth, self.edge_threshold, self.edge_spacing)
+        if self.min_confidence is not None:
+            if confidence is None:
+                raise ValueError("min_confidence needs the confidence map (inference.confidence)")
+            confident = np.asarray(confidence) >= self.min_confidence
+            keep = confident if keep is None else keep & confident
+        return keep
 
     def intrinsics(self, width: int, height: int) -> Intrinsics:
         """The pinhole camera of a `width`×`height` image."""
@@ -331,8 +367,10 @@ class DepthWriter:
     color: the depth picture (colour map `cmap`, or grey with `grayscale`); gray: the grey picture;
     side: input | gap | depth picture; png16: 16-bit PNG (`png16_values`); npy: float32 depth as
     predicted; ply: coloured point cloud; normals: the normal map picture, normals_npy: H×W×3 float32
-    unit normals (camera frame, NaN where invalid; see `normals`). ply and normals need metric depth
-    and a camera (`points` says which, and how the cloud is thinned). Metric depth is coloured
+    unit normals (camera frame, NaN where invalid; see `normals`); glb, mesh_ply (NAME_mesh.ply), obj:
+    a triangle mesh (`mesh.depth_to_mesh`); confidence: the flip-consistency confidence as an 8-bit
+    picture (255 = 1). ply, normals and meshes need metric depth and a camera (`points` says which, and
+    how clouds and meshes are thinned and cleaned of depth edges). Metric depth is coloured
     inverted, so near is warm. Pictures are PNGs deflated at `compression` (zlib level); `durable`
     syncs every file to disk before its rename.
 
@@ -358,8 +396,10 @@ class DepthWriter:
             raise ConfigError(f"{what} (formats= {', '.join(geometric)}) needs metric depth in metres; this model "
                               "predicts relative depth (disparity without a scale). Use a metric model: "
                               f"{DEFAULT_METRIC_MODEL}, metric-hypersim-vitl (indoor) or metric-vkitti-vitl (outdoor)")
-        if "ply" in self.formats:
+        if "ply" in self.formats or "mesh_ply" in self.formats:
             require_extra("plyfile", "pointcloud")  # before any prediction is made
+        if any(fmt in ("glb", "obj") for fmt in self.formats):
+            require_extra("trimesh", "pointcloud")
         if not 0 <= compression <= 9:
             raise ConfigError(f"compression= is a zlib level from 0 to 9, got {compression}")
         self.outdir = Path(outdir)
@@ -396,15 +436,25 @@ class DepthWriter:
 
     def write(
         self, name: str, image: np.ndarray | None, depth: np.ndarray, picture: np.ndarray | None = None,
-        intrinsics: Intrinsics | None = None, focal_source: str | None = None,
+        intrinsics: Intrinsics | None = None, focal_source: str | None = None, confidence: np.ndarray | None = None,
     ) -> dict[str, Path]:
         """Write every format of one prediction (`picture`: the depth picture, if already drawn); the
         pictures live only during this call. `intrinsics` (and where its focal came from, a
         `metadata.FOCAL_SOURCES` name) is this image's camera, when it has its own; else `points`
-        gives it. Returns the file of each format."""
+        gives it. `confidence` (H×W in [0, 1], `inference.confidence`) is needed by the confidence
+        format and by `points.min_confidence`. Returns the file of each format. An image without any
+        valid depth raises `NoValidDepthError` (naming `name`) before a 3-D file is written."""
         written: dict[str, Path] = {}
         record = self.metadata(depth, intrinsics, focal_source)
         normals: np.ndarray | None = None
+        keep: np.ndarray | None = None
+        mesh: Any = None
+        if any(fmt in GEOMETRY_FORMATS for fmt in self.formats):
+            if not np.any(np.isfinite(depth) & (np.asarray(depth) > 0)):
+                from .errors import NoValidDepthError
+
+                raise NoValidDepthError(f"{name}: no pixel has a valid depth (finite and positive)")
+            keep = self.points.keep(depth, confidence)
         for fmt, path in self.paths(name).items():
             if fmt == "npy":
                 atomic_write(path, lambda tmp: np.save(tmp, np.asarray(depth, dtype=np.float32)), self.durable)
@@ -413,7 +463,21 @@ class DepthWriter:
                 write_png(path, png16_values(depth, self.metric), self.compression, self.durable,
                           _png16_text(self.metric, record, depth))
             elif fmt == "ply":
-                self._write_ply(path, image, depth, record)
+                self._write_ply(path, image, depth, record, keep)
+            elif fmt in ("glb", "mesh_ply", "obj"):
+                if mesh is None:
+                    from .mesh import depth_to_mesh
+
+                    mesh = depth_to_mesh(depth, image, record.intrinsics, self.points.edge_threshold, self.points.stride,
+                                         keep, edge_spacing=self.points.edge_spacing)
+                self._write_mesh(path, mesh, record.with_values(content="mesh"))
+            elif fmt == "confidence":
+                if confidence is None:
+                    raise ValueError("the confidence picture needs the confidence map (inference.confidence)")
+                values = np.round(np.clip(np.nan_to_num(np.asarray(confidence, np.float64)), 0, 1) * 255).astype(np.uint8)
+                write_png(path, values, self.compression, self.durable, {
+                    "Description": "flip-consistency confidence, 255 = 1 (the prediction and the mirrored image's agree), "
+                                   "0 = no valid prediction", "Software": record.software})
             elif fmt in ("normals", "normals_npy"):
                 if normals is None:
                     from .normals import depth_to_normals
@@ -449,12 +513,22 @@ class DepthWriter:
             atomic_write(path, lambda tmp: np.save(tmp, normals), self.durable)
             self._write_sidecar(path, record)
 
-    def _write_ply(self, path: Path, image: np.ndarray | None, depth: np.ndarray, record: DepthMetadata) -> None:
+    def _write_mesh(self, path: Path, mesh: Any, record: DepthMetadata) -> None:
+        from .mesh import write_mesh
+
+        write_mesh(path, mesh, record, self.durable)
+
+    def _write_ply(
+        self, path: Path, image: np.ndarray | None, depth: np.ndarray, record: DepthMetadata,
+        keep: np.ndarray | None = None,
+    ) -> None:
         from .geometry import depth_to_points, write_ply
         from .io import to_uint8
+        from .mesh import MAX_CLOUD_POINTS, grid_stride
 
         colors = to_uint8(image) if image is not None else None
-        points, colors = depth_to_points(depth, record.intrinsics, colors, self.points.stride, self.points.max_points)
+        stride = grid_stride(*np.shape(depth), self.points.stride, MAX_CLOUD_POINTS)
+        points, colors = depth_to_points(depth, record.intrinsics, colors, stride, self.points.max_points, keep=keep)
         write_ply(path, points, colors, durable=self.durable, comments=ply_comments(record.with_values(content="points")))
 
 
@@ -717,7 +791,7 @@ class SequenceWriter:
 
 
 __all__ = [
-    "IMAGE_FORMATS", "LIST_SUFFIXES", "OUTPUT_SUFFIXES", "PNG_COMPRESSION", "CollectedInputs", "DepthWriter", "ImageInput",
+    "IMAGE_FORMATS", "LIST_SUFFIXES", "MESH_OUTPUTS", "OUTPUT_SUFFIXES", "PNG_COMPRESSION", "CollectedInputs", "DepthWriter", "ImageInput",
     "PointCloudOptions", "SEQUENCE_FORMATS", "SequenceWriter", "VIDEO_FORMATS", "VideoWriter", "check_formats", "collect_images", "encode_png", "parse_formats", "png16_values",
     "unique_names", "write_png",
 ]
