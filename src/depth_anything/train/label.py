@@ -72,10 +72,7 @@ def label_images(
         predictor = opener(torch_device)
     else:
         predictor = Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
-    identity = teacher_identity(model, predictor.input_size, predictor.dtype, encoding)
-    backend = getattr(predictor.runtime, "name", "torch")
-    if backend != "torch":  # runtimes agree to about 1e-5, not bit for bit (torch labels keep their old identity)
-        identity["backend"] = backend
+    identity = predictor_identity(model, predictor, encoding)
     check_teacher(out, identity)
     barrier()  # every rank has compared with the old manifest before rank 0 records this teacher
     # recorded before any label is written, so a crashed run still names its teacher
@@ -121,12 +118,29 @@ def teacher_identity(model: str | Path, input_size: int, dtype: torch.dtype | st
     }
 
 
-def check_teacher(out: Path, identity: dict[str, Any]) -> None:
-    """Refuse to add labels to `out` when its manifest was written by another teacher setting."""
-    path = out / MANIFEST
+def predictor_identity(model: str | Path, predictor: Predictor, encoding: str) -> dict[str, Any]:
+    """`teacher_identity` of an opened Predictor, naming its backend unless it is torch."""
+    identity = teacher_identity(model, predictor.input_size, predictor.dtype, encoding)
+    backend = getattr(predictor.runtime, "name", "torch")
+    if backend != "torch":  # runtimes agree to about 1e-5, not bit for bit (torch labels keep their old identity)
+        identity["backend"] = backend
+    return identity
+
+
+def _holds_labels(out: Path) -> bool:
+    """Whether `out` holds labels of either mode (a labels/ tree, label shards or their index)."""
+    if (out / "labels").is_dir() and any(p.is_file() for p in (out / "labels").rglob("*")):
+        return True
+    return (out / "index.jsonl").is_file() or any(out.glob("labels-*.tar"))
+
+
+def check_teacher(out: Path, identity: dict[str, Any], record: str = MANIFEST) -> None:
+    """Refuse to add labels to `out` when its `record` (the folder mode's manifest, or the shard mode's
+    teacher.json) was written by another teacher setting."""
+    path = out / record
     if not path.is_file():
-        if (out / "labels").is_dir() and any(p.is_file() for p in (out / "labels").rglob("*")):
-            raise ConfigError(f"out={out} holds labels but no {MANIFEST}: their teacher is unknown; use a new folder")
+        if _holds_labels(out):
+            raise ConfigError(f"out={out} holds labels but no {record}: their teacher is unknown; use a new folder")
         return
     try:
         recorded = json.loads(path.read_text(encoding="utf-8")).get("teacher")

@@ -1,0 +1,222 @@
+"""The Ray Data engine of shard labelling (`label_shards(..., engine="ray")`; needs the `ray` extra).
+
+The job is a Ray Data pipeline: the unfinished shards as rows → ``flat_map`` reads each shard into
+chunks of samples (the chunks `label_shards` uses) → ``map_batches`` with a pool of actors, each
+holding the teacher (one GPU each when the cluster has GPUs) and labelling one chunk per call with the
+shared `ChunkLabeler` → the driver collects each shard's chunks and commits the label shard and its
+index line as soon as all of them have arrived. Chunks and labelling are those of the torchrun engine,
+so both write byte-identical label shards; the driver alone writes, so OUT must be reachable from the
+driver only.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ..data.pseudo import ENCODINGS
+from ..data.shards import ShardReadError, shard_name, shard_urls, teacher_digest
+from ..errors import ConfigError, DepthAnythingError
+from ..inference import Predictor
+from ..weights import load_model
+from .label import predictor_identity
+from .label_shards import (
+    CHUNK_BATCHES,
+    ChunkLabeler,
+    LabeledChunk,
+    ShardLabelResult,
+    commit_shard,
+    iter_chunks,
+    pending_shards,
+    prepare_output,
+)
+
+log = logging.getLogger(__name__)
+
+
+def _open_predictor(
+    model: str | Path,
+    input_size: int | None,
+    batch_size: int,
+    device: str | None,
+    dtype: str | None,
+    opener: Callable[[torch.device], Predictor] | None,
+) -> Predictor:
+    """The teacher on this Ray worker's device (its assigned GPU, else the CPU)."""
+    from ..runtime import resolve_device
+
+    torch_device = resolve_device(device)
+    if opener is not None:
+        return opener(torch_device)
+    return Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
+
+
+def _identity(model: str | Path, encoding: str, predictor_args: dict[str, Any]) -> dict[str, Any]:
+    """The teacher identity, computed where the actors run (the driver may lack the GPU or the memory)."""
+    return predictor_identity(model, _open_predictor(model, **predictor_args), encoding)
+
+
+def _read_chunks(row: dict[str, Any], size: int) -> Iterator[dict[str, Any]]:
+    """Rows of one shard: one per chunk of samples, then a last row with the chunk count or the error."""
+    position, url = int(row["position"]), str(row["url"])
+    count = 0
+    error = ""
+    try:
+        for chunk in iter_chunks(url, size):
+            yield {
+                "position": position,
+                "url": url,
+                "chunk": count,
+                "last": False,
+                "error": "",
+                "payload": pickle.dumps(chunk),
+            }
+            count += 1
+    except ShardReadError as exc:
+        error = str(exc)
+    yield {"position": position, "url": url, "chunk": count, "last": True, "error": error, "payload": b""}
+
+
+class _TeacherActor:
+    """A Ray actor holding the teacher; labels the chunk rows of each batch it is given."""
+
+    def __init__(
+        self, encoding: str, quality: bool, predictor_args: dict[str, Any], model: str | Path
+    ) -> None:
+        self.labeler = ChunkLabeler(_open_predictor(model, **predictor_args), encoding, quality)
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        payloads = []
+        for url, last, payload in zip(batch["url"], batch["last"], batch["payload"], strict=True):
+            if last:
+                payloads.append(b"")
+                continue
+            labeled = self.labeler(shard_name(str(url)), pickle.loads(payload))
+            payloads.append(pickle.dumps(labeled))
+        return {
+            **{k: batch[k] for k in ("position", "url", "chunk", "last", "error")},
+            "payload": np.array(payloads, dtype=object),
+        }
+
+
+def label_shards_on_ray(
+    model: str | Path,
+    shards: str | Path,
+    out: str | Path,
+    encoding: str = "npy16",
+    input_size: int | None = None,
+    batch_size: int = 4,
+    device: str | None = None,
+    dtype: str | None = None,
+    quality: bool = True,
+    address: str | None = None,
+    actors: int = 1,
+    progress: Callable[[int, int], None] | None = None,
+    opener: Callable[[torch.device], Predictor] | None = None,
+) -> ShardLabelResult:
+    """`label_shards` on Ray Data (see the module doc): joins the running Ray cluster, else the one at
+    `address`, else starts a local one; `actors` teacher actors (one GPU each where the cluster has GPUs)."""
+    if encoding not in ENCODINGS:
+        raise ValueError(f"unknown label encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    out = Path(out)
+    urls = shard_urls(shards)
+    if not urls:
+        raise ConfigError(
+            f"shards={shards}: names no shard (expected a brace pattern, a .tar file or a folder of them)"
+        )
+    try:
+        import ray
+        import ray.data
+    except ImportError:
+        raise DepthAnythingError("engine='ray' needs Ray Data: pip install 'depth-anything[ray]'") from None
+    if actors < 1:
+        raise ValueError(f"actors must be at least 1, got {actors}")
+    if not ray.is_initialized():
+        ray.init(address=address, include_dashboard=False, log_to_driver=False)
+    gpus = 1 if device != "cpu" and ray.cluster_resources().get("GPU", 0) > 0 else 0
+    predictor_args = {
+        "input_size": input_size,
+        "batch_size": batch_size,
+        "device": device,
+        "dtype": dtype,
+        "opener": opener,
+    }
+    identity = ray.get(ray.remote(num_gpus=gpus)(_identity).remote(model, encoding, predictor_args))
+    prepare_output(out, identity)
+    todo, finished = pending_shards(out, urls)
+    digest = teacher_digest(identity)
+    context = ray.data.DataContext.get_current()
+    context.enable_progress_bars = False
+    start = time.perf_counter()
+    received: dict[int, dict[int, LabeledChunk]] = {}
+    expected: dict[int, int] = {}
+    labeled = failed = done = 0
+    scores: list[float] = []
+    errors: list[str] = []
+    if progress:
+        progress(0, len(todo))
+    if todo:
+        rows = ray.data.from_items(
+            [{"position": p, "url": u} for p, u in todo], override_num_blocks=len(todo)
+        )
+        chunks = rows.flat_map(_read_chunks, fn_kwargs={"size": batch_size * CHUNK_BATCHES})
+        labeled_rows = chunks.map_batches(
+            _TeacherActor,
+            fn_constructor_kwargs={
+                "encoding": encoding,
+                "quality": quality,
+                "predictor_args": predictor_args,
+                "model": model,
+            },
+            batch_size=1,
+            batch_format="numpy",
+            concurrency=actors,
+            num_gpus=gpus,
+        )
+        for row in labeled_rows.iter_rows():
+            position = int(row["position"])
+            if row["last"]:
+                if row["error"]:
+                    log.warning("shard not labelled (a rerun tries it again): %s", row["error"])
+                    errors.append(str(row["error"]))
+                    received.pop(position, None)
+                    if progress:
+                        progress(done + len(errors) - failed, len(todo))
+                    continue
+                expected[position] = int(row["chunk"])
+            else:
+                received.setdefault(position, {})[int(row["chunk"])] = pickle.loads(row["payload"])
+            if position in expected and len(received.get(position, {})) == expected[position]:
+                parts = received.pop(position, {})
+                entry = commit_shard(
+                    out, position, str(row["url"]), [parts[i] for i in sorted(parts)], digest
+                )
+                del expected[position]
+                for message in entry.failed:
+                    log.warning("skipped %s", message)
+                labeled, failed, done = labeled + entry.count, failed + len(entry.failed), done + 1
+                scores += entry.quality.astype(np.float32).tolist()
+                errors += entry.failed
+                if progress:
+                    progress(done + len(errors) - failed, len(todo))
+    elapsed = time.perf_counter() - start
+    shards_failed = len(errors) - failed
+    return ShardLabelResult(
+        labeled,
+        failed,
+        done,
+        finished,
+        shards_failed,
+        elapsed,
+        labeled / elapsed if elapsed > 0 else 0.0,
+        out / "index.jsonl",
+        np.array(scores, dtype=np.float32),
+        errors,
+    )
