@@ -73,7 +73,7 @@ def model_arguments(name: str, backend: str) -> list[str]:
 
 def open_runtime_for(name: str, backend: str):
     """The runtime `predict` runs for `name` (random:ENCODER: untrained weights on torch)."""
-    from depth_anything.inference import open_predictor
+    from depth_anything.loading import open_predictor
 
     if name.startswith("random:"):
         from depth_anything import build_model

@@ -155,7 +155,8 @@ def rss_mb(pid: int) -> float:
 # ------------------------------------------------------------------------------------------ models
 def open_alone(model: str, batch_size: int):
     """The Predictor `serve` opens for `model` (random:ENCODER: untrained weights on torch)."""
-    from depth_anything.inference import Predictor, open_predictor
+    from depth_anything.inference import Predictor
+    from depth_anything.loading import open_predictor
 
     if model.startswith("random:"):
         from depth_anything.models import build_model
@@ -269,7 +270,7 @@ LITSERVE_API = '''
 import base64, io, sys
 import litserve as ls
 from fastapi import Response
-from depth_anything.inference import open_predictor
+from depth_anything.loading import open_predictor
 from depth_anything.io import decode_image_bytes
 from depth_anything.outputs import PNG_COMPRESSION, _png16_text, encode_png, png16_values
 

@@ -70,7 +70,7 @@ def main() -> None:
         print(f"sequences: {args.count} × {args.frames} frames at {width}x{height}, seed {args.seed} "
               f"({written} rendered in {time.perf_counter() - start:.0f} s)\n")
 
-        from depth_anything.inference import open_predictor
+        from depth_anything.loading import open_predictor
 
         predictor = open_predictor("default")
         rows: list[tuple[str, SequencePredictor, int]] = [

@@ -6,3 +6,7 @@ import os
 
 # Tests must never reach the network, even by accident through huggingface_hub.
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+# `backend="auto"` compiles checkpoints for OpenVINO on first use (tens of seconds per model): the tests
+# of that path turn it on themselves (tests/export/test_compiled.py); every other test runs them on torch.
+os.environ.setdefault("DEPTH_ANYTHING_COMPILE", "off")

@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from depth_anything.cli.__main__ import main
-from depth_anything.inference.loading import auto_backend, open_predictor
+from depth_anything.loading import auto_backend, open_predictor
 from depth_anything.weights import registry
 from depth_anything.weights.registry import REGISTRY, builtin_dir, builtin_names
 from depth_anything.weights.resolver import resolve

@@ -103,3 +103,14 @@ def test_iter_results_skips_and_reports_bad_files(model, tmp_path):
     assert [r.error is None for r in results] == [True, False, True]
     assert "bad.jpg" in results[1].error and results[1].depth is None
     np.testing.assert_allclose(results[0].depth, results[2].depth)
+
+
+def test_a_lone_image_where_a_list_belongs_is_refused_not_iterated(model, tmp_path):
+    predictor = Predictor(model, input_size=56)
+    rgb = np.zeros((40, 60, 3), np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "one.png")
+    for lone in (rgb, Image.fromarray(rgb), str(tmp_path / "one.png"), tmp_path / "one.png"):
+        with pytest.raises(TypeError, match=r"expected a list of images.*predict_one"):
+            predictor.predict(lone)
+    assert predictor.predict_one(rgb).shape == (40, 60)
+    assert [d.shape for d in predictor.predict(np.stack([rgb, rgb]))] == [(40, 60), (40, 60)]  # a batch array is a list

@@ -141,7 +141,7 @@ def test_scene_cuts_on_the_command_line(weights, clip, tmp_path, capsys):
 
 
 def test_stabilize_off_gives_the_predictor_s_maps(weights, clip, tmp_path):
-    from depth_anything.inference import open_predictor
+    from depth_anything import open_predictor
     from depth_anything.inference.video import VideoReader
 
     out = tmp_path / "out"

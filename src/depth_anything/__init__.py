@@ -24,7 +24,7 @@ _LAZY = {
     "DepthAnything": "depth_anything.models",
     "load_model": "depth_anything.weights",
     "Predictor": "depth_anything.inference",
-    "open_predictor": "depth_anything.inference",
+    "open_predictor": "depth_anything.loading",
     "PredictionResult": "depth_anything.inference",
     "TorchRuntime": "depth_anything.inference",
     "Tiling": "depth_anything.inference",

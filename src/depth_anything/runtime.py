@@ -91,6 +91,20 @@ def mps_available() -> bool:
     return backend is not None and backend.is_available()
 
 
+def accelerator_present() -> bool:
+    """Whether PyTorch would pick a GPU here (`resolve_device(None)` not "cpu"), answered without importing
+    torch when it is not imported yet: an NVIDIA or AMD driver's device files, or an Apple silicon Mac."""
+    if "torch" in sys.modules:
+        return resolve_device(None).type != "cpu"
+    if os.environ.get("CUDA_VISIBLE_DEVICES", None) in ("", "-1"):
+        nvidia = False
+    else:
+        nvidia = os.path.exists("/dev/nvidiactl") or os.path.isdir("/proc/driver/nvidia/gpus")
+    rocm = os.path.exists("/dev/kfd")
+    apple = sys.platform == "darwin" and os.uname().machine == "arm64"
+    return nvidia or rocm or apple
+
+
 def resolve_device(device: str | torch.device | None = None, local_rank: int = 0) -> torch.device:
     """The requested device, or the best available one (cuda → mps → cpu).
 

@@ -96,7 +96,7 @@ def test_chooser_opens_models_on_first_use_keeps_them_and_retries_failures(tmp_p
         assert options["batch_size"] == 1 and options["input_size"] == 28
         if model == "default-metric":
             raise FileNotFoundError("no such file")
-        from depth_anything.inference import open_predictor
+        from depth_anything import open_predictor
 
         return open_predictor(model, **options)
 

@@ -30,7 +30,8 @@ from depth_anything.export.quantize import (  # noqa: E402
     depth_agreement,
     quantize_op_count,
 )
-from depth_anything.inference import OpenVINORuntime, Predictor, open_predictor  # noqa: E402
+from depth_anything.inference import OpenVINORuntime, Predictor  # noqa: E402
+from depth_anything.loading import open_predictor  # noqa: E402
 from depth_anything.io import load_image, save_image  # noqa: E402
 from depth_anything.transforms import preprocess  # noqa: E402
 

@@ -10,7 +10,8 @@ pytest.importorskip("openvino", reason="OpenVINO needs the openvino extra: pip i
 
 from depth_anything.errors import ExportError  # noqa: E402
 from depth_anything.export.verify import compare_with_torch  # noqa: E402
-from depth_anything.inference import OpenVINORuntime, Predictor, open_predictor  # noqa: E402
+from depth_anything.inference import OpenVINORuntime, Predictor  # noqa: E402
+from depth_anything.loading import open_predictor  # noqa: E402
 
 SIZES = [(280, 280), (280, 392), (140, 210), (630, 476), (518, 518)]
 

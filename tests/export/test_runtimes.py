@@ -9,7 +9,8 @@ import pytest
 
 from depth_anything.cli.__main__ import main
 from depth_anything.errors import ExportError
-from depth_anything.inference import OnnxRuntime, Predictor, open_predictor
+from depth_anything.inference import OnnxRuntime, Predictor
+from depth_anything.loading import open_predictor
 from depth_anything.transforms import preprocess
 
 TOLERANCE = 1e-4

@@ -21,11 +21,11 @@ import numpy as np
 from PIL import Image, UnidentifiedImageError
 
 from ..errors import DepthAnythingError, ImageReadError, ImageTooLargeError
-from ..inference import Predictor, open_predictor
-from ..inference.loading import AUTO
+from ..inference import Predictor
 from ..io import load_image, to_uint8
 from ..outputs import DepthWriter
 from ..pictures import DEFAULT_CMAP, fit_height
+from ..loading import AUTO, open_predictor
 from ..weights.registry import builtin_names
 
 log = logging.getLogger(__name__)

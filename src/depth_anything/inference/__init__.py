@@ -1,9 +1,17 @@
 """Inference: the one `Predictor` over interchangeable runtimes (PyTorch, ONNX Runtime, OpenVINO),
 optionally tiled at full resolution (`Tiling`)."""
 
-from .loading import open_predictor
 from .predictor import PredictionResult, Predictor, image_name
 from .runtimes import BACKENDS, OnnxRuntime, OpenVINORuntime, Runtime, TorchRuntime, open_runtime
 from .tiling import Tiling
 
-__all__ = ["BACKENDS", "OnnxRuntime", "OpenVINORuntime", "PredictionResult", "Predictor", "Runtime", "Tiling", "TorchRuntime", "image_name", "open_predictor", "open_runtime"]
+__all__ = ["BACKENDS", "OnnxRuntime", "OpenVINORuntime", "PredictionResult", "Predictor", "Runtime", "Tiling", "TorchRuntime", "image_name", "open_runtime"]
+
+
+def __getattr__(name: str):
+    # TRANSITIONAL (this session only): code written before `open_predictor` moved above `export`
+    if name == "open_predictor":
+        from ..loading import open_predictor
+
+        return open_predictor
+    raise AttributeError(f"module 'depth_anything.inference' has no attribute {name!r}")

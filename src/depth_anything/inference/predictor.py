@@ -226,6 +226,7 @@ class Predictor:
         keeps no reference to it afterwards, so at most one full-size output lives at a time if the
         caller drops each result before asking for the next.
         """
+        _refuse_single_image(images)
         for window in self._prefetched(images):
             pending = self._predict_window(window)
             while pending:
@@ -254,6 +255,17 @@ class Predictor:
     def predict_one(self, image: ImageSource) -> np.ndarray:
         """Depth map for a single image."""
         return self.predict([image])[0]
+
+
+def _refuse_single_image(images: Any) -> None:
+    """A lone image passed where a list is expected would be iterated row by row: say so instead."""
+    import os
+
+    lone = isinstance(images, (str, bytes, os.PathLike)) or (isinstance(images, np.ndarray) and images.ndim <= 3)
+    if lone or type(images).__module__.startswith("PIL."):
+        raise TypeError(
+            f"expected a list of images, got one {type(images).__name__}; pass [image], or use predict_one(image)"
+        )
 
 
 def _as_runtime(model: Any, device: Any, dtype: Any) -> Runtime:

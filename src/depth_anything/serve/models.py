@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import ExportError
-from ..inference import Predictor, open_predictor
+from ..inference import Predictor
+from ..loading import open_predictor
 from ..weights.registry import REGISTRY
 from ..weights.resolver import resolve
 from .config import ModelChoice, ServeConfig
