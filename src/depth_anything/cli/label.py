@@ -1,8 +1,11 @@
-"""Write pseudo-labels (teacher disparity) for a folder of unlabeled images; resumable, torchrun-sharded.
+"""Write pseudo-labels (teacher disparity) for a folder of images or for tar shards; resumable, torchrun- or
+Ray-sharded.
 
 Examples:
   depth-anything label --model runs/teacher/model.pt --data photos/ --outdir pseudo/
   torchrun --nproc_per_node 8 --no-python depth-anything label --model teacher.pt --data photos/ --outdir pseudo/
+  depth-anything label --model teacher.pt --data 'shards/{000000..000999}.tar' --outdir pseudo/
+  depth-anything label --model teacher.pt --data 's3://bucket/shards/{000..099}.tar' --outdir pseudo/ --engine ray
 """
 
 from __future__ import annotations
@@ -28,9 +31,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     from ..data.pseudo import ENCODINGS
 
     parser.formatter_class = HelpFormatter
-    add_data_option(parser, required=True, help="dataset folder: the unlabeled images (searched recursively)",
-                    aliases=("--images",))
-    add_outdir_option(parser, default=None, required=True, help="output folder: labels/ and manifest.json")
+    add_data_option(parser, required=True, aliases=("--images",),
+                    help="dataset folder: the unlabeled images (searched recursively), or tar shards (a brace "
+                         "pattern such as 'data/{000000..000999}.tar', a .tar file, a folder of them with --shards, "
+                         "or fsspec URLs)")
+    add_outdir_option(parser, default=None, required=True,
+                      help="output folder: labels/ and manifest.json (folder in), or label shards, index.jsonl and "
+                           "teacher.json (shards in)")
+    parser.add_argument("--shards", action="store_true",
+                        help="read --data as shards: a folder of .tar files (patterns, URLs and .tar files are "
+                             "recognised without it)")
+    parser.add_argument("--engine", default="torch", choices=("torch", "ray"),
+                        help="shards only: torch (this process, or one rank of torchrun) or ray (Ray Data, "
+                             "an actor pool holding the teacher) (default %(default)s)")
+    parser.add_argument("--ray-address", default=None,
+                        help="--engine ray: the cluster to join (e.g. ray://head:10001; default: the running one, "
+                             "else a new local one)")
+    parser.add_argument("--ray-actors", type=int, default=1, help="--engine ray: teacher actors (default %(default)s)")
+    parser.add_argument("--no-quality", action="store_true",
+                        help="shards only: skip the quality score (the mirrored image's pass; halves the work)")
     hide_aliases(parser.add_argument("--label-format", "--format", default="npy16", choices=tuple(ENCODINGS),
                                      help="label files: npy16 (float16 .npy) or png16 (16-bit PNG) (default %(default)s)"),
                  "--format")
@@ -44,12 +63,13 @@ class _Bar:
 
     def __init__(self) -> None:
         self.bar: Any = None
+        self.unit = "img"
 
     def __call__(self, done: int, total: int) -> None:
         from tqdm import tqdm
 
         if self.bar is None:
-            self.bar = tqdm(total=total, initial=done, desc="label", unit="img", file=sys.stderr)
+            self.bar = tqdm(total=total, initial=done, desc="label", unit=self.unit, file=sys.stderr)
         else:
             self.bar.update(done - self.bar.n)
 
@@ -60,6 +80,7 @@ class _Bar:
 
 def run(args: argparse.Namespace) -> int:
     """Label (the teacher opened on this rank's device), then print counts and throughput (rank 0)."""
+    from ..data.shards import is_shard_input
     from ..train.distributed import shutdown_distributed
     from ..train.label import label_images
     from ..weights.registry import DEFAULT_MODEL
@@ -67,6 +88,8 @@ def run(args: argparse.Namespace) -> int:
 
     main_rank = int(os.environ.get("RANK", "0")) == 0  # one bar and one summary per job, not one per process
     bar = _Bar() if main_rank and not args.no_progress else None
+    if args.shards or is_shard_input(args.data):
+        return _run_shards(args, bar, main_rank)
     with library_messages("label"):
         try:
             result = label_images(
@@ -84,3 +107,41 @@ def run(args: argparse.Namespace) -> int:
             f"{result.skipped_existing} already labeled, {result.failed} unreadable; manifest: {result.manifest}"
         )
     return 0
+
+
+def _run_shards(args: argparse.Namespace, bar: _Bar | None, main_rank: int) -> int:
+    """Label shards (torchrun ranks or Ray), then print counts, throughput and the quality distribution."""
+    from ..train.distributed import shutdown_distributed
+    from ..train.label_shards import label_shards, quality_summary
+    from ..weights.registry import DEFAULT_MODEL
+    from .options import open_predictor_from_args
+
+    if bar is not None:
+        bar.unit = "shard"
+    common = {"encoding": args.label_format, "input_size": args.input_size, "batch_size": args.batch_size,
+              "device": args.device, "dtype": args.dtype, "quality": not args.no_quality, "progress": bar,
+              "opener": lambda device: open_predictor_from_args(args, device=str(device))}
+    with library_messages("label"):
+        try:
+            if args.engine == "ray":
+                from ..train.label_ray import label_shards_on_ray
+
+                result = label_shards_on_ray(args.model or DEFAULT_MODEL, args.data, args.outdir,
+                                             address=args.ray_address, actors=args.ray_actors, **common)
+            else:
+                result = label_shards(args.model or DEFAULT_MODEL, args.data, args.outdir, **common)
+        finally:
+            if bar is not None:
+                bar.close()
+            shutdown_distributed()
+    if main_rank:
+        for message in result.errors:
+            print(f"not labelled: {message}", file=sys.stderr)
+        print(
+            f"labeled {result.labeled} images in {result.shards_done} shards in {result.seconds:.1f} s "
+            f"({result.images_per_second:.2f} images/s); {result.shards_skipped} shards already done, "
+            f"{result.shards_failed} shards unreadable (retried by a rerun), {result.failed} images unreadable; "
+            f"index: {result.index}"
+        )
+        print(quality_summary(result.quality))
+    return 1 if result.shards_failed else 0

@@ -173,6 +173,19 @@ class DepthTrainDataset(Dataset):
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
+    def stream_blocks(self) -> tuple[list[int], int] | None:
+        """(sample counts of the shards the indexes run through, largest shuffle buffer) when a source
+        reads label shards (a reader with `shard_counts`); every other source's samples count as shards
+        of one sample. None when no source has shards."""
+        if not any(getattr(s.reader, "shard_counts", None) is not None for s in self.sources):
+            return None
+        blocks: list[int] = []
+        for source in self.sources:
+            counts = getattr(source.reader, "shard_counts", None)
+            blocks += list(counts) if counts is not None else [1] * len(source.reader)
+        buffer = max(int(getattr(s.reader, "shuffle_buffer", 1)) for s in self.sources)
+        return blocks, buffer
+
     def locate(self, index: int) -> tuple[SourceInfo, int]:
         """(source, index within that source) of a global index."""
         if not 0 <= index < len(self):

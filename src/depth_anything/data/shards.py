@@ -127,10 +127,10 @@ class ShardSample:
 def iter_shard(url: str) -> Iterator[ShardSample]:
     """The samples of shard `url` in file order, read as a stream (no seeking, so any fsspec URL works).
 
-    Raises `ShardReadError` naming the shard and the last complete key when the shard is missing,
-    unreachable or ends in the middle of a member.
+    Raises `ShardReadError` naming the shard, the key being read and the last complete key when the
+    shard is missing, unreachable or ends in the middle of a member.
     """
-    last = "(none: no sample was read)"
+    complete, reading = "(none)", "(none)"
     try:
         stream = open_shard(url)
     except ShardReadError:
@@ -144,25 +144,26 @@ def iter_shard(url: str) -> Iterator[ShardSample]:
                 if not member.isfile():
                     continue
                 key, extension = split_member(member.name)
+                if current is not None and key != current.key:
+                    complete = current.key  # a new key begins: the previous sample is whole
+                reading = key
                 handle = archive.extractfile(member)
                 data = handle.read() if handle is not None else b""
                 if len(data) != member.size:
                     raise tarfile.ReadError(f"member {member.name} is cut short")
                 if current is not None and key != current.key:
-                    last = current.key
                     yield current
                     current = None
                 if current is None:
                     current = ShardSample(key)
                 current.fields[extension] = data
             if current is not None:
-                last = current.key
                 yield current
     except ShardReadError:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
         raise ShardReadError(
-            f"shard {url}: unreadable after key {last} ({type(exc).__name__}: {exc})"
+            f"shard {url}: unreadable at key {reading}, last complete key {complete} ({type(exc).__name__}: {exc})"
         ) from None
 
 

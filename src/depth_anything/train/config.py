@@ -33,6 +33,8 @@ class DataSource:
     pseudo_labels: bool | None = None
     options: dict[str, Any] = field(default_factory=dict)
     max_samples: int | None = None
+    # label shards only: drop samples whose flip-consistency quality score (0..1) is below this
+    min_quality: float | None = None
 
     @property
     def is_pseudo(self) -> bool:
@@ -158,6 +160,10 @@ def validate(cfg: TrainConfig) -> TrainConfig:
     for key, strictly in bounded:
         section, name = key.split(".")
         _positive(key, getattr(getattr(cfg, section), name), allow_zero=not strictly)
+    for section in ("train", "val"):
+        for i, source in enumerate(getattr(cfg.data, section)):
+            if source.min_quality is not None and not 0.0 <= source.min_quality <= 1.0:
+                raise ConfigError(f"key 'data.{section}[{i}].min_quality': must be in [0, 1], got {source.min_quality}")
     if not 0.0 <= cfg.loss.trim_fraction < 1.0:
         raise ConfigError(f"key 'loss.trim_fraction': must be in [0, 1), got {cfg.loss.trim_fraction}")
     if cfg.optim.grad_clip is not None:

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
@@ -20,11 +21,17 @@ log = logging.getLogger(__name__)
 
 def open_source(source: DataSource, key: str) -> SourceInfo:
     """Open one configured dataset, with `key` (e.g. ``data.train[0]``) in any error."""
+    options = dict(source.options)
+    if source.min_quality is not None:
+        options["min_quality"] = source.min_quality
     try:
-        reader = open_dataset(source.layout, source.root, source.split, **source.options)
+        reader = open_dataset(source.layout, source.root, source.split, **options)
     except DepthAnythingError as exc:
         raise ConfigError(f"key '{key}': {exc}") from None
     except TypeError as exc:  # unknown option for that reader
+        if source.min_quality is not None and "min_quality" in str(exc):
+            raise ConfigError(f"key '{key}.min_quality': layout {source.layout!r} at {source.root} has no quality "
+                              "scores (only label shards of `depth-anything label` do)") from None
         raise ConfigError(f"key '{key}.options': {exc}") from None
     if source.max_samples is not None:
         reader = _Limited(reader, source.max_samples)
@@ -39,6 +46,12 @@ class _Limited:
     def __init__(self, reader: Any, limit: int) -> None:
         self.reader, self.limit = reader, limit
         self.items = getattr(reader, "items", None)
+        counts = getattr(reader, "shard_counts", None)
+        if counts is not None:  # the shards that the first `limit` samples fill
+            ends = np.minimum(np.cumsum(counts), limit)
+            kept = np.diff(np.concatenate([[0], ends]))
+            self.shard_counts = [int(c) for c in kept if c > 0]
+            self.shuffle_buffer = getattr(reader, "shuffle_buffer", 1)
 
     def __len__(self) -> int:
         return min(self.limit, len(self.reader))

@@ -6,7 +6,7 @@ the learning rates and samples an uninterrupted run would have seen.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -34,21 +34,52 @@ class WarmupPoly:
         return (1.0 - progress) ** self.power
 
 
+def stream_order(blocks: Sequence[int], buffer: int, seed: int, epoch: int) -> np.ndarray:
+    """The order in which a shard stream visits its samples in `epoch`: the shards (`blocks`: sample
+    counts, in index order) in a seeded random order, read one after another through a shuffle buffer of
+    `buffer` samples, as a WebDataset pipeline does. Computed from the counts alone, so it is a pure
+    function of (blocks, buffer, seed, epoch) that every rank can compute without reading any data; each
+    output position draws from at most `buffer` samples ahead of the stream, so the samples a step needs
+    lie in a window of about `buffer` samples of consecutive shards.
+    """
+    rng = np.random.default_rng([seed, epoch])
+    starts = np.concatenate([[0], np.cumsum(blocks)])
+    shards = rng.permutation(len(blocks))
+    stream = np.concatenate([np.arange(starts[b], starts[b + 1]) for b in shards] or [np.zeros(0, np.int64)])
+    if buffer <= 1 or len(stream) <= 1:
+        return stream.astype(np.int64)
+    size = min(buffer, len(stream))
+    pool = stream[:size].copy()
+    picks = rng.integers(0, size, len(stream) - size)
+    out = np.empty(len(stream), dtype=np.int64)
+    for i, (incoming, pick) in enumerate(zip(stream[size:], picks, strict=True)):
+        out[i] = pool[pick]
+        pool[pick] = incoming
+    out[len(stream) - size :] = rng.permutation(pool)
+    return out
+
+
 class EpochShardSampler(Sampler[tuple[int, int]]):
     """Yields (epoch, index) for this rank, starting at a given batch of a given epoch.
 
     Each epoch is a seeded permutation cut into global batches of `batch_size × world_size`; rank r
     takes the r-th slice of every global batch. The global batch of a step is thus the same for any
     number of processes, and resuming needs only (epoch, batch). Incomplete last batches are dropped
-    so every step has the full batch.
+    so every step has the full batch. With `blocks` (the sample counts of the shards the indexes run
+    through, in order) the permutation is `stream_order` with a shuffle buffer of `buffer` samples
+    instead, so reads stay within a few shards at a time.
     """
 
     def __init__(
-        self, size: int, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0, shuffle: bool = True
+        self, size: int, batch_size: int, rank: int = 0, world_size: int = 1, seed: int = 0, shuffle: bool = True,
+        blocks: Sequence[int] | None = None, buffer: int = 1,
     ) -> None:
         self.size, self.batch_size = size, batch_size
         self.rank, self.world_size = rank, world_size
         self.seed, self.shuffle = seed, shuffle
+        if blocks is not None and sum(blocks) != size:
+            raise ValueError(f"the shard counts add up to {sum(blocks)}, not to the {size} samples")
+        self.blocks, self.buffer = (list(blocks) if blocks is not None else None), buffer
         self.global_batch = batch_size * world_size
         if size < self.global_batch:
             raise ConfigError(
@@ -66,6 +97,8 @@ class EpochShardSampler(Sampler[tuple[int, int]]):
         """The sample order of `epoch` (same on every rank)."""
         if not self.shuffle:
             return np.arange(self.size)
+        if self.blocks is not None:
+            return stream_order(self.blocks, self.buffer, self.seed, epoch)
         return np.random.default_rng([self.seed, epoch]).permutation(self.size)
 
     def __iter__(self) -> Iterator[tuple[int, int]]:

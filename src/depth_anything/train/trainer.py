@@ -143,8 +143,10 @@ class Trainer:
             self.validator = Validator(
                 config, val_data, self.objective, self.env, self.device, self.amp_dtype, self.batch_per_rank
             )
+        stream = self.train_data.stream_blocks()  # label shards: read through a shuffle buffer (see schedule)
         self.sampler = EpochShardSampler(
-            len(self.train_data), self.batch_per_rank, self.env.rank, self.env.world_size, config.run.seed
+            len(self.train_data), self.batch_per_rank, self.env.rank, self.env.world_size, config.run.seed,
+            blocks=stream[0] if stream else None, buffer=stream[1] if stream else 1,
         )
         self.step, self.epoch, self.batch_in_epoch = 0, 0, 0
         # Bad samples seen by this rank since start/resume, and the job-wide total restored from a checkpoint.
