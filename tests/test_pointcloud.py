@@ -84,7 +84,8 @@ def _photo(path):
 def test_metric_model_writes_a_coloured_cloud_per_image(tmp_path, models, capsys):
     photo = _photo(tmp_path / "room.png")
     out = tmp_path / "out"
-    assert main(["pointcloud", str(photo), "--model", str(models[1]), "--outdir", str(out), "--focal", "30", *FAST]) == 0
+    assert main(["pointcloud", str(photo), "--model", str(models[1]), "--outdir", str(out), "--focal", "30", "--keep-edges",
+                 *FAST]) == 0
     vertex = plyfile.PlyData.read(str(out / "room.ply"))["vertex"]
     assert vertex.count == 30 * 40
     z = np.asarray(vertex["z"])

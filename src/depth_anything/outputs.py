@@ -305,9 +305,10 @@ class PointCloudOptions:
     """How point clouds and meshes are made from metric depth: the camera (a horizontal field of view
     in degrees, or a focal length in pixels; principal point at the centre; a photo's EXIF focal length
     first when `use_exif`, see `camera.choose_camera`), every `stride`-th pixel, at most `max_points`
-    points (drawn at random, seeded). Pixels on depth edges (`mesh.depth_edges` at `edge_threshold`
-    and `edge_spacing`) are left out, none when `edge_threshold` is None; with `min_confidence`, so are
-    pixels of lower flip-consistency confidence (`inference.confidence`)."""
+    points (drawn at random, seeded). Pixels on depth edges (`mesh.depth_edges` at `edge_threshold`,
+    looked for at the pixel spacing of a network output `network_side` pixels on its shorter side:
+    `mesh.edge_spacing`) are left out, none when `edge_threshold` is None; with `min_confidence`, so
+    are pixels of lower flip-consistency confidence (`inference.confidence`)."""
 
     fov_deg: float | None = None
     focal_px: float | None = None
@@ -315,7 +316,7 @@ class PointCloudOptions:
     max_points: int | None = None
     use_exif: bool = True
     edge_threshold: float | None = 0.04  # mesh.DEFAULT_EDGE_THRESHOLD (checked by the tests)
-    edge_spacing: int = 1
+    network_side: int | None = None
     min_confidence: float | None = None
 
     def __post_init__(self) -> None:
@@ -333,13 +334,19 @@ class PointCloudOptions:
 
         return choose_camera(width, height, image_file, self.fov_deg, self.focal_px, self.use_exif, name)
 
+    def edge_spacing(self, shape: tuple[int, ...]) -> int:
+        """The pixel spacing at which depth edges of a map of `shape` are looked for (`mesh.edge_spacing`)."""
+        from .mesh import edge_spacing
+
+        return edge_spacing((int(shape[0]), int(shape[1])), self.network_side)
+
     def keep(self, depth: np.ndarray, confidence: np.ndarray | None = None) -> np.ndarray | None:
         """The pixels a cloud or mesh keeps (H×W bool): not on a depth edge, confident enough; None: all."""
         keep = None
         if self.edge_threshold is not None:
             from .mesh import depth_edges
 
-            keep = ~depth_edges(depth, self.edge_threshold, self.edge_spacing)
+            keep = ~depth_edges(depth, self.edge_threshold, self.edge_spacing(np.shape(depth)))
         if self.min_confidence is not None:
             if confidence is None:
                 raise ValueError("min_confidence needs the confidence map (inference.confidence)")
@@ -469,7 +476,7 @@ class DepthWriter:
                     from .mesh import depth_to_mesh
 
                     mesh = depth_to_mesh(depth, image, record.intrinsics, self.points.edge_threshold, self.points.stride,
-                                         keep, edge_spacing=self.points.edge_spacing)
+                                         keep, edge_spacing=self.points.edge_spacing(np.shape(depth)))
                 self._write_mesh(path, mesh, record.with_values(content="mesh"))
             elif fmt == "confidence":
                 if confidence is None:

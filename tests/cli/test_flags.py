@@ -22,6 +22,7 @@ HIDDEN_ALIASES: dict[tuple[str, str], str] = {
     ("predict", "--out"): "--outdir",
     ("video", "--out"): "--outdir",
     ("pointcloud", "--out"): "--outdir",
+    ("mesh", "--out"): "--outdir",
     ("label", "--out"): "--outdir",
     ("synth", "--out"): "--outdir",
     ("sample-photos", "--out"): "--outdir",

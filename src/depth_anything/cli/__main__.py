@@ -25,6 +25,7 @@ SUBCOMMANDS: dict[str, str] = {
     "export": "depth_anything.cli.export",
     "video": "depth_anything.cli.video",
     "pointcloud": "depth_anything.cli.pointcloud",
+    "mesh": "depth_anything.cli.mesh",
     "app": "depth_anything.cli.app",
     "models": "depth_anything.cli.models",
     "sample-photos": "depth_anything.cli.sample_photos",
@@ -34,7 +35,7 @@ SUBCOMMANDS: dict[str, str] = {
 
 
 # batch inference: one large forward pass after another, where glibc's unmapping of freed blocks costs
-KEEP_FREED_MEMORY = frozenset({"predict", "video", "eval", "pointcloud", "label"})
+KEEP_FREED_MEMORY = frozenset({"predict", "video", "eval", "pointcloud", "mesh", "label"})
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..inference.predictor import WINDOW_PIXELS, PredictionResult, Predictor
+from ..inference.predictor import WINDOW_PIXELS, Predictor
 from ..outputs import ImageInput
 
 # pixels of results waiting for the writer thread: as many as a read-ahead window, so a whole window
@@ -52,9 +52,14 @@ class BatchRun:
         self.images = remaining
 
     def process(
-        self, predictor: Predictor, write: Callable[[ImageInput, PredictionResult], object], progress: bool = True
+        self, predictor: Predictor, write: Callable[..., object], progress: bool = True, confidence: bool = False
     ) -> int:
         """Predict every image and `write` each result; print the summary; the exit code (1 if any failed).
+
+        `write(image, result)` gets each input and its `PredictionResult`; with `confidence`, each image
+        also runs mirrored (`inference.confidence`, a second forward pass in the same batch) and `write`
+        gets its `FlipConsistency` as a third argument. A write that finds no valid depth in a
+        prediction (`NoValidDepthError`) skips that image and reports it; the run goes on.
 
         Writing (colour maps, PNG encoding) runs in a helper thread while the network works on the
         next window of images, as reading and preprocessing already do inside the `Predictor`; results
@@ -66,6 +71,8 @@ class BatchRun:
 
         from tqdm import tqdm
 
+        from ..errors import NoValidDepthError
+        from ..inference.confidence import iter_results_with_confidence
         from ..runtime import yield_cores_to_network
 
         start = time.perf_counter()
@@ -76,8 +83,13 @@ class BatchRun:
             nonlocal waiting_pixels
             future, pixels = pending.popleft()
             waiting_pixels -= pixels
-            future.result()  # re-raises a failed write here
-            self.written += 1
+            try:
+                future.result()  # re-raises a failed write here
+            except NoValidDepthError as exc:  # names the image
+                self.failed.append(str(exc))
+                bar.write(f"skipped {exc}", file=sys.stderr)
+            else:
+                self.written += 1
             bar.update(1)
             bar.set_postfix_str(f"{bar.n / (time.perf_counter() - start):.2f} images/s", refresh=False)
 
@@ -86,16 +98,20 @@ class BatchRun:
                  disable=not progress) as bar,
             ThreadPoolExecutor(WRITERS, "depth-anything-writer", initializer=yield_cores_to_network) as writer,
         ):
-            for result in predictor.iter_results(image.path for image in self.images):
+            paths = (image.path for image in self.images)
+            results = (iter_results_with_confidence(predictor, paths) if confidence
+                       else ((result, None) for result in predictor.iter_results(paths)))
+            for result, consistency in results:
                 if result.error is not None:
                     self.failed.append(result.error)  # names the file
                     bar.write(f"skipped {result.error}", file=sys.stderr)
                     bar.update(1)
                     continue
                 pixels = int(result.depth.size) if result.depth is not None else 0
-                pending.append((writer.submit(write, self.images[result.index], result), pixels))
+                extra = (consistency,) if confidence else ()
+                pending.append((writer.submit(write, self.images[result.index], result, *extra), pixels))
                 waiting_pixels += pixels
-                del result  # the writer holds the one reference to the full-size outputs
+                del result, consistency  # the writer holds the one reference to the full-size outputs
                 while pending and (waiting_pixels > WRITE_AHEAD_PIXELS or pending[0][0].done()):
                     finish_one(bar)
             while pending:

@@ -2,17 +2,23 @@
 
 Each IMAGE (file, folder, list file or quoted glob, named as `predict` names them) becomes OUT/NAME.ply:
 vertices x, y, z (float32, metres; camera frame: x right, y down, z forward) and red, green, blue
-(uint8, the pixel's colour). The camera is a pinhole with its principal point at the image centre and
-a horizontal field of view of 60 degrees unless --fov or --focal says otherwise. Relative models give
-disparity without a scale, so they are refused: metric depth is needed.
+(uint8, the pixel's colour). The camera is a pinhole with its principal point at the image centre; its
+focal length comes from the photo's EXIF (35 mm equivalent, or focal length and sensor size) when it
+has a believable one, else from --focal or --fov, else a 60 degree field of view (with a warning). Each
+image's focal length and where it came from are printed and written into the file. Points on depth
+edges ("flying pixels" between foreground and background) are dropped unless --keep-edges.
+Relative models give disparity without a scale, so they are refused: metric depth is needed.
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import TYPE_CHECKING
 
 from ..weights.registry import DEFAULT_METRIC_MODEL
 from .options import (
+    FRACTION,
     POSITIVE,
     IntAtLeast,
     add_fsync_option,
@@ -22,9 +28,14 @@ from .options import (
     set_examples,
 )
 
+if TYPE_CHECKING:
+    from ..inference import PredictionResult, Predictor
+    from ..inference.confidence import FlipConsistency
+    from ..outputs import DepthWriter, ImageInput, PointCloudOptions
+
 EXAMPLES = """\
 examples:
-  depth-anything pointcloud room.jpg                       # built-in metric model (default-metric), 60° FOV
+  depth-anything pointcloud room.jpg                       # built-in metric model, camera from EXIF or 60° FOV
   depth-anything pointcloud room.jpg --model metric-hypersim-vitl --focal 525 --outdir clouds/
   depth-anything pointcloud street/ --model metric-vkitti-vitl --fov 90 --stride 2 --max-points 200000
 """
@@ -36,18 +47,10 @@ METRIC_MODELS = (DEFAULT_METRIC_MODEL, "metric-hypersim-vitl", "metric-vkitti-vi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Flags of `depth-anything pointcloud`."""
-    from ..geometry import DEFAULT_FOV_DEG
-
     set_examples(parser, EXAMPLES)
     parser.add_argument("inputs", nargs="+", metavar="IMAGE", help="image files, folders, list files or quoted glob patterns")
     add_outdir_option(parser, help="output folder (default: %(default)s)")
-    camera = parser.add_mutually_exclusive_group()
-    camera.add_argument("--fov", type=POSITIVE, default=None, metavar="DEG",
-                        help=f"horizontal field of view in degrees (default {DEFAULT_FOV_DEG:g})")
-    camera.add_argument("--focal", type=POSITIVE, default=None, metavar="PX",
-                        help="focal length in pixels (instead of --fov)")
-    parser.add_argument("--stride", type=IntAtLeast(1), default=1,
-                        help="keep every N-th pixel in each direction (default 1: all)")
+    add_geometry_options(parser)
     parser.add_argument("--max-points", type=IntAtLeast(1), default=None,
                         help="at most this many points per image, drawn at random (seeded)")
     parser.add_argument("--skip-existing", action="store_true", help="leave out inputs whose output files all exist")
@@ -56,25 +59,85 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser, default=f"the built-in {DEFAULT_METRIC_MODEL}; a metric model is needed")
 
 
-def run(args: argparse.Namespace) -> int:
-    """Predict metric depth for each image and write its coloured point cloud."""
-    from ..errors import ConfigError, require_extra
-    from ..geometry import POINTCLOUD_EXTRA
-    from ..outputs import DepthWriter, PointCloudOptions
-    from .batch import BatchRun
+def add_geometry_options(parser: argparse.ArgumentParser) -> None:
+    """The camera and clean-up flags of the 3-D commands (pointcloud, mesh): one definition for both."""
+    from ..geometry import DEFAULT_FOV_DEG
+    from ..mesh import DEFAULT_EDGE_THRESHOLD
+
+    camera = parser.add_mutually_exclusive_group()
+    camera.add_argument("--fov", type=POSITIVE, default=None, metavar="DEG",
+                        help="horizontal field of view in degrees (for photos without a believable EXIF focal length; "
+                        f"default {DEFAULT_FOV_DEG:g}, with a warning)")
+    camera.add_argument("--focal", type=POSITIVE, default=None, metavar="PX",
+                        help="focal length in pixels (for photos without a believable EXIF focal length; instead of --fov)")
+    parser.add_argument("--no-exif", action="store_true",
+                        help="ignore the focal lengths in the photos' EXIF: --focal, --fov or the default for every image")
+    parser.add_argument("--stride", type=IntAtLeast(1), default=1,
+                        help="keep every N-th pixel in each direction (default 1: all; raised, with a message, for huge images)")
+    parser.add_argument("--keep-edges", action="store_true",
+                        help="keep the pixels on depth edges (flying points between foreground and background; "
+                        "dropped by default)")
+    parser.add_argument("--edge-threshold", type=POSITIVE, default=DEFAULT_EDGE_THRESHOLD, metavar="RATIO",
+                        help="relative depth jump to a neighbour that makes a depth edge (default %(default)s: 4 %%)")
+    parser.add_argument("--min-confidence", type=FRACTION, default=None, metavar="C",
+                        help="drop pixels whose flip-consistency confidence (0-1) is below C: each image also runs "
+                        "mirrored (a second forward pass)")
+
+
+def geometry_options(args: argparse.Namespace, predictor: Predictor) -> PointCloudOptions:
+    """The `PointCloudOptions` the flags of `add_geometry_options` (and --max-points) ask for."""
+    from ..outputs import PointCloudOptions
+
+    return PointCloudOptions(
+        args.fov, args.focal, args.stride, getattr(args, "max_points", None), use_exif=not args.no_exif,
+        edge_threshold=None if args.keep_edges else args.edge_threshold, network_side=predictor.input_size,
+        min_confidence=args.min_confidence,
+    )
+
+
+def open_metric_predictor(args: argparse.Namespace, what: str) -> Predictor:
+    """The predictor --model asks for (the built-in metric model by default); a relative model is
+    refused, naming the metric ones (`what`: the output that needs metres)."""
+    from ..errors import ConfigError
     from .options import open_predictor_from_args
 
-    require_extra("plyfile", POINTCLOUD_EXTRA)  # before any model is loaded
-    batch = BatchRun.collect(args.inputs, args.outdir)
     predictor = open_predictor_from_args(args, DEFAULT_METRIC_MODEL, download="metric-hypersim-vits")
     if not predictor.is_metric:
         raise ConfigError(
             f"{args.model or DEFAULT_METRIC_MODEL}: this model predicts relative depth (disparity without a scale); "
-            f"a point cloud needs metric depth in metres. Use a metric model: {', '.join(METRIC_MODELS)} (--model NAME)"
+            f"{what} needs metric depth in metres. Use a metric model: {', '.join(METRIC_MODELS)} (--model NAME)"
         )
-    points = PointCloudOptions(args.fov, args.focal, args.stride, args.max_points)
-    writer = DepthWriter(args.outdir, ["ply"], metric=True, durable=args.fsync, points=points)
+    return predictor
+
+
+def write_geometry(writer: DepthWriter, points: PointCloudOptions, image: ImageInput, result: PredictionResult,
+                   consistency: FlipConsistency | None = None) -> None:
+    """Write one image's 3-D files with its own camera (EXIF, flags or default), printing which it is."""
+    from tqdm import tqdm
+
+    height, width = result.depth.shape[:2]  # type: ignore[union-attr]
+    camera = points.camera(width, height, image.path, image.name)
+    tqdm.write(f"{image.name}: {camera.describe()}", file=sys.stderr)
+    writer.write(image.name, result.image, result.depth, intrinsics=camera.intrinsics,  # type: ignore[arg-type]
+                 focal_source=camera.source, confidence=None if consistency is None else consistency.confidence)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Predict metric depth for each image and write its coloured point cloud."""
+    from ..errors import require_extra
+    from ..geometry import POINTCLOUD_EXTRA
+    from ..outputs import DepthWriter
+    from .batch import BatchRun
+    from .options import library_messages
+
+    require_extra("plyfile", POINTCLOUD_EXTRA)  # before any model is loaded
+    batch = BatchRun.collect(args.inputs, args.outdir)
+    predictor = open_metric_predictor(args, "a point cloud")
+    points = geometry_options(args, predictor)
+    writer = DepthWriter(args.outdir, ["ply"], metric=True, durable=args.fsync, points=points,
+                         model=args.model or DEFAULT_METRIC_MODEL, input_size=predictor.input_size)
     if args.skip_existing:
         batch.skip(lambda image: writer.exists(image.name))
-    return batch.process(predictor, lambda image, result: writer.write(image.name, result.image, result.depth),
-                         progress=not args.no_progress)
+    with library_messages("pointcloud"):  # the camera's warnings (EXIF not used, the default assumed)
+        return batch.process(predictor, lambda *item: write_geometry(writer, points, *item),
+                             progress=not args.no_progress, confidence=points.min_confidence is not None)
