@@ -78,6 +78,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration-size", type=IntAtLeast(1), default=None, metavar="N",
                         help="with --int8: calibration inputs made from the photos (full frames, mirror images, "
                         f"random crops; default {DEFAULT_CALIBRATION_SIZE})")
+    parser.add_argument("--frames", type=IntAtLeast(1), default=None,
+                        help="temporal (Video Depth Anything) models: the window of frames the graph takes (default "
+                        "32, the offline windows' size; the input is then [1, T, 3, H, W])")
     parser.add_argument("--verify", action="store_true",
                         help="after writing, compare the file (ONNX Runtime / OpenVINO CPU) with PyTorch at the export "
                         "size and, for --dynamic, three more sizes; print the errors")
@@ -127,6 +130,8 @@ def run(args: argparse.Namespace) -> int:
     model, source = load_model_from_args(args)
     options = dict(input_size=args.input_size, height=args.height, width=args.width, opset=args.opset, fp16=args.fp16,
                    source=source, target=args.target)
+    if args.frames is not None:
+        options["frames"] = args.frames
     if args.format == "onnx":
         from ..export.onnx import export_onnx
 
@@ -143,7 +148,8 @@ def run(args: argparse.Namespace) -> int:
         info = export_nnarchive(model, args.out, int8=int8 if rvc4_archive else None, **options)
         backend = None
     spec = info.input_spec
-    print(f"wrote {args.out}: input '{'image'}' RGB float32 NCHW in [0, 1], {info.size_text} "
+    print(f"wrote {args.out}: input '{'image'}' RGB float32 {'NCHW' if info.frames is None else 'NTCHW'} in [0, 1], "
+          f"{info.size_text} "
           f"(multiples of {spec.size_multiple}), normalised inside; output 'depth' float32 {spec.output}"
           f"{f' in metres (0, {spec.max_depth:g})' if spec.is_metric else ' (relative)'}, {info.precision}")
     if args.format == "nnarchive" and args.target != "generic":

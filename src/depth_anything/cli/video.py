@@ -116,6 +116,18 @@ def _open_model(args: argparse.Namespace) -> Any:
     `video-*`, or a file recognised by its temporal head)."""
     from .options import load_model_from_args, open_predictor_from_args
 
+    if getattr(args, "backend", "auto") in ("onnxruntime", "openvino") and args.model is not None:
+        from ..inference.runtimes import open_runtime
+
+        runtime = open_runtime(args.backend, args.model, args.device)
+        if runtime.info.frames is not None:  # an exported temporal window: the offline windows run it
+            from ..errors import VideoError
+            from ..inference.video_windows import ExportedVideoModel
+
+            if args.streaming:
+                raise VideoError(f"{args.model}: an exported temporal graph runs the offline windows; streaming "
+                                 "(cached attention states) runs with the PyTorch checkpoint")
+            return ExportedVideoModel(runtime)
     if args.model is not None and getattr(args, "random_weights", None) is None and _is_video_model(args.model):
         from ..runtime import resolve_device
 

@@ -139,6 +139,26 @@ class ImageToDepth(nn.Module):
         return self.model(x).float()
 
 
+class ClipToDepth(nn.Module):
+    """The exported temporal graph: RGB float32 [B, T, 3, H, W] in [0, 1] → normalise → the video model →
+    float32 [B, T, H, W] (one window of frames)."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        spec = model.input_spec
+        self.model = model
+        self.register_buffer("mean", torch.tensor(spec.mean, dtype=torch.float32).view(1, 1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(spec.std, dtype=torch.float32).view(1, 1, 3, 1, 1), persistent=False)
+
+    def forward(self, frames: torch.Tensor) -> torch.Tensor:
+        return self.model((frames - self.mean) / self.std).float()
+
+
+def is_temporal(model: nn.Module) -> bool:
+    """Whether `model` is a temporal (Video Depth Anything) network, exported as windows of frames."""
+    return hasattr(model, "head") and hasattr(model.head, "motion_modules")
+
+
 class PrimitiveLayerNorm(nn.Module):
     """`nn.LayerNorm` over the last axis as ReduceMean/Sub/Mul/Sqrt/Div, for runtimes without the
     `LayerNormalization` op (OpenVINO 2022.3.0); same numbers to float32 rounding."""
@@ -393,13 +413,21 @@ def _quiet_exporter() -> Iterator[None]:
         registration.setLevel(level)
 
 
-def onnx_program(model: DepthAnything, shape: ExportShape, opset: int = DEFAULT_OPSET, fp16: bool = False):
-    """Trace the model (with normalisation, exact position embeddings) into a `torch.onnx.ONNXProgram`."""
+def onnx_program(
+    model: DepthAnything, shape: ExportShape, opset: int = DEFAULT_OPSET, fp16: bool = False, frames: int | None = None
+):
+    """Trace the model (with normalisation, exact position embeddings) into a `torch.onnx.ONNXProgram`;
+    a temporal model as a window of `frames` frames (static sizes)."""
     if opset < DEFAULT_OPSET:
         raise ExportError(f"opset={opset}: torch's dynamo exporter writes opset {DEFAULT_OPSET} or later")
     network = _export_module(model, fp16)
-    graph = ImageToDepth(network, torch.float16 if fp16 else torch.float32).eval()
-    example = torch.rand(shape.example, generator=torch.Generator().manual_seed(0))
+    if frames is not None:
+        graph: nn.Module = ClipToDepth(network).eval()
+        batch, _, height, width = shape.example
+        example = torch.rand((batch, frames, 3, height, width), generator=torch.Generator().manual_seed(0))
+    else:
+        graph = ImageToDepth(network, torch.float16 if fp16 else torch.float32).eval()
+        example = torch.rand(shape.example, generator=torch.Generator().manual_seed(0))
     axes: dict[int, Any] = {}
     if shape.batch is None:
         axes[0] = torch.export.Dim("batch", min=1, max=4096)
@@ -451,6 +479,7 @@ def export_onnx(
     fp16: bool = False,
     source: str = "",
     target: str = "generic",
+    frames: int | None = None,
 ) -> ExportedModelInfo:
     """Write `model` as ONNX to `out` (atomically; weights over 2 GB go to `out`.data beside it).
 
@@ -458,16 +487,28 @@ def export_onnx(
     `dynamic=True` makes height and width dynamic (multiples of the patch size), `batch="dynamic"` the
     batch. `fp16` stores and computes in float16 with float32 input and output. `target` is "generic",
     "rvc2" (the graph OpenVINO 2022.3.0 reads: see the module notes) or "rvc4" (static, batch 1); `opset`
-    None means the target's default. Returns the metadata written into the file.
+    None means the target's default. A temporal (Video Depth Anything) model is written as one window of
+    `frames` frames (default: its temporal window, 32), static in every axis, float32, generic target: the
+    graph the offline windows run (`inference.video_windows`). Returns the metadata written into the file.
     """
     require_extra("onnx", "onnx")
     require_extra("onnxscript", "onnx")
     out = Path(out)
+    temporal = is_temporal(model)
+    if temporal:
+        frames = model.window if frames is None else int(frames)
+        if not 1 <= frames <= model.window:
+            raise ExportError(f"frames={frames}: a window of 1 to {model.window} frames (the position table's span)")
+        if dynamic or batch in (None, "dynamic") or fp16 or target != "generic":
+            raise ExportError("a temporal model exports as a static float32 window for the generic target: drop "
+                              "dynamic=True, batch='dynamic', fp16=True and target=")
+    elif frames is not None:
+        raise ExportError("frames= is for temporal (Video Depth Anything) models; this is an image model")
     shape = resolve_shape(model, input_size, height, width, dynamic, batch)
     opset = resolve_opset(target, opset, shape, fp16)
     info = ExportedModelInfo(
         exported_spec(model, shape), model.config.to_dict(), shape.height, shape.width, shape.batch,
-        "fp16" if fp16 else "fp32", str(source),
+        "fp16" if fp16 else "fp32", str(source), frames,
     )
     with staging_dir(out) as stage:
         staged = stage / out.name
@@ -475,7 +516,7 @@ def export_onnx(
             write_primitive_onnx(model, shape, opset, staged)
             _add_metadata(staged, info.to_metadata())
         else:
-            program = onnx_program(model, shape, opset, fp16)
+            program = onnx_program(model, shape, opset, fp16, frames)
             for key, value in info.to_metadata().items():
                 program.model.metadata_props[key] = value
             program.model.producer_name = "depth-anything"
@@ -514,7 +555,7 @@ def read_onnx_metadata(path: str | os.PathLike) -> ExportedModelInfo:
 
 
 __all__ = [
-    "DEFAULT_OPSET", "ExportShape", "ImageToDepth", "PrimitiveLayerNorm", "bicubic_resize_matrix", "export_onnx",
+    "DEFAULT_OPSET", "ClipToDepth", "ExportShape", "ImageToDepth", "PrimitiveLayerNorm", "bicubic_resize_matrix", "export_onnx",
     "export_position_embedding", "exportable", "onnx_program", "primitive_ops", "read_onnx_metadata", "resolve_opset",
     "resolve_shape", "write_primitive_onnx",
 ]

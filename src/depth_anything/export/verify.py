@@ -46,17 +46,19 @@ def parity_sizes(info: ExportedModelInfo) -> list[tuple[int, int]]:
 def compare_with_torch(
     model: DepthAnything, runtime: Runtime, sizes: list[tuple[int, int]], batch: int = 2, seed: int = 0
 ) -> list[Parity]:
-    """Run random [0, 1] images of each size through `runtime` and through `model` (float32, CPU)."""
+    """Run random [0, 1] images of each size through `runtime` and through `model` (float32, CPU); for a
+    temporal graph, windows of its `frames` frames."""
     parameter = next(model.parameters())
     reference = model if (parameter.device.type, parameter.dtype) == ("cpu", torch.float32) else copy.deepcopy(model).to("cpu", torch.float32)
     reference.eval()
     spec = runtime.input_spec
-    mean = torch.tensor(spec.mean, dtype=torch.float32).view(1, 3, 1, 1)
-    std = torch.tensor(spec.std, dtype=torch.float32).view(1, 3, 1, 1)
+    mean = torch.tensor(spec.mean, dtype=torch.float32).view(3, 1, 1)  # broadcasts over [B, (T,) 3, H, W]
+    std = torch.tensor(spec.std, dtype=torch.float32).view(3, 1, 1)
+    frames = getattr(getattr(runtime, "info", None), "frames", None)
     generator = torch.Generator().manual_seed(seed)
     results = []
     for height, width in sizes:
-        image = torch.rand(batch, 3, height, width, generator=generator)
+        image = torch.rand(batch, *(() if frames is None else (frames,)), 3, height, width, generator=generator)
         normalised = (image - mean) / std
         expected = reference(normalised).numpy()
         fed = normalised if runtime.normalized_input else image

@@ -7,6 +7,9 @@ in [0, 1] (8-bit images divided by 255), height and width multiples of the patch
 published models, 16 for the built-in ones) and equal to the file's static size unless that axis is dynamic. Its output is
 float32 [B, H, W] at the input's size: relative disparity (affine-invariant, larger = nearer) or metric
 depth in metres, as the stored input spec says.
+
+A temporal (Video Depth Anything) graph takes a window of `frames` frames at once: input [B, T, 3, H, W]
+(layout NTCHW, T fixed), output [B, T, H, W]; `frames` in the metadata says so.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ PREFIX = "depth_anything."
 INPUT_NAME = "image"
 OUTPUT_NAME = "depth"
 INPUT_LAYOUT = "NCHW"
+VIDEO_INPUT_LAYOUT = "NTCHW"  # temporal graphs: a window of frames
 INPUT_RANGE = (0.0, 1.0)
 OUTPUT_LAYOUT = "NHW"
 PRECISIONS = ("fp32", "fp16", "int8")  # int8: an OpenVINO IR quantized with NNCF
@@ -48,6 +52,7 @@ class ExportedModelInfo:
     batch: int | None
     precision: str = "fp32"
     source: str = ""
+    frames: int | None = None  # temporal graphs: the fixed window of frames; None for image graphs
 
     def __post_init__(self) -> None:  # the config as JSON reads it back (lists, not tuples), so infos compare
         object.__setattr__(self, "model_config", json.loads(json.dumps(dict(self.model_config))))
@@ -61,13 +66,15 @@ class ExportedModelInfo:
         height = "H" if self.height is None else str(self.height)
         width = "W" if self.width is None else str(self.width)
         batch = "B" if self.batch is None else str(self.batch)
-        return f"{batch}×3×{height}×{width}"
+        frames = "" if self.frames is None else f"{self.frames}×"
+        return f"{batch}×{frames}3×{height}×{width}"
 
     def to_metadata(self) -> dict[str, str]:
         """String key/value pairs as stored in the file."""
         spec = self.input_spec
         image = {
-            "name": INPUT_NAME, "layout": INPUT_LAYOUT, "dtype": "float32", "channels": "RGB",
+            "name": INPUT_NAME, "layout": INPUT_LAYOUT if self.frames is None else VIDEO_INPUT_LAYOUT,
+            "dtype": "float32", "channels": "RGB",
             "value_range": list(INPUT_RANGE),
             "batch": self.batch if self.batch is not None else "dynamic",
             "height": self.height if self.height is not None else "dynamic",
@@ -89,6 +96,10 @@ class ExportedModelInfo:
             "precision": self.precision,
             "source": self.source,
         }
+        if self.frames is not None:
+            values["frames"] = str(self.frames)
+            output["layout"], output["frames"] = "NTHW", self.frames
+            values["output"] = json.dumps(output)
         return {PREFIX + key: value for key, value in values.items()}
 
     @classmethod
@@ -110,8 +121,10 @@ class ExportedModelInfo:
             config = json.loads(metadata[PREFIX + "model_config"])
         except (ValueError, TypeError) as exc:
             raise ExportError(f"{file}: unreadable export metadata ({exc}); {redo}") from exc
-        if image.get("layout") != INPUT_LAYOUT or image.get("dtype") != "float32" or list(image.get("value_range", [])) != list(INPUT_RANGE):
-            raise ExportError(f"{file}: input {image} is not float32 {INPUT_LAYOUT} in [0, 1]; {redo}")
+        frames = int(metadata[PREFIX + "frames"]) if PREFIX + "frames" in metadata else None
+        layout = INPUT_LAYOUT if frames is None else VIDEO_INPUT_LAYOUT
+        if image.get("layout") != layout or image.get("dtype") != "float32" or list(image.get("value_range", [])) != list(INPUT_RANGE):
+            raise ExportError(f"{file}: input {image} is not float32 {layout} in [0, 1]; {redo}")
         precision = metadata.get(PREFIX + "precision", "fp32")
         if precision not in PRECISIONS:
             raise ExportError(f"{file}: unknown precision {precision!r}; {redo}")
@@ -120,7 +133,8 @@ class ExportedModelInfo:
             value = image.get(name)
             return None if value == "dynamic" else int(value)
 
-        return cls(spec, config, axis("height"), axis("width"), axis("batch"), precision, metadata.get(PREFIX + "source", ""))
+        return cls(spec, config, axis("height"), axis("width"), axis("batch"), precision,
+                   metadata.get(PREFIX + "source", ""), frames)
 
     def check_input_size(self, input_size: int | None, file: str | Path) -> None:
         """Refuse an `input_size` that a static file cannot run."""
@@ -134,6 +148,11 @@ class ExportedModelInfo:
 
     def check_batch_shape(self, shape: tuple[int, ...], file: str | Path) -> None:
         """Refuse a network input whose height/width a static file cannot take (batch is handled by the runtime)."""
+        if self.frames is not None:  # a temporal graph: exactly its window of frames
+            if len(shape) != 5 or shape[1] != self.frames or shape[2] != 3:
+                raise ExportError(f"{file}: expected a [B, {self.frames}, 3, H, W] window of frames (the graph's "
+                                  f"fixed window), got shape {tuple(shape)}")
+            shape = (shape[0], *shape[2:])
         if len(shape) != 4 or shape[1] != 3:
             raise ExportError(f"{file}: expected a [B, 3, H, W] batch, got shape {tuple(shape)}")
         height, width = shape[2], shape[3]

@@ -23,6 +23,7 @@ wider than tall (or taller than wide) lowers `input_size` first (`video_input_si
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import cv2
 import numpy as np
@@ -61,8 +62,11 @@ class _FramePreparer:
         multiple = self.spec.size_multiple
         size = video_input_size(*self.frame_size, input_size, multiple)
         self.input_size = network_input_size(*self.frame_size, size, multiple)
-        parameter = next(model.parameters())
-        self.device, self.dtype = parameter.device, parameter.dtype
+        # an exported window graph normalises inside and runs from NumPy on the CPU
+        self.normalise = getattr(model, "normalized_input", True)
+        parameter = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+        self.device = parameter.device if parameter is not None else torch.device("cpu")
+        self.dtype = parameter.dtype if parameter is not None else torch.float32
 
     def __call__(self, frame: np.ndarray, index: int) -> torch.Tensor:
         if _frame_size(frame, index) != self.frame_size:
@@ -72,7 +76,9 @@ class _FramePreparer:
             )
         image = to_unit_float(frame, np.float32)  # the reference divides in float32, unlike infer_image
         height, width = self.input_size
-        image = normalize(cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC), self.spec)
+        image = cv2.resize(image, (width, height), interpolation=cv2.INTER_CUBIC)
+        if self.normalise:
+            image = normalize(image, self.spec)
         tensor = torch.from_numpy(np.ascontiguousarray(image.transpose(2, 0, 1)).astype(np.float32))
         return tensor.to(device=self.device, dtype=self.dtype)
 
@@ -175,6 +181,38 @@ def iter_video_depth(
         emitted += 1
 
 
+class ExportedVideoModel:
+    """A temporal model exported as one window of frames (ONNX Runtime or OpenVINO: `inference.runtimes`),
+    called as the offline windows call the PyTorch model: [1, 32, 3, h, w] in, [1, 32, h, w] out.
+
+    The graph takes RGB in [0, 1] and normalises inside (`normalized_input` False tells the frame
+    preparation); its static size must be the network input size of the video's frames. Streaming
+    (cached attention states) is not exported: it runs in PyTorch.
+    """
+
+    normalized_input = False
+
+    def __init__(self, runtime: Any) -> None:
+        frames = getattr(runtime.info, "frames", None)
+        if frames != WINDOW:
+            what = "an image graph" if frames is None else f"a window of {frames} frames"
+            raise VideoError(f"{runtime.path} holds {what}; the offline windows run graphs of {WINDOW} frames "
+                             f"(export with frames={WINDOW})")
+        self.runtime = runtime
+        self.input_spec = runtime.input_spec
+        self.window = frames
+
+    @property
+    def metric(self) -> bool:
+        return self.input_spec.is_metric
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(self.runtime.run(np.ascontiguousarray(clip.cpu().numpy(), dtype=np.float32)))
+
+    def __repr__(self) -> str:
+        return f"ExportedVideoModel({self.runtime!r})"
+
+
 def infer_video_depth(model: VideoDepthAnything, frames: Iterable[np.ndarray], input_size: int = 518) -> np.ndarray:
     """Offline windowed depth of a whole clip: frames [T, H, W, 3] (or any iterable of frames) →
     float32 [T, H, W], as the official `infer_video_depth` returns."""
@@ -240,6 +278,6 @@ def iter_streaming_depth(
 
 
 __all__ = [
-    "KEYFRAMES", "OVERLAP", "STEP", "WINDOW", "StreamingVideoDepth", "reference_scale_shift", "infer_video_depth",
+    "KEYFRAMES", "OVERLAP", "STEP", "WINDOW", "ExportedVideoModel", "StreamingVideoDepth", "reference_scale_shift", "infer_video_depth",
     "iter_streaming_depth", "iter_video_depth", "video_input_size",
 ]
