@@ -40,7 +40,8 @@ def _photo(path, shape=(40, 60), seed=0):
 
 
 def _files(root):
-    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file())
+    """The output files, without the JSON sidecar that says what each .npy holds (tests/test_metadata.py)."""
+    return sorted(p.relative_to(root).as_posix() for p in root.rglob("*") if p.is_file() and p.suffixes[-2:] != [".npy", ".json"])
 
 
 def test_predict_writes_every_format_and_skips_bad_files(tmp_path, checkpoint, capsys):
@@ -56,6 +57,7 @@ def test_predict_writes_every_format_and_skips_bad_files(tmp_path, checkpoint, c
     assert "broken.png" in captured.err and "not a readable image" in captured.err
     assert "2 image(s) written" in captured.out and "1 skipped" in captured.out
     depth = np.load(out / "a.npy")
+    assert (out / "a.npy.json").is_file()  # what the .npy holds
     assert depth.shape == (40, 60) and depth.dtype == np.float32
     assert load_image(out / "a_depth.png").shape == (40, 60, 3)
     gray = load_image(out / "a_gray.png")
@@ -248,10 +250,10 @@ def test_large_images_hold_a_bounded_number_of_full_size_outputs(tmp_path, check
         resized.append(size)
         return real_resize(depth, size)
 
-    def watching_write(self, name, image, depth, picture=None):
+    def watching_write(self, name, image, depth, picture=None, **camera):
         others_alive = sum(1 for ref in written if ref() is not None) + len(resized) - len(written) - 1
         alive.append(others_alive)
-        result = real_write(self, name, image, depth, picture)
+        result = real_write(self, name, image, depth, picture, **camera)
         written.append(weakref.ref(depth))
         return result
 

@@ -191,6 +191,7 @@ def test_the_web_demo_writes_through_the_writer(tmp_path, monkeypatch):
 
     class Constant:
         is_metric = False
+        input_size = 28
 
         def predict_one(self, rgb):
             return _depth(*rgb.shape[:2])
@@ -202,7 +203,8 @@ def test_the_web_demo_writes_through_the_writer(tmp_path, monkeypatch):
     write_png(photo, np.random.default_rng(0).integers(0, 255, (37, 53, 3), dtype=np.uint8))
     out = compute_depth_outputs(photo, Constant(), tmp_path / "out", "magma")
     assert calls == [["png16", "color"]]
-    reference = DepthWriter(tmp_path / "ref", ["png16", "color"], metric=False, cmap="magma").write("cat", None, _depth())
+    reference = DepthWriter(tmp_path / "ref", ["png16", "color"], metric=False, cmap="magma", model="model",
+                            input_size=28).write("cat", None, _depth())
     assert out.depth16_path.read_bytes() == reference["png16"].read_bytes()
     assert out.colored_path.read_bytes() == reference["color"].read_bytes()
 

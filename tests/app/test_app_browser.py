@@ -96,3 +96,45 @@ def test_a_broken_file_gets_a_message_on_the_page(tmp_path, page):
     )
     assert app_browser.slider_images(page, timeout_ms=1_000) == []
     assert app_browser.download_links(page, timeout_ms=1_000) == {}
+
+
+@pytest.fixture(scope="module")
+def served_metric():
+    """The demo on the built-in metric model, whose results get a 3-D view."""
+    pytest.importorskip("trimesh")
+    with app_browser.serve_demo("default-metric", examples=[]) as url:
+        yield url
+
+
+def test_a_metric_model_shows_the_mesh_in_3d_with_its_field_of_view_and_offers_the_glb(tmp_path, served_metric):
+    from depth_anything.data.synthetic import SynthConfig, render, sample_rng, sample_scene
+
+    config = SynthConfig(width=96, height=72, indoor_fraction=1.0, mirror_probability=0.0, glass_probability=0.0,
+                         fog_probability=0.0, noise_probability=0.0)
+    Image.fromarray(render(sample_scene(sample_rng(3, 0), config)).image).save(tmp_path / "room.png")
+    with app_browser.open_page(served_metric, CHROMIUM) as page:
+        app_browser.upload(page, tmp_path / "room.png")
+        status = app_browser.wait_for_status(page, "room.png")
+        assert "⚠️" not in status and "metric depth" in status
+        page.wait_for_function("() => (document.querySelector('#mesh-camera')?.innerText || '').includes('FOV')",
+                               timeout=60_000)
+        assert "60.0° horizontal FOV" in page.locator("#mesh-camera").inner_text()  # a PNG has no EXIF: the default
+        canvas = page.locator("#mesh-view canvas")
+        canvas.first.wait_for(state="visible", timeout=60_000)
+        for _ in range(60):  # the viewer fetches the mesh once its canvas is up
+            glb_urls = [url for url in page.requested_urls if url.split("?")[0].endswith(".glb")]
+            if glb_urls:
+                break
+            page.wait_for_timeout(500)
+        assert glb_urls, f"the 3-D view did not load the mesh: {page.requested_urls[-8:]}"
+        assert app_browser.fetch(page, glb_urls[0])[:4] == b"glTF"
+        page.wait_for_timeout(1500)  # let the viewer draw a few frames
+        drawn = np.asarray(_decode(canvas.first.screenshot()).convert("RGB")).astype(float)
+        assert drawn.std() > 5, "the 3-D view is blank"
+        link = page.locator("#mesh-file a[download]")
+        link.first.wait_for(state="attached", timeout=60_000)
+        assert link.first.get_attribute("download") == "room.glb"
+        # blob: URLs are the viewer's own in-page copies of the textures, not requests to any host
+        outside = [url for url in page.requested_urls
+                   if urlparse(url).scheme != "blob" and urlparse(url).hostname not in ("127.0.0.1", "localhost")]
+        assert outside == [], f"the 3-D view reached beyond this machine: {outside[:5]}"

@@ -31,7 +31,8 @@ def test_handler_turns_an_upload_into_a_slider_pair_and_two_files(tmp_path, pred
     rgb = np.random.default_rng(0).integers(0, 256, (20, 36, 3), dtype=np.uint8)
     Image.fromarray(rgb).save(tmp_path / "desk.jpg", quality=100)
     handler = demo_module.DepthHandler(ModelChooser.from_predictors({"tiny": predictor}), OutputFolder(tmp_path / "out"))
-    (before, after), depth16, colored, status = handler(str(tmp_path / "desk.jpg"), "tiny", "magma")
+    (before, after), depth16, colored, status, mesh, mesh_file, note = handler(str(tmp_path / "desk.jpg"), "tiny", "magma")
+    assert mesh is None and mesh_file is None and "metric models only" in note  # a relative model: no 3-D view
     assert before.shape == after.shape == (20, 36, 3) and not np.array_equal(before, after)
     assert depth16.endswith("desk_depth16.png") and colored.endswith("desk_depth.png")
     with Image.open(depth16) as picture:
@@ -40,7 +41,7 @@ def test_handler_turns_an_upload_into_a_slider_pair_and_two_files(tmp_path, pred
         assert picture.mode == "RGB"
         np.testing.assert_array_equal(np.asarray(picture), after)
     assert status.startswith("desk.jpg: 36×20, model `tiny`")
-    assert handler(None, "tiny", "magma") == (None, None, None, "")  # a cleared input clears the outputs
+    assert handler(None, "tiny", "magma") == (None, None, None, "", None, None, "")  # a cleared input clears them all
 
 
 def test_handler_answers_a_broken_file_an_unknown_colour_map_and_a_missing_model_with_messages(tmp_path, predictor):

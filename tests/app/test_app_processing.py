@@ -120,3 +120,43 @@ def test_output_folder_keeps_only_the_latest_requests(tmp_path):
     folders = OutputFolder(tmp_path / "out", keep=2)
     made = [folders.new() for _ in range(3)]
     assert not made[0].exists() and made[1].is_dir() and made[2].is_dir()
+
+
+def _rendered_photo_with_exif(path, focal_35mm: int):
+    """A rendered room (something with surfaces to mesh) saved as a JPEG whose EXIF gives its focal length."""
+    from depth_anything.data.synthetic import SynthConfig, render, sample_rng, sample_scene
+
+    config = SynthConfig(width=96, height=72, indoor_fraction=1.0, mirror_probability=0.0, glass_probability=0.0,
+                         fog_probability=0.0, noise_probability=0.0)
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = focal_35mm  # FocalLengthIn35mmFilm
+    Image.fromarray(render(sample_scene(sample_rng(3, 0), config)).image).save(path, "JPEG", quality=95, exif=exif)
+    return path
+
+
+def test_metric_models_make_a_mesh_with_the_photos_camera(tmp_path, monkeypatch):
+    pytest.importorskip("trimesh")
+    import math
+
+    from depth_anything import open_predictor
+    from depth_anything.app import processing
+    from depth_anything.metadata import read_metadata
+
+    photo = _rendered_photo_with_exif(tmp_path / "room.jpg", focal_35mm=28)
+    metric = open_predictor("default-metric")
+    monkeypatch.setattr(processing, "MESH_MAX_VERTICES", 2000)  # a 96×72 photo: 6912 pixels, so decimated
+    out = compute_depth_outputs(photo, metric, tmp_path / "out", model_name="default-metric")
+    assert out.mesh_path is not None and out.mesh_path.name == "room.glb"
+    assert out.mesh_path.read_bytes()[:4] == b"glTF"
+    record = read_metadata(out.mesh_path)
+    focal = 28 * math.hypot(96, 72) / math.hypot(36, 24)  # the 35 mm equivalent over the diagonal
+    assert record.content == "mesh" and record.focal_source == "exif" and record.model == "default-metric"
+    assert record.intrinsics.fx == pytest.approx(focal)
+    assert f"{record.fov_deg:.1f}° horizontal FOV" in out.mesh_note and "EXIF" in out.mesh_note
+    import trimesh
+
+    assert 0 < len(trimesh.load(out.mesh_path, force="mesh").vertices) <= 2000
+    assert read_metadata(out.depth16_path).focal_source == "exif"  # the 16-bit PNG records the same camera
+    relative = compute_depth_outputs(photo, Predictor(randomize_(build_model(tiny_config()), seed=7), input_size=28),
+                                     tmp_path / "rel")
+    assert relative.mesh_path is None and "metric models only" in relative.mesh_note

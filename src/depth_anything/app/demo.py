@@ -1,5 +1,6 @@
 """The Gradio web demo, laid out like the official Depth Anything V2 demo: an image in, its depth beside
-it on a before/after slider, the 16-bit and coloured depth PNGs to download.
+it on a before/after slider, the 16-bit and coloured depth PNGs to download; for metric models also a 3-D
+view of the textured mesh (Gradio's `Model3D`), the camera it was made with, and the GLB to download.
 
 Needs the `app` extra (`pip install depth-anything[app]`). Sends no analytics and binds to loopback
 unless told otherwise.
@@ -40,7 +41,9 @@ TITLE = "Depth Anything V2"
 INTRO = """# Depth Anything V2
 Upload an image or pick an example: its depth appears beside it (drag the slider to compare), and
 both depth pictures can be downloaded: a 16-bit grayscale PNG (millimetres for metric models, min–max
-scaled for relative ones) and the coloured PNG.
+scaled for relative ones) and the coloured PNG. Metric models (`default-metric`, `metric-hypersim-vitl`,
+...) also show the scene in 3-D (drag to turn it) and offer the mesh as GLB, made with the photo's focal
+length from EXIF, else a 60° field of view.
 
 **The built-in models (`default`, `default-metric`) are small models trained by this project on
 synthetic scenes, far from the quality of the paper.** For the official weights, start the demo with
@@ -69,8 +72,12 @@ def _warn(message: str) -> None:
     gr.Warning(message)
 
 
+_EMPTY = (None, None, None, "", None, None, "")  # slider, 16-bit PNG, coloured PNG, status, 3-D view, GLB, camera
+
+
 class DepthHandler:
-    """The demo's event function: (uploaded file, model name, colour map) → slider, two files, status."""
+    """The demo's event function: (uploaded file, model name, colour map) → slider, two files, status,
+    and for metric models the 3-D view, its GLB and the line about its camera."""
 
     def __init__(
         self, chooser: ModelChooser, out: OutputFolder, max_bytes: int = MAX_UPLOAD_BYTES, max_pixels: int = MAX_PIXELS
@@ -78,15 +85,16 @@ class DepthHandler:
         self.chooser, self.out = chooser, out
         self.max_bytes, self.max_pixels = max_bytes, max_pixels
 
-    def __call__(self, file: str | None, model: str | None, cmap: str | None) -> tuple[Any, str | None, str | None, str]:
-        """Slider pair, 16-bit PNG path, coloured PNG path and a status line; a bad input gives a
-        warning and an explanatory status instead of a traceback."""
+    def __call__(self, file: str | None, model: str | None, cmap: str | None) -> tuple[Any, ...]:
+        """Slider pair, 16-bit PNG path, coloured PNG path, a status line, the GLB for the 3-D view and
+        for download (None for relative models) and the camera line; a bad input gives a warning and an
+        explanatory status instead of a traceback."""
         if not file:
-            return None, None, None, ""
+            return _EMPTY
         if not model:
             message = "No model is available: see the message at the top of the page."
             _warn(message)
-            return None, None, None, f"⚠️ {message}"
+            return _failed(message)
         try:
             predictor = self.chooser.get(model)
             outputs = compute_depth_outputs(
@@ -95,13 +103,20 @@ class DepthHandler:
             )
         except (DepthAnythingError, ValueError) as exc:
             _warn(str(exc))
-            return None, None, None, f"⚠️ {exc}"
+            return _failed(str(exc))
         except Exception as exc:  # e.g. out of memory on a large image: a message, and the demo goes on
             log.exception("computing depth for %s failed", Path(file).name)
             message = f"{Path(file).name}: computing depth failed ({type(exc).__name__}: {exc})"
             gr.Warning(message)
-            return None, None, None, f"⚠️ {message}"
-        return (outputs.image, outputs.colored), str(outputs.depth16_path), str(outputs.colored_path), outputs.summary
+            return _failed(message)
+        mesh = str(outputs.mesh_path) if outputs.mesh_path is not None else None
+        return ((outputs.image, outputs.colored), str(outputs.depth16_path), str(outputs.colored_path), outputs.summary,
+                mesh, mesh, outputs.mesh_note)
+
+
+def _failed(message: str) -> tuple[Any, ...]:
+    """The outputs of a request that failed: all empty but the status, which says why."""
+    return (None, None, None, f"⚠️ {message}", None, None, "")
 
 
 def startup_notice(initial_model: str | None, failures: Mapping[str, str]) -> str | None:
@@ -160,9 +175,14 @@ def build_demo(
                 with gr.Row():
                     depth16_file = gr.File(label="16-bit depth PNG", interactive=False, elem_id="depth16-file")
                     colored_file = gr.File(label="Coloured depth PNG", interactive=False, elem_id="colored-file")
+                mesh_view = gr.Model3D(label="3-D mesh (metric models; drag to turn)", interactive=False,
+                                       elem_id="mesh-view")
+                mesh_note = gr.Markdown(elem_id="mesh-camera")
+                mesh_file = gr.File(label="3-D mesh (GLB)", interactive=False, elem_id="mesh-file")
         if example_paths:
             gr.Examples(examples=[[p] for p in example_paths], inputs=[image_file], label="Examples")
-        inputs, outputs = [image_file, model, cmap], [slider, depth16_file, colored_file, status]
+        inputs = [image_file, model, cmap]
+        outputs = [slider, depth16_file, colored_file, status, mesh_view, mesh_file, mesh_note]
         # change: a user's upload and an example's click alike (and clearing the input clears the outputs)
         image_file.change(handler, inputs=inputs, outputs=outputs)
         compute.click(handler, inputs=inputs, outputs=outputs)

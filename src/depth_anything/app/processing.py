@@ -1,4 +1,5 @@
-"""What the web demo does with one upload, without any web framework: check it, predict, write the PNGs.
+"""What the web demo does with one upload, without any web framework: check it, predict, write the PNGs
+and, for metric models, the textured 3-D mesh (GLB) with the camera used (EXIF, else the 60° default).
 
 Kept apart from the Gradio layout so it can be used and tested without Gradio installed.
 """
@@ -20,12 +21,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, UnidentifiedImageError
 
+from ..camera import CameraChoice, choose_camera
 from ..errors import DepthAnythingError, ImageReadError, ImageTooLargeError
-from ..inference import Predictor
+from ..inference import Predictor, open_predictor
+from ..inference.loading import AUTO
 from ..io import load_image, to_uint8
 from ..outputs import DepthWriter
 from ..pictures import DEFAULT_CMAP, fit_height
-from ..loading import AUTO, open_predictor
 from ..weights.registry import builtin_names
 
 log = logging.getLogger(__name__)
@@ -35,6 +37,8 @@ MAX_PIXELS = 50_000_000
 # the slider shows a scaled copy of large images (the downloads keep the full size)
 DISPLAY_MAX_SIDE = 2048
 BUILTIN_MODELS = tuple(builtin_names())  # the default first
+# the 3-D view's mesh: at most this many vertices (larger photos are decimated), what WebGL turns smoothly
+MESH_MAX_VERTICES = 300_000
 
 
 class ModelUnavailableError(DepthAnythingError, RuntimeError):
@@ -181,7 +185,9 @@ def display_copy(picture: np.ndarray, max_side: int = DISPLAY_MAX_SIDE) -> np.nd
 
 @dataclass
 class DepthOutputs:
-    """One upload's results: pictures for the slider (display size) and the two PNG files (full size)."""
+    """One upload's results: pictures for the slider (display size), the two PNG files (full size) and,
+    for metric models, the mesh (GLB) and a line about its camera (`mesh_note`: why there is no mesh
+    otherwise)."""
 
     image: np.ndarray
     colored: np.ndarray
@@ -190,6 +196,8 @@ class DepthOutputs:
     colored_path: Path
     metric: bool
     summary: str
+    mesh_path: Path | None = None
+    mesh_note: str = ""
 
 
 class OutputFolder:
@@ -223,9 +231,12 @@ def compute_depth_outputs(
     model_name: str = "model",
     max_bytes: int = MAX_UPLOAD_BYTES,
     max_pixels: int = MAX_PIXELS,
+    mesh: bool = True,
 ) -> DepthOutputs:
     """Check `path`, predict its depth, write `NAME_depth16.png` and `NAME_depth.png` into `out_dir`
-    (through `outputs.DepthWriter`, as `depth-anything predict --formats png16,color` writes them).
+    (through `outputs.DepthWriter`, as `depth-anything predict --formats png16,color` writes them) and,
+    for a metric model with `mesh`, `NAME.glb`: the mesh `depth-anything mesh` makes, seen by the
+    photo's camera (EXIF, else a 60° field of view), decimated to `MESH_MAX_VERTICES`.
 
     Bad uploads raise `ImageReadError` or `ImageTooLargeError`; an unknown `cmap` raises `ValueError`.
     """
@@ -236,22 +247,45 @@ def compute_depth_outputs(
     depth = predictor.predict_one(rgb)
     elapsed = time.perf_counter() - start
     metric = predictor.is_metric
-    writer = DepthWriter(out_dir, ["png16", "color"], metric, cmap)
+    writer = DepthWriter(out_dir, ["png16", "color"], metric, cmap, model=model_name, input_size=predictor.input_size)
     colored = writer.picture(depth)
-    files = writer.write(Path(path).stem or "image", None, depth, picture=colored)
-    depth16_path, colored_path = files["png16"], files["color"]
     height, width = depth.shape
+    camera = choose_camera(width, height, path, name=name) if metric else None
+    stem = Path(path).stem or "image"
+    files = writer.write(stem, None, depth, picture=colored, intrinsics=camera and camera.intrinsics,
+                         focal_source=camera and camera.source)
+    depth16_path, colored_path = files["png16"], files["color"]
+    mesh_path, mesh_note = None, "3-D view: metric models only (choose `default-metric` or another metric model)"
+    if camera is not None and mesh:
+        mesh_path, mesh_note = _write_mesh(Path(out_dir) / f"{stem}.glb", depth, rgb, camera, writer)
     finite = depth[np.isfinite(depth)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     kind = (f"metric depth {low:.2f}–{high:.2f} m (16-bit PNG in millimetres)" if metric
             else "relative depth, larger = nearer (16-bit PNG min–max scaled to 0–65535)")
     summary = f"{name}: {width}×{height}, model `{model_name}`, {kind}, {elapsed:.2f} s"
     log.info("%s", summary)
-    return DepthOutputs(display_copy(to_uint8(rgb)), display_copy(colored), depth, depth16_path, colored_path, metric, summary)
+    return DepthOutputs(display_copy(to_uint8(rgb)), display_copy(colored), depth, depth16_path, colored_path, metric,
+                        summary, mesh_path, mesh_note)
+
+
+def _write_mesh(path: Path, depth: np.ndarray, rgb: np.ndarray, camera: CameraChoice,
+                writer: DepthWriter) -> tuple[Path | None, str]:
+    """The GLB of one metric prediction and the line saying which camera made it (or why there is none)."""
+    try:
+        from ..mesh import depth_to_mesh, write_mesh
+
+        mesh = depth_to_mesh(depth, rgb, camera.intrinsics, max_vertices=MESH_MAX_VERTICES)
+    except DepthAnythingError as exc:  # trimesh not installed, or no valid depth at all
+        return None, f"3-D view unavailable: {exc}"
+    if len(mesh.faces) == 0:
+        return None, "3-D view unavailable: every triangle crosses a depth edge (no surface to show)"
+    record = writer.metadata(depth, camera.intrinsics, camera.source).with_values(content="mesh")
+    write_mesh(path, mesh, record, durable=False)
+    return path, f"3-D mesh ({len(mesh.faces):,} triangles): {camera.describe()}"
 
 
 __all__ = [
-    "BUILTIN_MODELS", "DISPLAY_MAX_SIDE", "MAX_PIXELS", "MAX_UPLOAD_BYTES", "DepthOutputs", "ModelChooser", "ModelSource",
+    "BUILTIN_MODELS", "DISPLAY_MAX_SIDE", "MAX_PIXELS", "MESH_MAX_VERTICES", "MAX_UPLOAD_BYTES", "DepthOutputs", "ModelChooser", "ModelSource",
     "ModelUnavailableError", "OutputFolder", "as_chooser", "check_upload", "compute_depth_outputs", "display_copy",
     "model_sources",
 ]

@@ -28,7 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "files", nargs="+", metavar="FILE", help="depth files, meshes, point clouds or frame folders"
     )
     parser.add_argument(
-        "--json", action="store_true", help="print each file's record as JSON (null when it has none)"
+        "--json", action="store_true", help="JSON instead of text: each file's record (null when it has none)"
     )
 
 

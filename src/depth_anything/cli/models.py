@@ -18,7 +18,7 @@ import json
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `depth-anything models`."""
     parser.add_argument("--kind", choices=("relative", "metric"), help="only relative or only metric models")
-    parser.add_argument("--json", action="store_true", help="one JSON object per model instead of a table")
+    parser.add_argument("--json", action="store_true", help="JSON instead of text: one object per model instead of a table")
 
 
 def run(args: argparse.Namespace) -> int:

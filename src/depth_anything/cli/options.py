@@ -201,6 +201,17 @@ def add_picture_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--grayscale", action="store_true", help="grey depth pictures (white = near) instead of the colour map")
 
 
+def add_camera_options(parser: argparse.ArgumentParser) -> None:
+    """--fov DEG | --focal PX: the camera of images whose EXIF gives no focal length (one or the other)."""
+    from ..geometry import DEFAULT_FOV_DEG
+
+    camera = parser.add_mutually_exclusive_group()
+    camera.add_argument("--fov", type=POSITIVE, default=None, metavar="DEG",
+                        help=f"horizontal field of view in degrees (default {DEFAULT_FOV_DEG:g})")
+    camera.add_argument("--focal", type=POSITIVE, default=None, metavar="PX",
+                        help="focal length in pixels (instead of --fov)")
+
+
 def add_pred_only_option(parser: argparse.ArgumentParser | Any) -> None:
     """--pred-only: the depth picture alone, not the input beside it."""
     parser.add_argument("--pred-only", action="store_true", help="depth picture only (no side by side with the input)")
@@ -234,17 +245,15 @@ def add_model_options(parser: argparse.ArgumentParser, default: str = "the small
                       device_default: str | None = None) -> None:
     """--model and --backend, plus the inference options: which weights run, and where (`default`
     says which model runs without --model)."""
-    from ..loading import AUTO
+    from ..inference.loading import AUTO
     from ..inference.runtimes import BACKENDS
 
     add_model_option(parser, default)
     parser.add_argument("--backend", default=AUTO, choices=(AUTO, *BACKENDS),
-                        help="runtime: auto (default: the fastest that gives PyTorch's result. On the CPU in fp32 a "
-                        "built-in model runs its shipped ONNX graph on onnxruntime without importing torch, and any "
-                        "other checkpoint is compiled once for openvino (else onnxruntime), cached by its weights' "
-                        "digest and reused; DEPTH_ANYTHING_COMPILE=off keeps it on torch. An exported .onnx/.xml file "
-                        "runs on onnxruntime/openvino; GPUs, fp16/bf16 and video models run on torch), torch, or "
-                        "onnxruntime/openvino (an exported file, a built-in model, or a checkpoint compiled once) "
+                        help="runtime: auto (default: a built-in model runs its shipped ONNX graph on onnxruntime on "
+                        "the CPU in fp32 (without --device they do not look for a GPU), starting without importing torch; "
+                        "an exported .onnx/.xml file runs on onnxruntime/openvino; anything else runs on torch), torch, "
+                        "or onnxruntime/openvino with --model FILE from `depth-anything export` or a built-in model "
                         "(OpenVINO infers in f32 unless --dtype fp16/bf16; its CPU default may be bf16)")
     if device_default is None:
         add_inference_options(parser)
@@ -287,8 +296,7 @@ def open_predictor_from_args(
     A missing built-in model says how to get one (--model `download`, a published model that is
     downloaded, or a checkpoint path)."""
     from ..errors import WeightsNotFoundError
-    from ..inference import Predictor
-    from ..loading import open_predictor
+    from ..inference import Predictor, open_predictor
     from ..weights.registry import DEFAULT_MODEL
 
     device = device if device is not None else getattr(args, "device", None)
@@ -302,8 +310,7 @@ def open_predictor_from_args(
         return Predictor(build_model(encoder), resolve_device(device), dtype, input_size, batch_size, tiling=tiling)
     try:
         return open_predictor(args.model or default_model or DEFAULT_MODEL, getattr(args, "backend", "auto"), device,
-                              dtype, input_size, batch_size, report=lambda text: print(text, file=sys.stderr),
-                              tiling=tiling)
+                              dtype, input_size, batch_size, tiling=tiling)
     except WeightsNotFoundError as exc:
         if args.model is not None:
             raise
@@ -311,6 +318,16 @@ def open_predictor_from_args(
             f"no built-in model in this install ({exc}); pass --model {download} (downloads a published model) "
             "or --model with a checkpoint path"
         ) from None
+
+
+def model_label(args: argparse.Namespace, default_model: str | None = None) -> str:
+    """The name of the model that --model/--random-weights ask for, as output files record it."""
+    from ..weights.registry import DEFAULT_MODEL
+
+    encoder = getattr(args, "random_weights", None)
+    if encoder:
+        return f"random-weights:{encoder}"
+    return str(getattr(args, "model", None) or default_model or DEFAULT_MODEL)
 
 
 def load_model_from_args(args: argparse.Namespace, device: str = "cpu") -> tuple[Any, str]:

@@ -23,6 +23,7 @@ from .options import (
     FormatList,
     IntAtLeast,
     IntRange,
+    add_camera_options,
     add_fsync_option,
     add_model_options,
     add_outdir_option,
@@ -41,6 +42,9 @@ output formats (--formats, comma-separated; default side, or color with --pred-o
   png16   NAME_depth16.png  16-bit PNG: relative models min-max normalised to 0..65535 per image;
                             metric models in millimetres (metres x 1000, 0 = invalid, clipped at 65.535 m)
   npy     NAME.npy          float32 H x W map as predicted (disparity-like for relative models, metres for metric)
+  normals NAME_normals.png  surface normal map (metric models; camera from EXIF, else --fov/--focal, else 60°)
+  normals_npy NAME_normals.npy  float32 H x W x 3 unit normals (camera frame: x right, y down, z forward)
+every file says what it holds (PNG text, NAME.npy.json beside .npy files): `depth-anything info FILE`
 
 examples:
   depth-anything predict photo.jpg                          # built-in model, writes outputs/photo_side.png
@@ -49,6 +53,7 @@ examples:
   depth-anything predict list.txt --model depth_anything_v2_vitl.pth --dtype fp16 --batch-size 8
   depth-anything predict big_photo.jpg --tile 518 --formats color,npy   # tiled, full-resolution detail
   depth-anything predict assets/example.png --random-weights vits   # untrained: checks the pipeline only
+  depth-anything predict room.jpg --model default-metric --formats normals,normals_npy --fov 70
 """
 
 
@@ -67,6 +72,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        help=f"comma-separated output formats: {', '.join(IMAGE_FORMATS)} (default side)")
     add_pred_only_option(shape)
     add_picture_options(parser)
+    add_camera_options(parser)
     parser.add_argument("--png-compression", type=IntRange(0, 9), default=PNG_COMPRESSION, metavar="LEVEL",
                         help="zlib level of the PNG files, 0-9 (default %(default)s; 0 stores them uncompressed: "
                         "fastest, about twice the size)")
@@ -84,18 +90,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect the inputs, predict them through one `Predictor`, write each one's files, summarise."""
+    from ..camera import choose_camera
     from ..inference import Tiling
-    from ..outputs import DepthWriter
+    from ..outputs import GEOMETRY_FORMATS, DepthWriter, PointCloudOptions
     from .batch import BatchRun
-    from .options import open_predictor_from_args
+    from .options import model_label, open_predictor_from_args
 
     formats = ["color"] if args.pred_only else (args.formats or ["side"])
     batch = BatchRun.collect(args.inputs, args.outdir)
     tiling = Tiling(args.tile, args.tile_overlap) if args.tile is not None else None
     predictor = open_predictor_from_args(args, tiling=tiling)
     writer = DepthWriter(args.outdir, formats, predictor.is_metric, args.cmap, args.grayscale,
-                         compression=args.png_compression, durable=args.fsync)
+                         compression=args.png_compression, durable=args.fsync,
+                         points=PointCloudOptions(args.fov, args.focal), model=model_label(args),
+                         input_size=predictor.input_size)
+    # the camera is recorded for metric depth when the geometry needs it or --fov/--focal gives it
+    camera_needed = predictor.is_metric and (any(f in GEOMETRY_FORMATS for f in formats) or args.fov or args.focal)
+
+    def write(image, result) -> None:
+        camera = None
+        if camera_needed:  # this photo's camera: its EXIF, else --fov/--focal, else the default (with a warning)
+            height, width = result.depth.shape
+            camera = choose_camera(width, height, image.path, args.fov, args.focal, name=str(image.path))
+        writer.write(image.name, result.image, result.depth, intrinsics=camera and camera.intrinsics,
+                     focal_source=camera and camera.source)
+
     if args.skip_existing:
         batch.skip(lambda image: writer.exists(image.name))
-    return batch.process(predictor, lambda image, result: writer.write(image.name, result.image, result.depth),
-                         progress=not args.no_progress)
+    return batch.process(predictor, write, progress=not args.no_progress)

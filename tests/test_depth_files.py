@@ -1,0 +1,139 @@
+"""Depth files read back and converted: `info` and `convert` through the library and the command line."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from depth_anything.cli.__main__ import main
+from depth_anything.depth_files import convert_depth_file, inspect_depth_file, load_depth_values
+from depth_anything.errors import ConfigError
+from depth_anything.geometry import Intrinsics
+from depth_anything.metadata import read_metadata
+from depth_anything.outputs import DepthWriter, PointCloudOptions, write_png
+
+
+def metric_depth() -> np.ndarray:
+    """A 24×32 map from 1.5 to 4 m, with millimetre-exact values (so 16-bit PNGs hold them exactly)."""
+    return np.round(np.linspace(1.5, 4.0, 24 * 32).reshape(24, 32) * 1000) / 1000
+
+
+@pytest.fixture
+def written(tmp_path):
+    """A metric prediction's png16 and npy, written as `predict` writes them (70° camera, a model name)."""
+    writer = DepthWriter(
+        tmp_path,
+        ["png16", "npy", "normals"],
+        metric=True,
+        model="default-metric",
+        input_size=266,
+        points=PointCloudOptions(fov_deg=70.0),
+    )
+    return writer.write("room", None, metric_depth().astype(np.float32))
+
+
+def test_png16_to_metres_npy_and_exr_keeps_values_and_record(tmp_path, written):
+    npy = convert_depth_file(written["png16"], tmp_path / "room_m.npy")
+    values = np.load(npy)
+    np.testing.assert_allclose(values, metric_depth(), atol=1e-6)
+    record = read_metadata(npy)
+    assert (record.kind, record.model, record.png_scale, record.focal_source) == (
+        "metric",
+        "default-metric",
+        None,
+        "fov",
+    )
+    pytest.importorskip("OpenEXR")
+    exr = convert_depth_file(written["png16"], tmp_path / "room.exr")
+    back, exr_record = load_depth_values(exr)
+    np.testing.assert_allclose(back, metric_depth(), atol=1e-6)
+    assert exr_record == record
+
+
+def test_metric_depth_to_points_uses_the_recorded_camera(tmp_path, written):
+    plyfile = pytest.importorskip("plyfile")
+    ply = convert_depth_file(written["npy"], tmp_path / "room.ply", stride=2)
+    vertex = plyfile.PlyData.read(str(ply))["vertex"]
+    camera = Intrinsics.from_fov(32, 24, 70.0)
+    depth = metric_depth()
+    assert len(vertex) == 12 * 16
+    # the last vertex is pixel (30, 22): x = (u - cx) z / fx
+    assert float(vertex["x"][-1]) == pytest.approx((30 - camera.cx) * depth[22, 30] / camera.fx, rel=1e-5)
+    assert read_metadata(ply).content == "points"
+
+
+def test_a_png_from_elsewhere_needs_its_scale_and_zero_is_invalid(tmp_path):
+    stored = np.array([[0, 256], [512, 1024]], np.uint16)  # KITTI: metres × 256, 0 = no measurement
+    source = write_png(tmp_path / "kitti.png", stored)
+    with pytest.raises(ConfigError, match="kitti.png.*scale"):
+        convert_depth_file(source, tmp_path / "k.npy")
+    values = np.load(convert_depth_file(source, tmp_path / "k.npy", png_scale=256))
+    assert np.isnan(values[0, 0]) and values[1, 1] == 4.0
+    with pytest.raises(ConfigError, match="records no camera"):
+        convert_depth_file(source, tmp_path / "k.ply", png_scale=256)
+
+
+def test_relative_depth_is_refused_as_points(tmp_path):
+    npy = DepthWriter(tmp_path, ["npy"], metric=False).write("rel", None, np.ones((4, 4), np.float32))["npy"]
+    with pytest.raises(ConfigError, match="relative depth"):
+        convert_depth_file(npy, tmp_path / "rel.ply", intrinsics=Intrinsics.from_fov(4, 4, 60))
+    with pytest.raises(ConfigError, match="choose .npy"):
+        convert_depth_file(npy, tmp_path / "rel.jpg")
+
+
+def test_inspect_describes_values_and_camera(written):
+    info = inspect_depth_file(written["png16"])
+    assert info.format == "png16" and info.shape == (24, 32)
+    assert info.value_range == pytest.approx((1.5, 4.0))
+    text = "\n".join(info.lines())
+    assert "millimetres" in text and "default-metric" in text and "fov_deg: 70" in text
+    normals = "\n".join(inspect_depth_file(written["normals"]).lines())
+    assert "surface normals" in normals
+
+
+def test_info_and_convert_commands(tmp_path, written, capsys):
+    assert main(["info", str(written["png16"]), str(written["npy"])]) == 0
+    out = capsys.readouterr().out
+    assert (
+        "room_depth16.png: png16" in out
+        and "room.npy: NPY, float32 24x32" in out
+        and "focal_source: fov" in out
+    )
+    target = tmp_path / "converted.npy"
+    assert main(["convert", str(written["png16"]), str(target), "--fov", "50"]) == 0
+    assert read_metadata(target).fov_deg == pytest.approx(50.0)
+    assert "focal_source: fov" in capsys.readouterr().out
+    missing = tmp_path / "nothing.png"
+    assert (
+        main(["info", str(missing), str(written["npy"])]) == 1
+    )  # reported, and the other file still described
+    captured = capsys.readouterr()
+    assert "nothing.png" in captured.err and "room.npy" in captured.out
+
+
+@pytest.mark.parametrize("suffix", [".glb", ".ply", ".obj"])
+def test_info_reads_the_meshes_that_mesh_writes(tmp_path, suffix):
+    pytest.importorskip("trimesh")
+    from depth_anything.mesh import depth_to_mesh, write_mesh
+    from depth_anything.metadata import DepthMetadata
+
+    depth = metric_depth()
+    camera = Intrinsics.from_fov(32, 24, 65.0)
+    mesh = depth_to_mesh(depth, np.zeros((24, 32, 3), np.uint8), camera)
+    record = DepthMetadata.for_model(
+        True,
+        "default-metric",
+        266,
+        content="mesh",
+        width=32,
+        height=24,
+        intrinsics=camera,
+        focal_source="exif",
+    )
+    path = write_mesh(tmp_path / f"room{suffix}", mesh, record)
+    info = inspect_depth_file(path)
+    assert info.record == record
+    text = "\n".join(info.lines())
+    assert "focal_source: exif" in text and "fov_deg: 65" in text
+    triangles = info.details.get("triangles", info.details.get("elements"))
+    assert str(len(mesh.faces)) in str(triangles)
