@@ -220,6 +220,10 @@ class ClipDataset(Dataset):
     def __len__(self) -> int:
         return int(self.offsets[-1])
 
+    def stream_blocks(self) -> None:
+        """Clips are read by index, never as a stream of label shards (the sampler's plain order)."""
+        return None
+
     def __getitem__(self, key: int | tuple[int, int]) -> dict[str, Any]:
         epoch, index = key if isinstance(key, tuple) else (0, key)
         if not 0 <= index < len(self):
