@@ -177,7 +177,8 @@ def label_shards_on_ray(
             },
             batch_size=1,
             batch_format="numpy",
-            concurrency=actors,
+            compute=ray.data.ActorPoolStrategy(size=actors),
+            num_cpus=1,  # each actor holds a CPU: a local cluster needs more CPUs than actors, for reading
             num_gpus=gpus,
         )
         for row in labeled_rows.iter_rows():
