@@ -118,14 +118,14 @@ def test_damaged_record_names_the_file(tmp_path):
 
 
 def test_every_file_the_writer_writes_says_what_it_holds(tmp_path):
-    from depth_anything.outputs import OUTPUT_SUFFIXES, DepthWriter, PointCloudOptions
+    from depth_anything.outputs import DepthWriter, PointCloudOptions
 
     pytest.importorskip("plyfile")
     depth = np.linspace(1.0, 3.0, 48 * 64, dtype=np.float32).reshape(48, 64)
     image = np.zeros((48, 64, 3), np.uint8)
     writer = DepthWriter(
         tmp_path,
-        list(OUTPUT_SUFFIXES),
+        ["color", "gray", "side", "png16", "npy", "ply", "normals", "normals_npy"],
         metric=True,
         model="default-metric",
         input_size=266,

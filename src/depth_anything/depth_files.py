@@ -70,7 +70,9 @@ class DepthFileInfo:
             + (f", {self.dtype} {'x'.join(map(str, self.shape))}" if self.shape else "")
         ]
         if self.value_range is not None:
-            unit = f" {self.record.units}" if self.record is not None and self.format != "png16" else ""
+            unit = (
+                f" {self.record.units}" if self.record is not None and self.record.content == "depth" else ""
+            )
             out.append(
                 f"  values: {self.value_range[0]:.6g} to {self.value_range[1]:.6g}{unit}"
                 + (f" ({self.invalid} invalid)" if self.invalid else "")
@@ -206,7 +208,6 @@ def inspect_depth_file(path: str | os.PathLike) -> DepthFileInfo:
                 "uint16",
                 value_range,
                 invalid,
-                {"values in": record.units},
             )
         texts = {
             k: v

@@ -132,12 +132,17 @@ class DepthMetadata:
 
     def describe(self) -> str:
         """One line for people (a PNG's Description, a PLY comment)."""
-        if self.content == "normals":
-            held = "surface normals (unit x, y, z in the camera frame: x right, y down, z forward)"
-        elif self.metric:
-            held = "metric depth in metres"
-        else:
-            held = "relative depth (disparity-like, larger = nearer, no scale)"
+        depth = (
+            "metric depth in metres"
+            if self.metric
+            else "relative depth (disparity-like, larger = nearer, no scale)"
+        )
+        held = {
+            "normals": "surface normals (unit x, y, z in the camera frame: x right, y down, z forward)",
+            "points": "3-D points in metres (camera frame: x right, y down, z forward)",
+            "mesh": "a triangle mesh in metres, from the pixel grid",
+            "picture": f"a picture of {depth} for people (colours, not values)",
+        }.get(self.content, depth)
         if self.png_scale is not None:
             stored = (
                 "millimetres (metres x 1000), 0 = invalid"
@@ -160,6 +165,8 @@ class DepthMetadata:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready fields (None left out), with the schema number."""
         values = {key: value for key, value in asdict(self).items() if value is not None}
+        if self.png_scale is None:
+            values.pop("png_offset")  # only 16-bit files have integers to map back
         if self.intrinsics is not None:
             values["intrinsics"] = {
                 "fx": self.intrinsics.fx,
