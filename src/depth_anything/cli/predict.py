@@ -17,6 +17,8 @@ grows linearly with the pixels. Smaller images run as without it.
 from __future__ import annotations
 
 import argparse
+import sys
+from pathlib import Path
 
 from .options import (
     FloatRange,
@@ -86,6 +88,46 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile-overlap", type=FloatRange(0.0, 0.5, high_open=True), default=0.25, metavar="F",
                         help="share of a tile that neighbouring tiles overlap, in [0, 0.5) (default %(default)s)")
     add_random_weights_option(parser)
+    parser.add_argument("--align-to", metavar="SPARSE", default=None,
+                        help="sparse metric depth to align each prediction to (robust scale and shift in disparity; "
+                        "the outputs are then metres): a CSV of x,y,metres lines, an .npy map in metres or a 16-bit "
+                        "PNG/TIFF map in millimetres for one input image, or a folder of them named like the images")
+
+
+def _sparse_file(source: str, image, single: bool) -> Path:
+    """The sparse depth file for `image`: `source` itself (one input image) or, in the folder `source`, the
+    file named like the image (NAME.csv, NAME.npy, NAME.png, ...)."""
+    from ..alignment import SPARSE_SUFFIXES
+    from ..errors import ConfigError
+
+    folder = Path(source)
+    if not folder.is_dir():
+        if not single:
+            raise ConfigError(f"--align-to {source}: one sparse file fits one input image; for several give a "
+                              "folder of files named like the images (NAME.csv, NAME.npy or NAME.png)")
+        return folder
+    for suffix in SPARSE_SUFFIXES:
+        candidate = folder / f"{image.name}{suffix}"
+        if candidate.is_file():
+            return candidate
+    raise ConfigError(f"{folder}: no sparse depth for {image.path} (looked for {image.name}.csv, .npy, .png, .tif)")
+
+
+def _align(depth, image, source: str, single: bool, kind: str):
+    """The prediction of `image` aligned to its sparse metric depth; skipped points are reported, an image
+    whose sparse data cannot be used is skipped with the reason."""
+    from ..alignment import align_to_metric, read_sparse_depth
+    from ..errors import ConfigError, NoValidDepthError
+
+    try:
+        path = _sparse_file(source, image, single)
+        sparse = read_sparse_depth(path, depth.shape[:2])
+        if sparse.skipped:
+            shown = "; ".join(sparse.skipped[:3]) + (f"; and {len(sparse.skipped) - 3} more" if len(sparse.skipped) > 3 else "")
+            print(f"{path}: skipped {len(sparse.skipped)} point(s) or pixel group(s): {shown}", file=sys.stderr)
+        return align_to_metric(depth, sparse.depth, kind=kind).depth
+    except ConfigError as exc:
+        raise NoValidDepthError(f"{image.path}: not aligned ({exc})") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -100,19 +142,23 @@ def run(args: argparse.Namespace) -> int:
     batch = BatchRun.collect(args.inputs, args.outdir)
     tiling = Tiling(args.tile, args.tile_overlap) if args.tile is not None else None
     predictor = open_predictor_from_args(args, tiling=tiling)
-    writer = DepthWriter(args.outdir, formats, predictor.is_metric, args.cmap, args.grayscale,
+    metric = predictor.is_metric or args.align_to is not None  # aligned to sparse metric data: metres
+    writer = DepthWriter(args.outdir, formats, metric, args.cmap, args.grayscale,
                          compression=args.png_compression, durable=args.fsync,
                          points=PointCloudOptions(args.fov, args.focal), model=model_label(args),
                          input_size=predictor.input_size)
     # the camera is recorded for metric depth when the geometry needs it or --fov/--focal gives it
-    camera_needed = predictor.is_metric and (any(f in GEOMETRY_FORMATS for f in formats) or args.fov or args.focal)
+    camera_needed = metric and (any(f in GEOMETRY_FORMATS for f in formats) or args.fov or args.focal)
+    kind = "depth" if predictor.is_metric else "disparity"
 
     def write(image, result) -> None:
+        depth = result.depth if args.align_to is None else _align(result.depth, image, args.align_to,
+                                                                   len(batch.images) == 1, kind)
         camera = None
         if camera_needed:  # this photo's camera: its EXIF, else --fov/--focal, else the default (with a warning)
-            height, width = result.depth.shape
+            height, width = depth.shape
             camera = choose_camera(width, height, image.path, args.fov, args.focal, name=str(image.path))
-        writer.write(image.name, result.image, result.depth, intrinsics=camera and camera.intrinsics,
+        writer.write(image.name, result.image, depth, intrinsics=camera and camera.intrinsics,
                      focal_source=camera and camera.source)
 
     if args.skip_existing:
