@@ -62,7 +62,14 @@ def test_side_by_side_video_keeps_codec_rate_and_frame_count(tmp_path, checkpoin
     assert "frames/s" in capsys.readouterr().err  # the progress bar
     assert main(["video", str(clip), "--model", str(checkpoint), "--outdir", str(out), "--pred-only", *FAST]) == 0
     assert _probe(out / "clip_depth.mp4")[:5] == ("h264", 10, 12, 64, 48)
-    assert sorted(p.name for p in out.iterdir()) == ["clip_depth.mp4", "clip_side.mp4"]  # no temporaries
+    # no temporaries; each video's sidecar says what depth it shows
+    assert sorted(p.name for p in out.iterdir()) == ["clip_depth.mp4", "clip_depth.mp4.json", "clip_side.mp4",
+                                                     "clip_side.mp4.json"]
+    from depth_anything.metadata import read_metadata
+
+    record = read_metadata(out / "clip_side.mp4")
+    assert (record.content, record.frames, record.fps, record.model, record.width) == ("picture", 12, 10.0,
+                                                                                        str(checkpoint), 136)
 
 
 def test_image_sequence_folder_with_a_bad_frame_keeps_its_length(tmp_path, checkpoint, capsys):

@@ -96,7 +96,13 @@ def test_every_format_keeps_frame_count_and_rate(weights, clip, tmp_path, model,
         np.testing.assert_allclose(info["low"] + values / info["png_scale"], depth[index], atol=1 / info["png_scale"])
         with OpenEXR.File(str(exrs[index])) as exr:
             np.testing.assert_array_equal(exr.channels()["Z"].pixels, depth[index])
-    assert sorted(p.name for p in out.iterdir()) == ["clip", "clip.npz", "clip_depth.mp4"]  # no temporaries
+    # no temporaries; the mp4's sidecar says what it shows
+    assert sorted(p.name for p in out.iterdir()) == ["clip", "clip.npz", "clip_depth.mp4", "clip_depth.mp4.json"]
+    from depth_anything.metadata import read_metadata
+
+    records = [read_metadata(path) for path in (out / "clip.npz", pngs[-1], exrs[-1], out / "clip_depth.mp4")]
+    assert {(r.model, r.kind, r.fps) for r in records} == {(str(weights[model]), "disparity", 12.0)}
+    assert (records[1].frame, records[1].frames) == (2 * HALF - 1, 2 * HALF)
 
 
 def test_temporal_outputs_are_the_library_s(weights, clip, tmp_path):

@@ -544,9 +544,12 @@ class VideoWriter:
     """H.264 MP4 (yuv420p) through PyAV at `fps`, written to a temporary file renamed onto `path` by
     `close()` (a failure or `abort()` leaves nothing). Frames are RGB uint8; the size is the first
     frame's (odd sides padded to even, as yuv420p needs); later frames of another size are resized.
-    With `durable` the finished file is synced to disk before the rename."""
+    With `durable` the finished file is synced to disk before the rename. With `record` (what the
+    depth it shows is: model, metres or disparity) a JSON sidecar FILE.mp4.json says so, with the
+    frame count and rate (an MP4 has no room for it)."""
 
-    def __init__(self, path: str | os.PathLike, fps: float | Fraction, crf: int = 18, durable: bool = False) -> None:
+    def __init__(self, path: str | os.PathLike, fps: float | Fraction, crf: int = 18, durable: bool = False,
+                 record: DepthMetadata | None = None) -> None:
         from .inference.video import VIDEO_EXTRA
 
         self._av = require_extra("av", VIDEO_EXTRA)
@@ -554,6 +557,8 @@ class VideoWriter:
         self.fps = Fraction(fps).limit_denominator(1001)
         self.crf = crf
         self.frames = 0
+        self.record = record
+        self.durable = durable
         self._target = contextlib.ExitStack()
         self._tmp = self._target.enter_context(atomic_target(self.path, durable))
         self._container: Any = None
@@ -597,6 +602,11 @@ class VideoWriter:
             self._finish(exc)
             raise
         self._finish(None)
+        if self.record is not None:
+            height, width = (self._stream.height, self._stream.width)
+            record = self.record.with_values(content="picture", frames=self.frames, fps=float(self.fps), width=width,
+                                             height=height)
+            atomic_write_bytes(sidecar_path(self.path), sidecar_json(record).encode("utf-8"), self.durable)
         return self.path
 
     def abort(self) -> None:

@@ -158,12 +158,16 @@ class _Job:
 
     def __init__(self, args: argparse.Namespace, model: Any, report) -> None:
         from ..inference.predictor import Predictor
+        from .options import model_label
 
         self.args, self.model, self.report = args, model, report
         self.temporal = not isinstance(model, Predictor)
         self.metric = bool(model.metric) if self.temporal else bool(model.is_metric)
         self.input_size = args.input_size or (model.input_spec.input_size if self.temporal else None) or 518
         self.mode = "streaming" if args.streaming else "offline"
+        # what the written files record about the model
+        self.model_name = model_label(args)
+        self.model_input_size = self.input_size if self.temporal else model.input_size
 
     def renderer(self) -> Any:
         from ..inference.video import FrameRenderer
@@ -202,16 +206,19 @@ def _write(frames, outdir: Path, name: str, fps, total: int | None, job: _Job, l
 
     from tqdm import tqdm
 
+    from ..metadata import DepthMetadata
     from ..outputs import SEQUENCE_FORMATS, SequenceWriter, VideoWriter
 
     args = job.args
+    record = DepthMetadata.for_model(job.metric, job.model_name, job.model_input_size)
     formats = args.formats
     suffix = "_depth.mp4" if args.pred_only else "_side.mp4"
     count = 0
     with contextlib.ExitStack() as stack:
-        video = stack.enter_context(VideoWriter(outdir / f"{name}{suffix}", fps, durable=args.fsync)) \
+        video = stack.enter_context(VideoWriter(outdir / f"{name}{suffix}", fps, durable=args.fsync, record=record)) \
             if "mp4" in formats else None
-        raw = stack.enter_context(SequenceWriter(outdir, name, formats, fps, job.metric, durable=args.fsync)) \
+        raw = stack.enter_context(SequenceWriter(outdir, name, formats, fps, job.metric, durable=args.fsync,
+                                                 model=job.model_name, input_size=job.model_input_size)) \
             if any(f in SEQUENCE_FORMATS for f in formats) else None
         bar = stack.enter_context(tqdm(total=total, unit=" frames", file=sys.stderr, dynamic_ncols=True,
                                        disable=args.no_progress))
