@@ -137,3 +137,34 @@ def test_info_reads_the_meshes_that_mesh_writes(tmp_path, suffix):
     assert "focal_source: exif" in text and "fov_deg: 65" in text
     triangles = info.details.get("triangles", info.details.get("elements"))
     assert str(len(mesh.faces)) in str(triangles)
+
+
+def test_relative_png16_converts_back_to_its_values(tmp_path):
+    depth = np.linspace(0.25, 4.0, 48, dtype=np.float32).reshape(6, 8)
+    png = DepthWriter(tmp_path, ["png16"], metric=False, model="default").write("rel", None, depth)["png16"]
+    values = np.load(convert_depth_file(png, tmp_path / "rel.npy"))
+    np.testing.assert_allclose(values, depth, atol=4.0 / 65535)
+    assert read_metadata(tmp_path / "rel.npy").kind == "disparity"
+
+
+def test_info_reads_a_videos_outputs(tmp_path):
+    pytest.importorskip("av")
+    from depth_anything.metadata import DepthMetadata
+    from depth_anything.outputs import SequenceWriter, VideoWriter
+
+    record = DepthMetadata.for_model(True, "default-metric", 128)
+    with (
+        VideoWriter(tmp_path / "clip_side.mp4", 8, record=record) as video,
+        SequenceWriter(
+            tmp_path, "clip", ["png16", "npz"], 8, metric=True, model="default-metric", input_size=128
+        ) as raw,
+    ):
+        for index in range(3):
+            video.write(np.full((16, 24, 3), 40 * index, np.uint8))
+            raw.write(np.full((16, 24), 1.0 + index, np.float32))
+    folder = "\n".join(inspect_depth_file(tmp_path / "clip").lines())
+    assert "depth frames" in folder and "frame files: 3" in folder and "frames: 3" in folder
+    npz = inspect_depth_file(tmp_path / "clip.npz")
+    assert npz.shape == (3, 16, 24) and npz.value_range == (1.0, 3.0) and npz.record.frames == 3
+    mp4 = inspect_depth_file(tmp_path / "clip_side.mp4")
+    assert (mp4.format, mp4.record.content, mp4.record.frames, mp4.record.fps) == ("MP4", "picture", 3, 8.0)
