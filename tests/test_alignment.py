@@ -101,11 +101,28 @@ def test_alignment_recovers_dense_metric_depth_from_a_few_points():
     picks = rng.choice(truth.size, 30, replace=False)
     sparse.flat[picks] = truth.flat[picks]
     aligned = align_to_metric(disparity, sparse)
-    assert aligned.points == 30 and aligned.inliers == 30
+    assert aligned.points == 30 and aligned.inliers == 30 and not aligned.scale_only
     assert (aligned.scale, aligned.shift) == pytest.approx((0.8, 0.05), rel=1e-5)
     np.testing.assert_allclose(aligned.depth, truth, rtol=1e-5)
     # a metric model's output (metres, off by a scale and shift in disparity) is aligned the same way
     assert align_to_metric(1.0 / disparity, sparse, kind="depth").depth == pytest.approx(truth, rel=1e-5)
+
+
+def test_a_fit_that_extrapolates_wildly_falls_back_to_a_scale():
+    """Measurements only on a narrow far band whose local slope is steep: the scale-and-shift line would put
+    everything farther than the band past the farthest plausible depth; a scale alone is fitted instead."""
+    disparity = np.linspace(0.2, 1.0, 2400).reshape(40, 60)
+    truth_disparity = np.where(disparity < 0.6, 0.25 + 2.0 * (disparity - 0.5), 0.45 + 0.2 * (disparity - 0.6))
+    metric = np.zeros_like(disparity)
+    band = (disparity > 0.5) & (disparity < 0.55)
+    metric[band] = 1.0 / truth_disparity[band]
+    aligned = align_to_metric(disparity, metric)
+    assert aligned.scale_only and aligned.shift == 0.0
+    assert aligned.scale == pytest.approx(float(np.median(truth_disparity[band] / disparity[band])))
+    cap = 2.0 * float(metric[band].max())
+    assert np.mean(aligned.depth >= cap * (1 - 1e-6)) < 0.03  # the farthest sliver only
+    scale, shift = fit_scale_shift(disparity, truth_disparity, band)  # what the line would have done
+    assert np.mean(scale * disparity + shift <= 1.0 / cap) > 0.2
 
 
 def test_alignment_refuses_too_few_points_and_another_size():

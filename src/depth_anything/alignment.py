@@ -59,6 +59,9 @@ PREDICTION_KINDS = ("disparity", "depth")  # what a prediction holds: relative d
 MIN_POINTS = 8  # fewer valid metric pixels than this: no fit (a sequence keeps its previous one)
 OUTLIER_SIGMAS = 3.0  # residuals beyond this many robust standard deviations are left out of the refit
 ROBUST_ROUNDS = 3
+# a scale-and-shift fit that puts more than this share of the map beyond the farthest plausible depth (or
+# has a scale ≤ 0) extrapolates a narrow measured range wildly: fall back to a scale alone
+BEYOND_RANGE_SHARE = 0.01
 
 
 def robust_fit_scale_shift(
@@ -95,6 +98,7 @@ class AlignedDepth:
     points: int
     inliers: int
     fitted: bool = True  # False: too few points in this frame, an earlier fit was reused
+    scale_only: bool = False  # True: the scale-and-shift fit extrapolated wildly, a scale alone was fitted
 
 
 def _prediction_disparity(prediction: np.ndarray, kind: str) -> np.ndarray:
@@ -128,7 +132,12 @@ def align_to_metric(
     H×W; 0, negative or non-finite = no measurement; `valid` narrows it further): a scale and shift fitted in
     disparity (1/metres), where a relative model's output is affine, robustly (`robust_fit_scale_shift`) on
     the measured pixels. `kind` says what the prediction holds: "disparity" (relative models) or "depth"
-    (metres, metric models). `max_depth` caps the result (default: twice the farthest measurement)."""
+    (metres, metric models). `max_depth` caps the result (default: twice the farthest measurement).
+
+    Measurements that cover a narrow range (stereo that only matches a textured far wall) can give a line
+    that sends part of the map past `max_depth` or below zero disparity; when more than BEYOND_RANGE_SHARE
+    of the map would end there, a scale alone (the median ratio of disparities) is fitted instead
+    (`scale_only` in the result): coarser where the fit is good, never wildly wrong."""
     prediction = np.asarray(prediction)
     metric = np.asarray(metric)
     if prediction.shape != metric.shape:
@@ -146,7 +155,15 @@ def align_to_metric(
     else:
         (scale, shift), inliers = fit_scale_shift(disparity, target, mask), mask
     cap = float(max_depth) if max_depth is not None else 2.0 * float(metric[mask].max())
-    return AlignedDepth(aligned_depth(disparity, scale, shift, cap), scale, shift, points, int(inliers.sum()))
+    beyond = float(np.mean(scale * disparity + shift <= 1.0 / cap))
+    scale_only = scale <= 0 or beyond > BEYOND_RANGE_SHARE
+    if scale_only:  # the ratio of disparities, robust to mismatches as a median is
+        usable = inliers & (disparity > 0)
+        if not usable.any():
+            raise ConfigError("no measured pixel where the prediction is positive: nothing to fit a scale to")
+        scale, shift = float(np.median(target[usable] / disparity[usable])), 0.0
+    depth = aligned_depth(disparity, scale, shift, cap)
+    return AlignedDepth(depth, scale, shift, points, int(inliers.sum()), scale_only=scale_only)
 
 
 @dataclass
