@@ -126,14 +126,34 @@ def test_rendered_scene_normals_agree_with_the_renderers_geometry():
     from depth_anything.data.synthetic import SynthConfig, render, sample_rng, sample_scene
     from depth_anything.data.synthetic.render import surface_normals
 
-    config = SynthConfig(width=64, height=48, indoor_fraction=1.0, mirror_probability=0.0, glass_probability=0.0,
-                         fog_probability=0.0, noise_probability=0.0)
+    config = SynthConfig(
+        width=64,
+        height=48,
+        indoor_fraction=1.0,
+        mirror_probability=0.0,
+        glass_probability=0.0,
+        fog_probability=0.0,
+        noise_probability=0.0,
+    )
     scene = sample_scene(sample_rng(7, 0), config)
     rendered = render(scene)
     truth = surface_normals(scene)
-    assert truth.shape == (48, 64, 3) and np.allclose(np.linalg.norm(truth[rendered.valid], axis=-1), 1, atol=1e-5)
+    assert truth.shape == (48, 64, 3) and np.allclose(
+        np.linalg.norm(truth[rendered.valid], axis=-1), 1, atol=1e-5
+    )
     depth = np.where(rendered.valid, rendered.depth, 0)
     error = angular_error_deg(depth_to_normals(depth, scene.camera.intrinsics), truth)[rendered.valid]
     assert np.nanmedian(error) < 0.5
     rays = backproject(depth, scene.camera.intrinsics)[rendered.valid]
     assert (np.sum(truth[rendered.valid] * rays, axis=-1) < 0).all()  # every seen surface faces its ray
+
+
+def test_bands_of_rows_give_the_same_normals_as_one_piece():
+    rng = np.random.default_rng(4)
+    depth = 2.0 + rng.random((37, 23))
+    depth[rng.random(depth.shape) < 0.05] = 0.0  # holes
+    depth[:, 11:] += 3.0  # an occlusion edge
+    camera = Intrinsics(30.0, 31.0, 11.0, 18.0)
+    whole = depth_to_normals(depth, camera, band_pixels=depth.size)
+    for band_pixels in (23, 2 * 23, 5 * 23 + 7):
+        np.testing.assert_array_equal(depth_to_normals(depth, camera, band_pixels=band_pixels), whole)

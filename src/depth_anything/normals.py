@@ -25,6 +25,8 @@ from .geometry import Intrinsics
 # both tiny, and their ratio says nothing)
 SMOOTH_RATIO = 2.0
 SMOOTH_JUMP = 0.01
+# pixels per band of rows in which large maps are done (bounded memory; the result does not depend on it)
+BAND_PIXELS = 1 << 20
 
 
 def backproject(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
@@ -64,14 +66,35 @@ def _step(points: np.ndarray, axis: int) -> np.ndarray:
     return np.where(smooth[..., None], (forward + backward) / 2.0, one_sided)
 
 
-def depth_to_normals(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+def depth_to_normals(depth: np.ndarray, intrinsics: Intrinsics, band_pixels: int = BAND_PIXELS) -> np.ndarray:
     """Unit surface normals (H×W×3 float32, camera frame, facing the camera) of a depth map taken by
-    `intrinsics`; NaN where the depth gives no surface (invalid pixel, or no valid neighbour on an axis)."""
+    `intrinsics`; NaN where the depth gives no surface (invalid pixel, or no valid neighbour on an axis).
+
+    Large maps are done in bands of rows of about `band_pixels` pixels (each with one row of its
+    neighbours, so the result is the same), so the float64 work arrays of a 48-megapixel photo stay
+    at a few hundred megabytes instead of many gigabytes."""
+    depth = np.asarray(depth)
+    if depth.ndim != 2:
+        raise ValueError(f"depth must be an H×W map, got shape {depth.shape}")
+    height, width = depth.shape
+    if min(height, width) < 2:
+        raise ValueError(f"normals need a depth map of at least 2×2 pixels, got {height}×{width}")
+    rows = max(1, band_pixels // width)
+    normals = np.empty((height, width, 3), np.float32)
+    for start in range(0, height, rows):
+        stop = min(height, start + rows)
+        low, high = max(0, start - 1), min(height, stop + 1)  # one row of context on each side
+        band = Intrinsics(intrinsics.fx, intrinsics.fy, intrinsics.cx, intrinsics.cy - low)
+        normals[start:stop] = _band_normals(depth[low:high], band)[start - low : stop - low]
+    return normals
+
+
+def _band_normals(depth: np.ndarray, intrinsics: Intrinsics) -> np.ndarray:
+    """`depth_to_normals` of a map (or a band of one, `intrinsics` shifted to its first row) in one piece;
+    a band of one row has no row neighbours, so its normals are NaN (only a 1-row-high whole map)."""
     points = backproject(depth, intrinsics)
-    if min(points.shape[:2]) < 2:
-        raise ValueError(
-            f"normals need a depth map of at least 2×2 pixels, got {points.shape[0]}×{points.shape[1]}"
-        )
+    if points.shape[0] < 2:
+        return np.full(points.shape, np.nan, np.float32)
     # y-step × x-step: for a wall facing the camera, (down) × (right) = toward the camera (-z)
     normals = np.cross(_step(points, 0), _step(points, 1))
     length = np.linalg.norm(normals, axis=-1, keepdims=True)
