@@ -157,3 +157,24 @@ def test_bands_of_rows_give_the_same_normals_as_one_piece():
     whole = depth_to_normals(depth, camera, band_pixels=depth.size)
     for band_pixels in (23, 2 * 23, 5 * 23 + 7):
         np.testing.assert_array_equal(depth_to_normals(depth, camera, band_pixels=band_pixels), whole)
+
+
+def test_predict_writes_normals_with_the_camera_and_refuses_relative_models(tmp_path, capsys):
+    from PIL import Image
+
+    from depth_anything.cli.__main__ import main
+    from depth_anything.metadata import read_metadata
+
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 56, 3), dtype=np.uint8)).save(
+        tmp_path / "a.png"
+    )
+    out = tmp_path / "out"
+    argv = ["predict", str(tmp_path / "a.png"), "--outdir", str(out), "--no-progress"]
+    assert main([*argv, "--model", "default-metric", "--formats", "normals,normals_npy", "--fov", "75"]) == 0
+    normals = np.load(out / "a_normals.npy")
+    assert normals.shape == (40, 56, 3) and np.allclose(np.linalg.norm(normals, axis=-1), 1, atol=1e-5)
+    record = read_metadata(out / "a_normals.png")
+    assert (record.content, record.focal_source, record.model) == ("normals", "fov", "default-metric")
+    assert record.fov_deg == pytest.approx(75.0) and read_metadata(out / "a_normals.npy") == record
+    assert main([*argv, "--model", "default", "--formats", "normals"]) == 2
+    assert "needs metric depth" in capsys.readouterr().err
