@@ -83,3 +83,20 @@ def scene_image():
     from depth_anything.data.synthetic import SynthConfig, generate_sample
 
     return generate_sample(3, 0, SynthConfig(width=64, height=48)).image
+
+
+def test_predict_writes_the_confidence_picture(builtin_predictor, scene_image, tmp_path):
+    from PIL import Image
+
+    from depth_anything.cli.__main__ import main
+
+    Image.fromarray(scene_image).save(tmp_path / "scene.png")
+    out = tmp_path / "out"
+    assert (
+        main(["predict", str(tmp_path / "scene.png"), "--formats", "confidence,npy", "--outdir", str(out)])
+        == 0
+    )
+    picture = np.asarray(Image.open(out / "scene_confidence.png"))
+    expected = predict_with_confidence(builtin_predictor, scene_image).confidence
+    np.testing.assert_allclose(picture / 255, expected, atol=1 / 255 + 1e-6)
+    np.testing.assert_array_equal(np.load(out / "scene.npy"), builtin_predictor.predict_one(scene_image))

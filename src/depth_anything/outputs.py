@@ -279,7 +279,7 @@ OUTPUT_SUFFIXES: dict[str, str] = {
     "glb": ".glb", "mesh_ply": "_mesh.ply", "obj": ".obj", "confidence": "_confidence.png",
 }
 # what `predict` writes: every format but the point cloud (normals need metric depth: refused for relative models)
-IMAGE_FORMATS = ("color", "gray", "side", "png16", "npy", "normals", "normals_npy")
+IMAGE_FORMATS = ("color", "gray", "side", "png16", "npy", "normals", "normals_npy", "confidence")
 # formats computed from 3-D geometry: metric depth and a camera
 GEOMETRY_FORMATS = ("ply", "normals", "normals_npy", "glb", "mesh_ply", "obj")
 # what `mesh` writes: triangle meshes (GLB textured with the image; PLY and OBJ with vertex colours) and the

@@ -46,6 +46,8 @@ output formats (--formats, comma-separated; default side, or color with --pred-o
   npy     NAME.npy          float32 H x W map as predicted (disparity-like for relative models, metres for metric)
   normals NAME_normals.png  surface normal map (metric models; camera from EXIF, else --fov/--focal, else 60°)
   normals_npy NAME_normals.npy  float32 H x W x 3 unit normals (camera frame: x right, y down, z forward)
+  confidence NAME_confidence.png  flip-consistency confidence, 255 = the prediction and the mirrored
+                            image's agree (each image also runs mirrored: a second forward pass)
 every file says what it holds (PNG text, NAME.npy.json beside .npy files): `depth-anything info FILE`
 
 examples:
@@ -151,7 +153,7 @@ def run(args: argparse.Namespace) -> int:
     camera_needed = metric and (any(f in GEOMETRY_FORMATS for f in formats) or args.fov or args.focal)
     kind = "depth" if predictor.is_metric else "disparity"
 
-    def write(image, result) -> None:
+    def write(image, result, consistency=None) -> None:
         depth = result.depth if args.align_to is None else _align(result.depth, image, args.align_to,
                                                                    len(batch.images) == 1, kind)
         camera = None
@@ -159,8 +161,9 @@ def run(args: argparse.Namespace) -> int:
             height, width = depth.shape
             camera = choose_camera(width, height, image.path, args.fov, args.focal, name=str(image.path))
         writer.write(image.name, result.image, depth, intrinsics=camera and camera.intrinsics,
-                     focal_source=camera and camera.source)
+                     focal_source=camera and camera.source,
+                     confidence=None if consistency is None else consistency.confidence)
 
     if args.skip_existing:
         batch.skip(lambda image: writer.exists(image.name))
-    return batch.process(predictor, write, progress=not args.no_progress)
+    return batch.process(predictor, write, progress=not args.no_progress, confidence="confidence" in formats)
