@@ -92,7 +92,7 @@ def main() -> None:
         save_image(args.out / "video_frame.png", middle_frame(tmp / "v" / "pan_side.mp4"))
         assert cli(["pointcloud", str(by_stem["coffee"]), "--outdir", str(tmp / "p"), "--stride", "2"]) == 0
         render_points(next((tmp / "p").glob("*.ply")), args.out / "pointcloud.png")
-    subprocess.run([sys.executable, str(REPO / "tools" / "screenshot_app.py"), "--model", "default",
+    subprocess.run([sys.executable, str(REPO / "tools" / "screenshot_app.py"), "--model", "default-metric",
                     "--out", str(args.out / "app_screenshot.png")], check=True)
     print(f"pictures written to {args.out}")
 

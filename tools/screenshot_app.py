@@ -1,6 +1,6 @@
 """Screenshot of the web demo after one prediction, taken the way the browser test drives the page.
 
-    python tools/screenshot_app.py --model default --out assets/app_screenshot.png
+    python tools/screenshot_app.py --model default-metric --out assets/app_screenshot.png   # with the 3-D view
     python tools/screenshot_app.py --model runs/demo/teacher/model.pt --image photo.jpg --input-size 126
 
 Needs the `app` and `test` extras (gradio, playwright) and Debian's `chromium` (apt-get install chromium);

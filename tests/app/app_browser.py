@@ -112,6 +112,20 @@ def fetch(page: Any, url: str) -> bytes:
     return response.body()
 
 
+def wait_for_mesh_view(page: Any, timeout_ms: int = 60_000) -> list[str]:
+    """Wait until the 3-D view (metric models) has its canvas and has fetched the mesh, then let it draw;
+    returns the URLs of the GLB files the page requested (empty when none came in time)."""
+    page.locator("#mesh-view canvas").first.wait_for(state="visible", timeout=timeout_ms)
+    glb_urls: list[str] = []
+    for _ in range(max(1, timeout_ms // 500)):
+        glb_urls = [url for url in page.requested_urls if url.split("?")[0].endswith(".glb")]
+        if glb_urls:
+            break
+        page.wait_for_timeout(500)
+    page.wait_for_timeout(1500)  # the viewer draws a few frames once the mesh is in
+    return glb_urls
+
+
 def predict_in_page(page: Any, image: str | Path, timeout_ms: int = 120_000) -> str:
     """Upload `image` and wait for its result (status, slider pictures, download links); returns the status."""
     upload(page, image)
@@ -130,6 +144,8 @@ def screenshot_after_prediction(model: str, image: str | Path, out: str | Path, 
         status = predict_in_page(page, image)
         if "⚠️" in status:
             raise RuntimeError(f"the demo did not compute depth: {status}")
+        if "3-D mesh (" in page.locator("#mesh-camera").inner_text():  # a metric model: let the 3-D view draw
+            wait_for_mesh_view(page)
         page.wait_for_timeout(500)  # let the slider finish its layout
         page.screenshot(path=str(out), full_page=True)
     return out

@@ -119,17 +119,10 @@ def test_a_metric_model_shows_the_mesh_in_3d_with_its_field_of_view_and_offers_t
         page.wait_for_function("() => (document.querySelector('#mesh-camera')?.innerText || '').includes('FOV')",
                                timeout=60_000)
         assert "60.0° horizontal FOV" in page.locator("#mesh-camera").inner_text()  # a PNG has no EXIF: the default
-        canvas = page.locator("#mesh-view canvas")
-        canvas.first.wait_for(state="visible", timeout=60_000)
-        for _ in range(60):  # the viewer fetches the mesh once its canvas is up
-            glb_urls = [url for url in page.requested_urls if url.split("?")[0].endswith(".glb")]
-            if glb_urls:
-                break
-            page.wait_for_timeout(500)
+        glb_urls = app_browser.wait_for_mesh_view(page)
         assert glb_urls, f"the 3-D view did not load the mesh: {page.requested_urls[-8:]}"
         assert app_browser.fetch(page, glb_urls[0])[:4] == b"glTF"
-        page.wait_for_timeout(1500)  # let the viewer draw a few frames
-        drawn = np.asarray(_decode(canvas.first.screenshot()).convert("RGB")).astype(float)
+        drawn = np.asarray(_decode(page.locator("#mesh-view canvas").first.screenshot()).convert("RGB")).astype(float)
         assert drawn.std() > 5, "the 3-D view is blank"
         link = page.locator("#mesh-file a[download]")
         link.first.wait_for(state="attached", timeout=60_000)
