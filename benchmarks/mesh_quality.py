@@ -26,6 +26,11 @@ measures shape and edges, not the small model's scale error (its unscaled AbsRel
 - Chamfer: (accuracy + completeness) / 2 in centimetres: mean distance from the output to the true
   surface, and from the true surface to the output.
 - dropped: the share of pixels the clean-up removes (on the true depth every one of them was correct).
+- EXIF: each scene's image saved as a JPEG with the camera's focal length in EXIF as a phone writes it
+  (`FocalLengthIn35mmFilm`, whole millimetres) and as a camera does (`FocalLength` in hundredths of a
+  millimetre with `FocalPlaneXResolution` of a 6.17 mm wide sensor, in pixels per inch), read back
+  with `camera.choose_camera`: the horizontal field of view against the renderer's, and the error of
+  the 60° default for comparison (`--only-exif` prints this table alone).
 - confidence: flip consistency (`inference.confidence`) against the model's per-pixel relative error:
   AUROC of telling pixels within 10 % from the others, and the sparsification curve's area (mean
   error of the pixels kept as the least confident are removed in 5 % steps) against the oracle's
@@ -211,6 +216,63 @@ def measure_source(depth: np.ndarray, truth: Truth, rows: dict[str, Tally], labe
         )
 
 
+def exif_fov_errors(count: int, seed: int, config: SynthConfig, folder: Path) -> dict[str, list[float]]:
+    """|field of view read from EXIF - the true one| in degrees, per way of writing the focal length."""
+    import math
+
+    from PIL import Image, TiffImagePlugin
+
+    from depth_anything.camera import choose_camera, fov_from_focal
+
+    errors: dict[str, list[float]] = {
+        "FocalLengthIn35mmFilm (whole mm)": [],
+        "FocalLength + FocalPlaneXResolution": [],
+        "no EXIF: the 60° default": [],
+    }
+    for index in range(count):
+        scene = sample_scene(sample_rng(seed, index), config)
+        width, height, fx = scene.camera.width, scene.camera.height, scene.camera.intrinsics.fx
+        true_fov = fov_from_focal(fx, width)
+        image = Image.new("RGB", (width, height), (128, 128, 128))
+        f35 = round(fx * math.hypot(36, 24) / math.hypot(width, height))
+        pixels_per_mm = width / 6.17
+        tags = {
+            "FocalLengthIn35mmFilm (whole mm)": {0xA405: f35},
+            "FocalLength + FocalPlaneXResolution": {
+                0x920A: TiffImagePlugin.IFDRational(round(fx / pixels_per_mm * 100), 100),
+                0xA20E: TiffImagePlugin.IFDRational(round(pixels_per_mm * 25.4 * 1000), 1000),
+                0xA210: 2,
+            },
+            "no EXIF: the 60° default": {},
+        }
+        for name, values in tags.items():
+            exif = Image.Exif()
+            for tag, value in values.items():
+                exif.get_ifd(0x8769)[tag] = value
+            path = folder / f"{index}.jpg"
+            image.save(path, "JPEG", exif=exif)
+            camera = choose_camera(width, height, path)
+            errors[name].append(abs(camera.fov_deg - true_fov))
+    return errors
+
+
+def print_exif_table(count: int, seed: int, config: SynthConfig) -> None:
+    """The EXIF table (module doc)."""
+    import logging
+    import tempfile
+
+    logging.getLogger("depth_anything.camera").setLevel(
+        logging.ERROR
+    )  # the default's warning, once per scene
+    with tempfile.TemporaryDirectory() as folder:
+        errors = exif_fov_errors(count, seed, config, Path(folder))
+    print("\nHorizontal field of view read from EXIF against the renderer's (degrees)")
+    print("| focal length in EXIF | mean error ° | max error ° |")
+    print("|---|---:|---:|")
+    for name, values in errors.items():
+        print(f"| {name} | {np.mean(values):.2f} | {np.max(values):.2f} |")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -224,6 +286,7 @@ def main() -> None:
     parser.add_argument(
         "--picture-scene", type=int, default=0, help="which scene the picture shows (default 0)"
     )
+    parser.add_argument("--only-exif", action="store_true", help="print only the EXIF field-of-view table")
     args = parser.parse_args()
     width, height = (int(v) for v in args.size.lower().split("x"))
     config = SynthConfig(
@@ -236,6 +299,10 @@ def main() -> None:
         fog_probability=0.0,
         noise_probability=0.0,
     )
+    if args.only_exif:
+        print(machine_header())
+        print_exif_table(args.count, args.seed, config)
+        return
     predictor = depth_anything.open_predictor("default-metric")
     print(machine_header())
     print(
@@ -340,6 +407,7 @@ def main() -> None:
         f"{c.mean('auroc_flying'):.3f} | {c.mean('auroc_flying_edges'):.3f} | {c.mean('curve'):.4f} | "
         f"{c.mean('oracle'):.4f} | {c.mean('random'):.4f} | {c.mean('score'):.3f} |"
     )
+    print_exif_table(args.count, args.seed, config)
     print(f"\n{time.perf_counter() - start:.0f} s")
 
 
