@@ -106,6 +106,39 @@ class _TeacherActor:
         }
 
 
+def _labelled_rows(
+    ray: Any,
+    todo: list[tuple[int, str]],
+    encoding: str,
+    quality: bool,
+    predictor_args: dict[str, Any],
+    model: str | Path,
+    batch_size: int,
+    actors: int,
+    gpus: int,
+) -> Iterator[dict[str, Any]]:
+    """The pipeline: shards → chunks (`flat_map`) → labelled chunks (`map_batches` on the actor pool)."""
+    if not todo:
+        return iter(())
+    rows = ray.data.from_items([{"position": p, "url": u} for p, u in todo], override_num_blocks=len(todo))
+    chunks = rows.flat_map(_read_chunks, fn_kwargs={"size": batch_size * CHUNK_BATCHES})
+    labelled = chunks.map_batches(
+        _TeacherActor,
+        fn_constructor_kwargs={
+            "encoding": encoding,
+            "quality": quality,
+            "predictor_args": predictor_args,
+            "model": model,
+        },
+        batch_size=1,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=1,  # each actor holds a CPU: a local cluster needs more CPUs than actors, for reading
+        num_gpus=gpus,
+    )
+    return iter(labelled.iter_rows())
+
+
 def label_shards_on_ray(
     model: str | Path,
     shards: str | Path,
@@ -153,7 +186,10 @@ def label_shards_on_ray(
     todo, finished = pending_shards(out, urls)
     digest = teacher_digest(identity)
     context = ray.data.DataContext.get_current()
-    context.enable_progress_bars = False
+    bars_before, context.enable_progress_bars = (
+        context.enable_progress_bars,
+        False,
+    )  # `progress` reports instead
     start = time.perf_counter()
     received: dict[int, dict[int, LabeledChunk]] = {}
     expected: dict[int, int] = {}
@@ -162,26 +198,10 @@ def label_shards_on_ray(
     errors: list[str] = []
     if progress:
         progress(0, len(todo))
-    if todo:
-        rows = ray.data.from_items(
-            [{"position": p, "url": u} for p, u in todo], override_num_blocks=len(todo)
-        )
-        chunks = rows.flat_map(_read_chunks, fn_kwargs={"size": batch_size * CHUNK_BATCHES})
-        labeled_rows = chunks.map_batches(
-            _TeacherActor,
-            fn_constructor_kwargs={
-                "encoding": encoding,
-                "quality": quality,
-                "predictor_args": predictor_args,
-                "model": model,
-            },
-            batch_size=1,
-            batch_format="numpy",
-            compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=1,  # each actor holds a CPU: a local cluster needs more CPUs than actors, for reading
-            num_gpus=gpus,
-        )
-        for row in labeled_rows.iter_rows():
+    try:
+        for row in _labelled_rows(
+            ray, todo, encoding, quality, predictor_args, model, batch_size, actors, gpus
+        ):
             position = int(row["position"])
             if row["last"]:
                 if row["error"]:
@@ -207,6 +227,8 @@ def label_shards_on_ray(
                 errors += entry.failed
                 if progress:
                     progress(done + len(errors) - failed, len(todo))
+    finally:
+        context.enable_progress_bars = bars_before
     elapsed = time.perf_counter() - start
     shards_failed = len(errors) - failed
     return ShardLabelResult(
