@@ -161,6 +161,10 @@ def test_head_starts_as_the_image_model_with_a_frozen_encoder(tmp_path: Path, se
     assert per_frame.abs().max() > 0 and torch.allclose(temporal, per_frame, atol=1e-6)
     assert not any(p.requires_grad for p in video.pretrained.parameters())
     assert all(p.requires_grad for p in video.head.motion_modules.parameters())
+    assert any(p.requires_grad for n, p in video.head.named_parameters() if not n.startswith("motion_modules."))
+    config.model.motion_modules_only = True
+    trainable = {n for n, p in build_temporal_model(config).named_parameters() if p.requires_grad}
+    assert trainable and all(n.startswith("head.motion_modules.") for n in trainable)
 
 
 # ----------------------------------------------------------------------------------- training

@@ -54,6 +54,9 @@ class ModelSection:
     # Frozen reference encoder for feature alignment: "init" = a frozen copy of the encoder the
     # student starts from (DINOv2's weights in the paper), a checkpoint path, or "none".
     feature_reference: str = "init"
+    # temporal stage: train only the motion modules, keeping the image head of `init` as it is (VDA trains
+    # the whole head; this keeps the per-frame quality and lets a built-in video model ship only its modules)
+    motion_modules_only: bool = False
 
 
 @dataclass
@@ -174,6 +177,9 @@ def validate(cfg: TrainConfig) -> TrainConfig:
         _positive("model.max_depth", cfg.model.max_depth)
     elif cfg.model.max_depth is not None:
         raise ConfigError(f"key 'model.max_depth': only the metric stage has a metric head (stage is {cfg.stage!r})")
+    if cfg.model.motion_modules_only and cfg.stage != "temporal":
+        raise ConfigError(f"key 'model.motion_modules_only': only the temporal stage has motion modules (stage is "
+                          f"{cfg.stage!r})")
     if cfg.stage == "temporal" and cfg.data.clip_frames > TEMPORAL_WINDOW:
         raise ConfigError(f"key 'data.clip_frames': the temporal head's position table covers {TEMPORAL_WINDOW} "
                           f"frames, got {cfg.data.clip_frames}")

@@ -7,7 +7,8 @@ pass (`ClipForward`), the loss (`ClipObjective`) and the validation (`ClipValida
 - **Network.** `model.init` names the starting weights: an image model (its encoder and DPT head, e.g.
   the built-in `default`) or a VDA checkpoint (everything). Motion modules that the file lacks start
   with a zero output projection (VDA's zero initialisation), so before step 1 the video model predicts
-  exactly what the image model does. The encoder is frozen (VDA trains the head only).
+  exactly what the image model does. The encoder is frozen (VDA trains the head only);
+  `model.motion_modules_only` freezes the image head too and trains the motion modules alone.
 - **Data.** Sequence layouts (`synthetic-sequences`, `vda-*`) give clips of `data.clip_frames`
   consecutive frames starting every `data.clip_stride` frames; image layouts give single-frame clips,
   mixed into the same batches (VDA's joint image and video training keeps the spatial quality). The
@@ -69,7 +70,10 @@ def build_temporal_model(config: TrainConfig) -> VideoDepthAnything:
             nn.init.zeros_(module.temporal_transformer.proj_out.weight)
             nn.init.zeros_(module.temporal_transformer.proj_out.bias)
     model.pretrained.requires_grad_(False)
-    freeze_unused(model, lambda m, probe: m(probe.unsqueeze(0).expand(1, 2, *probe.shape[1:])))
+    if config.model.motion_modules_only:
+        for name, parameter in model.head.named_parameters():
+            parameter.requires_grad_(name.startswith("motion_modules."))
+    freeze_unused(model, lambda m, probe: ClipForward(m)([probe.unsqueeze(0).expand(1, 2, *probe.shape[1:])])[0])
     return model
 
 
@@ -105,6 +109,10 @@ class ClipForward(nn.Module):
             frames, size = clip.shape[1], (clip.shape[-2], clip.shape[-1])
             with torch.no_grad():
                 features = self.model.encode(clip.flatten(0, 1))
+            # The encoder's outputs are marked as needing gradients: with the whole image head frozen
+            # (`motion_modules_only`), torch 2.13's CPU backward crashes (segmentation fault) when the
+            # motion modules' inputs need none; this costs only the 1×1 projections' input gradients.
+            features = [(tokens.requires_grad_(), cls) for tokens, cls in features]
             depths.append(self.model.decode(features, frames, size)[0])
         return depths, None
 
