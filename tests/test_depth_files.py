@@ -168,3 +168,14 @@ def test_info_reads_a_videos_outputs(tmp_path):
     assert npz.shape == (3, 16, 24) and npz.value_range == (1.0, 3.0) and npz.record.frames == 3
     mp4 = inspect_depth_file(tmp_path / "clip_side.mp4")
     assert (mp4.format, mp4.record.content, mp4.record.frames, mp4.record.fps) == ("MP4", "picture", 3, 8.0)
+
+
+def test_info_describes_files_from_elsewhere_by_what_their_format_tells(tmp_path, capsys):
+    write_png(tmp_path / "sensor.png", np.array([[0, 1200], [2400, 3600]], np.uint16))
+    write_png(tmp_path / "photo.png", np.zeros((4, 6, 3), np.uint8))
+    sensor = inspect_depth_file(tmp_path / "sensor.png")
+    assert sensor.record is None and sensor.value_range == (1200.0, 3600.0) and sensor.invalid == 1
+    assert "--scale" in "\n".join(sensor.lines())
+    assert main(["info", str(tmp_path / "photo.png"), "--json"]) == 0
+    assert capsys.readouterr().out.strip() == "null"
+    assert "metadata: none" in "\n".join(inspect_depth_file(tmp_path / "photo.png").lines())

@@ -214,11 +214,23 @@ def inspect_depth_file(path: str | os.PathLike) -> DepthFileInfo:
             for k, v in png_text_chunks(path.read_bytes()[: 1 << 20], str(path)).items()
             if k != "depth-anything"
         }
+        details = {key: value for key, value in texts.items() if key == "Description"}
+        if bits == 16 and channels == 1 and record is None:  # a depth PNG from elsewhere: its integers
+            from .io import load_depth_png16
+
+            stored = load_depth_png16(path, 1.0)
+            value_range, invalid = _finite_range(stored, invalid_zero=True)
+            details["stored"] = (
+                "16-bit integers of an unknown scale (convert with --scale S: stored / S = metres)"
+            )
+            return DepthFileInfo(
+                path, "PNG (16-bit, 1 channel)", None, stored.shape, "uint16", value_range, invalid, details
+            )
         return DepthFileInfo(
             path,
             f"PNG ({bits}-bit, {channels} channel{'s' if channels > 1 else ''})",
             record,
-            details={key: value for key, value in texts.items() if key == "Description"},
+            details=details,
         )
     if suffix in (".npy", ".npz", ".exr"):
         values, record = load_depth_values(path)
