@@ -284,7 +284,7 @@ def test_read_ahead_window_is_cut_short_by_pixels(checkpoint, monkeypatch):
 def test_every_subcommand_is_listed():
     result = subprocess.run([sys.executable, "-m", "depth_anything.cli", "--help"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
-    for command in ("predict", "synth", "contact-sheet", "train", "label", "eval", "video", "pointcloud", "sample-photos"):
+    for command in ("predict", "synth", "contact-sheet", "train", "label", "eval", "video", "pointcloud", "mesh", "sample-photos"):
         assert command in result.stdout
 
 
@@ -292,6 +292,7 @@ def test_every_subcommand_is_listed():
     ("predict", ["depth-anything predict photos/", "millimetres", "min-max normalised to 0..65535"]),
     ("video", ["depth-anything video --camera 0", "--normalize", "depth-anything[video]"]),
     ("pointcloud", ["60 degrees", "--focal", "metric-vkitti-vitl"]),
+    ("mesh", ["60 degrees", "--keep-edges", "glb,mesh_ply,obj", "metric-hypersim-vitl"]),
 ])
 def test_help_has_examples(command, expected, capsys):
     with pytest.raises(SystemExit):

@@ -5,11 +5,12 @@ from its pixel grid, in metres: OUT/NAME.glb (glTF's frame: y up, the camera loo
 as its texture; opens in Blender, game engines and web viewers), OUT/NAME_mesh.ply and OUT/NAME.obj
 (the camera frame of `pointcloud`: x right, y down, z forward; the pixels' colours on the vertices).
 Triangles with a corner on a depth edge are left out, so foreground and background are not joined by a
-rubber sheet (--keep-edges keeps them). The camera comes from the photo's EXIF, else --focal or --fov,
-else a 60 degree field of view (with a warning); each image's focal length and where it came from are
-printed and written into every file. --formats confidence also writes OUT/NAME_confidence.png, the
-flip-consistency confidence (255 = the prediction and the mirrored image's agree). Relative models
-give disparity without a scale, so they are refused: metric depth is needed.
+rubber sheet (--keep-edges keeps them). The camera comes from the photo's EXIF, else --focal or
+--fov, else a field of view of 60 degrees (with a warning); each image's focal length and where it
+came from are printed and written into every file. --formats confidence also writes
+OUT/NAME_confidence.png, the flip-consistency confidence (255 = the prediction and the mirrored
+image's agree). Relative models give disparity without a scale, so they are refused: metric depth is
+needed.
 """
 
 from __future__ import annotations

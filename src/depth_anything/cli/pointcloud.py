@@ -4,9 +4,10 @@ Each IMAGE (file, folder, list file or quoted glob, named as `predict` names the
 vertices x, y, z (float32, metres; camera frame: x right, y down, z forward) and red, green, blue
 (uint8, the pixel's colour). The camera is a pinhole with its principal point at the image centre; its
 focal length comes from the photo's EXIF (35 mm equivalent, or focal length and sensor size) when it
-has a believable one, else from --focal or --fov, else a 60 degree field of view (with a warning). Each
-image's focal length and where it came from are printed and written into the file. Points on depth
-edges ("flying pixels" between foreground and background) are dropped unless --keep-edges.
+has a believable one, else from --focal or --fov, else a field of view of 60 degrees (with a
+warning). Each image's focal length and where it came from are printed and written into the file.
+Points on depth edges ("flying pixels" between foreground and background) are dropped unless
+--keep-edges.
 Relative models give disparity without a scale, so they are refused: metric depth is needed.
 """
 
