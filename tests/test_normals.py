@@ -171,6 +171,7 @@ def test_predict_writes_normals_with_the_camera_and_refuses_relative_models(tmp_
     out = tmp_path / "out"
     argv = ["predict", str(tmp_path / "a.png"), "--outdir", str(out), "--no-progress"]
     assert main([*argv, "--model", "default-metric", "--formats", "normals,normals_npy", "--fov", "75"]) == 0
+    assert "a: focal" in capsys.readouterr().err  # the camera used is printed, with where it came from
     normals = np.load(out / "a_normals.npy")
     assert normals.shape == (40, 56, 3) and np.allclose(np.linalg.norm(normals, axis=-1), 1, atol=1e-5)
     record = read_metadata(out / "a_normals.png")

@@ -134,11 +134,15 @@ def _align(depth, image, source: str, single: bool, kind: str):
 
 def run(args: argparse.Namespace) -> int:
     """Collect the inputs, predict them through one `Predictor`, write each one's files, summarise."""
+    import contextlib
+
+    from tqdm import tqdm
+
     from ..camera import choose_camera
     from ..inference import Tiling
     from ..outputs import GEOMETRY_FORMATS, DepthWriter, PointCloudOptions
     from .batch import BatchRun
-    from .options import model_label, open_predictor_from_args
+    from .options import library_messages, model_label, open_predictor_from_args
 
     formats = ["color"] if args.pred_only else (args.formats or ["side"])
     batch = BatchRun.collect(args.inputs, args.outdir)
@@ -160,10 +164,13 @@ def run(args: argparse.Namespace) -> int:
         if camera_needed:  # this photo's camera: its EXIF, else --fov/--focal, else the default (with a warning)
             height, width = depth.shape
             camera = choose_camera(width, height, image.path, args.fov, args.focal, name=str(image.path))
+            tqdm.write(f"{image.name}: {camera.describe()}", file=sys.stderr)
         writer.write(image.name, result.image, depth, intrinsics=camera and camera.intrinsics,
                      focal_source=camera and camera.source,
                      confidence=None if consistency is None else consistency.confidence)
 
     if args.skip_existing:
         batch.skip(lambda image: writer.exists(image.name))
-    return batch.process(predictor, write, progress=not args.no_progress, confidence="confidence" in formats)
+    # the camera's warnings (EXIF not used, the default assumed) show as the 3-D commands show them
+    with library_messages("predict") if camera_needed else contextlib.nullcontext():
+        return batch.process(predictor, write, progress=not args.no_progress, confidence="confidence" in formats)
