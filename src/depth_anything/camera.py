@@ -199,7 +199,7 @@ def choose_camera(
             Intrinsics.from_fov(width, height, fov_deg), "fov", f"--fov {fov_deg:g}", width, height
         )
     log.warning(
-        "%s: no focal length known (%s); assuming a %g° horizontal field of view (give --fov or --focal)",
+        "%s: no focal length known (%s); assuming a %g° horizontal field of view (give a field of view or a focal length)",
         label,
         why or "no EXIF read",
         DEFAULT_FOV_DEG,
