@@ -102,10 +102,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 class _Recording:
-    """What `cli.video`'s writer needs to know about a run: the flags, the kind of depth, the renderer."""
+    """What `cli.video`'s writer needs to know about a run: the flags, the kind of depth, the model's name and
+    input size for the files' records, the renderer."""
 
-    def __init__(self, args: argparse.Namespace, metric: bool) -> None:
-        self.args, self.metric = args, metric
+    def __init__(self, args: argparse.Namespace, built: Any) -> None:
+        self.args, self.metric = args, built.metric
+        self.model_name = Path(args.archive).name
+        self.model_input_size = min(built.host.model.height, built.host.model.width)
 
     def renderer(self) -> Any:
         from ..inference.video import FrameRenderer
@@ -166,7 +169,7 @@ def run(args: argparse.Namespace) -> int:
     if not Path(args.archive).is_file():
         raise ConfigError(f"{args.archive}: no such NN Archive")
     built = _build(args)
-    recording = _Recording(args, built.metric)
+    recording = _Recording(args, built)
     frames = _Frames(built, args.max_frames)
     source = "replay" if args.replay is not None else "camera"
     if args.outdir is None and _has_display():
