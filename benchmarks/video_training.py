@@ -82,7 +82,7 @@ def main() -> None:
     width, height = (int(v) for v in args.size.lower().split("x"))
 
     from depth_anything import load_model
-    from depth_anything.inference import open_predictor
+    from depth_anything.loading import open_predictor
 
     with tempfile.TemporaryDirectory() as scratch:
         root = args.data or Path(scratch) / "sequences"

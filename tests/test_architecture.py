@@ -21,7 +21,8 @@ LAYERS = {
     "inference": 5,
     "outputs": 6, "depth_files": 6,
     "eval": 7, "train": 7, "export": 7,
-    "app": 8, "serve": 8, "cli": 8,
+    "loading": 8,  # open_predictor: may compile a checkpoint (export) for the runtime it opens
+    "app": 9, "serve": 9, "cli": 9,
 }
 
 

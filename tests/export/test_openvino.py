@@ -86,3 +86,16 @@ def test_openvino_bad_requests(tmp_path):
 
     with pytest.raises(ExportError, match=r"an OpenVINO IR is an \.xml file .*got out=.*m\.onnx"):
         export_openvino(None, tmp_path / "m.onnx")  # type: ignore[arg-type]
+
+
+def test_one_runtime_answers_several_threads_at_once(ir):
+    """A server warms a model up while batches arrive: one OpenVINO infer request must not be entered twice."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    runtime = OpenVINORuntime(ir[0])
+    batches = [np.random.default_rng(seed).random((1, 3, 112, 112), dtype=np.float32) for seed in range(4)]
+    alone = [runtime.run(batch) for batch in batches]
+    with ThreadPoolExecutor(4) as pool:
+        together = list(pool.map(runtime.run, batches * 6))
+    for index, out in enumerate(together):
+        np.testing.assert_array_equal(out, alone[index % 4])

@@ -4,6 +4,8 @@ keeps answering afterwards."""
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -123,3 +125,35 @@ def test_unknown_and_video_model_names_fail_before_serving(capsys):
     assert "video model" in capsys.readouterr().err
     assert main(["serve", "--host", "256.0.0.1"]) == 2
     assert "cannot listen on 256.0.0.1:8000" in capsys.readouterr().err
+
+
+def test_a_slow_loading_model_is_not_ready_then_ready(tmp_path):
+    """A real slow load: a checkpoint that `backend auto` compiles for OpenVINO on first use (tens of
+    seconds). Meanwhile /healthz answers, /readyz and /v1/depth say 503 with Retry-After; then both serve."""
+    pytest.importorskip("openvino")
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: model_helpers
+    from model_helpers import randomize_, tiny_config
+
+    from depth_anything.models import build_model
+    from depth_anything.transforms import InputSpec
+    from depth_anything.weights.files import save_checkpoint
+
+    checkpoint = save_checkpoint(randomize_(build_model(tiny_config()), seed=6).eval(), tmp_path / "tiny.pth",
+                                 input_spec=InputSpec(input_size=56))
+    env = {"DEPTH_ANYTHING_COMPILE": "on", "DEPTH_ANYTHING_CACHE": str(tmp_path / "cache")}
+    with ServerProcess(["--model", str(checkpoint)], env=env, wait_for="/healthz", ready_timeout=300) as server:
+        early = httpx.get(f"{server.url}/readyz")
+        assert early.status_code == 503 and early.json()["ready"] is False and early.json()["error"] is None
+        assert early.headers["retry-after"] == "5"
+        refused(post(server.url, encoded(photo())), 503, "not_ready")
+        for _ in range(3000):  # the compile takes tens of seconds
+            ready = httpx.get(f"{server.url}/readyz")
+            if ready.status_code == 200:
+                break
+            time.sleep(0.1)
+        assert ready.status_code == 200 and ready.json()["ready"] is True, server.log
+        answer = post(server.url, encoded(photo()))
+        assert answer.status_code == 200, server.log[-3000:]
+        assert "compiled" in server.log and "openvino" in server.log  # the first-use compile was reported

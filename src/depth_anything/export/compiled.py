@@ -24,7 +24,6 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from .. import __version__
 from ..io import atomic_write_bytes
 from ..weights.cache import cache_dir
 from ..weights.resolver import ResolvedModel
@@ -95,10 +94,17 @@ def weights_digest(path: str | os.PathLike, root: str | os.PathLike | None = Non
     return digest.hexdigest()
 
 
+def _version(distribution: str) -> str:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:  # a source tree on sys.path, not installed
+        return "unknown"
+
+
 def compiled_key(digest: str, backend: str) -> str:
     """The cache folder name: the weights (whose input spec is part of the checkpoint or of its registry
     row), the runtime, and the versions of the exporting code (torch's read without importing it)."""
-    made_by = f"depth-anything {__version__}; torch {importlib.metadata.version('torch')}"
+    made_by = f"depth-anything {_version('depth-anything')}; torch {_version('torch')}"
     return f"{digest[:24]}-{backend}-{hashlib.sha256(made_by.encode()).hexdigest()[:10]}"
 
 

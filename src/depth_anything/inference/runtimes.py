@@ -10,6 +10,7 @@ Only `TorchRuntime` needs torch, and it is the only one that imports it: the oth
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
@@ -239,6 +240,9 @@ class OpenVINORuntime:
         except Exception as exc:
             raise ExportError(f"openvino cannot compile {self.path} for {self.ov_device}: {exc}") from exc
         self.request = self.compiled.create_infer_request()
+        # one infer request runs one inference at a time ("Infer Request is busy" otherwise), while torch
+        # and ONNX Runtime may be called from several threads (a server's warm-up and its batches)
+        self._request_lock = threading.Lock()
         self.device = device_kind(device)
         self.dtype = dtype_key(dtype)
 
@@ -247,7 +251,8 @@ class OpenVINORuntime:
         batch = np.ascontiguousarray(batch, dtype=np.float32)
 
         def infer(x: np.ndarray) -> np.ndarray:
-            return np.array(self.request.infer({INPUT_NAME: x})[self.compiled.output(0)], dtype=np.float32)
+            with self._request_lock:
+                return np.array(self.request.infer({INPUT_NAME: x})[self.compiled.output(0)], dtype=np.float32)
 
         return _run_in_chunks(self.info, batch, infer)
 

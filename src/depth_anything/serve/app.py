@@ -117,13 +117,14 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
     async def in_helper(function: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(helpers, function, *args)
 
+    def warm_up(served: Any) -> None:  # the first run of a runtime allocates; paid before ready
+        try:
+            served.predictor.predict([np.zeros((*WARM_UP_SIZE, 3), np.uint8)])
+        except Exception:  # noqa: BLE001 - a real request will report the problem with its own image
+            log.warning("warm-up of model %r failed", served.name, exc_info=True)
+
     def load_models() -> None:
-        pool.load()
-        for served in pool.loaded.values():  # the first run of a runtime allocates; pay it before ready
-            try:
-                served.predictor.predict([np.zeros((*WARM_UP_SIZE, 3), np.uint8)])
-            except Exception:  # noqa: BLE001 - a real request will report the problem with its own image
-                log.warning("warm-up of model %r failed", served.name, exc_info=True)
+        pool.load(warm_up)
         metrics.set("models_loaded", len(pool.loaded))
 
     @asynccontextmanager

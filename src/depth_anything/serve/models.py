@@ -98,8 +98,9 @@ class ModelPool:
         self.ready = False
         self.error: str | None = None
 
-    def load(self) -> None:
-        """Open every configured model; on failure `error` says which and why (the server stays unready)."""
+    def load(self, warm_up: Callable[[ServedModel], None] | None = None) -> None:
+        """Open every configured model (and `warm_up` each, before `ready`: requests then never meet a
+        model's first, slow run); on failure `error` says which and why (the server stays unready)."""
         for choice in self.config.models:
             start = time.perf_counter()
             try:
@@ -111,6 +112,8 @@ class ModelPool:
             elapsed = time.perf_counter() - start
             self._models[choice.name] = ServedModel(choice, predictor, elapsed, self.config.batch_size)
             log.info("model %r ready (%s, %.1f s)", choice.name, predictor.runtime.name, elapsed)
+        for served in self._models.values() if warm_up is not None else ():
+            warm_up(served)
         self.ready = True
 
     def _open(self, choice: ModelChoice) -> Predictor:
