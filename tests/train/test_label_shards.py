@@ -193,3 +193,9 @@ def test_label_command_reads_shards_and_prints_the_quality_distribution(
     assert code == 0, printed
     assert "labeled 12 images in 3 shards" in printed and "quality (flip consistency" in printed
     assert "median" in printed
+
+
+def test_output_among_the_input_shards_is_refused(tmp_path: Path, shards: list[Path]) -> None:
+    with pytest.raises(ConfigError, match="where the input shards are"):
+        label_shards("default", tmp_path / "in", tmp_path / "in", **LABEL_ARGS)
+    assert not (tmp_path / "in" / "index.jsonl").exists()

@@ -22,8 +22,8 @@ import numpy as np
 import torch
 
 from ..data.pseudo import ENCODINGS
-from ..data.shards import ShardReadError, shard_name, shard_urls, teacher_digest
-from ..errors import ConfigError, DepthAnythingError
+from ..data.shards import ShardReadError, shard_name, teacher_digest
+from ..errors import DepthAnythingError
 from ..inference import Predictor
 from ..weights import load_model
 from .label import predictor_identity
@@ -33,6 +33,7 @@ from .label_shards import (
     LabeledChunk,
     ShardLabelResult,
     commit_shard,
+    input_shards,
     iter_chunks,
     pending_shards,
     prepare_output,
@@ -159,11 +160,7 @@ def label_shards_on_ray(
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown label encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
     out = Path(out)
-    urls = shard_urls(shards)
-    if not urls:
-        raise ConfigError(
-            f"shards={shards}: names no shard (expected a brace pattern, a .tar file or a folder of them)"
-        )
+    urls = input_shards(shards, out)
     try:
         import ray
         import ray.data

@@ -39,6 +39,7 @@ from ..data.shards import (
     ShardReadError,
     ShardSample,
     append_index,
+    is_url,
     iter_shard,
     read_index,
     shard_name,
@@ -196,6 +197,23 @@ def pending_shards(out: Path, urls: list[str]) -> tuple[list[tuple[int, str]], i
     return todo, len(urls) - len(todo)
 
 
+def input_shards(shards: str | Path, out: Path) -> list[str]:
+    """The shards `shards` names; refuses none, and label shards of `out` among them (they would be
+    labelled again as input)."""
+    urls = shard_urls(shards)
+    if not urls:
+        raise ConfigError(
+            f"shards={shards}: names no shard (expected a brace pattern, a .tar file or a folder of them)"
+        )
+    local = {Path(url).resolve().parent for url in urls if not is_url(url)}
+    if out.resolve() in local:
+        raise ConfigError(
+            f"out={out} is where the input shards are: its label shards would be read back as input; "
+            "choose another output folder"
+        )
+    return urls
+
+
 def label_shards(
     model: str | Path,
     shards: str | Path,
@@ -216,11 +234,7 @@ def label_shards(
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown label encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
     out = Path(out)
-    urls = shard_urls(shards)
-    if not urls:
-        raise ConfigError(
-            f"shards={shards}: names no shard (expected a brace pattern, a .tar file or a folder of them)"
-        )
+    urls = input_shards(shards, out)
     env, torch_device = init_distributed(device)
     predictor = (
         opener(torch_device)
