@@ -177,14 +177,14 @@ def expected_answer(predictor, path: Path, fmt: str) -> bytes:
     """The body `predict` would write for `path` in format `fmt` (png16 or npy), from this process's Predictor."""
     import io
 
-    from depth_anything.outputs import PNG_COMPRESSION, _png16_text, encode_png, png16_values
+    from depth_anything.outputs import PNG_COMPRESSION, png16_text, encode_png, png16_values
 
     depth = predictor.predict_one(path)
     if fmt == "npy":
         buffer = io.BytesIO()
         np.save(buffer, np.asarray(depth, dtype=np.float32))
         return buffer.getvalue()
-    return encode_png(png16_values(depth, predictor.is_metric), PNG_COMPRESSION, _png16_text(predictor.is_metric))
+    return encode_png(png16_values(depth, predictor.is_metric), PNG_COMPRESSION, png16_text(predictor.is_metric))
 
 
 def bad_requests(good: bytes) -> list[Request]:
@@ -272,7 +272,7 @@ import litserve as ls
 from fastapi import Response
 from depth_anything.loading import open_predictor
 from depth_anything.io import decode_image_bytes
-from depth_anything.outputs import PNG_COMPRESSION, _png16_text, encode_png, png16_values
+from depth_anything.outputs import PNG_COMPRESSION, png16_text, encode_png, png16_values
 
 class DepthAPI(ls.LitAPI):
     def setup(self, device):
@@ -283,7 +283,7 @@ class DepthAPI(ls.LitAPI):
         return self.predictor.predict(list(images))
     def encode_response(self, depth):
         metric = self.predictor.is_metric
-        return Response(encode_png(png16_values(depth, metric), PNG_COMPRESSION, _png16_text(metric)),
+        return Response(encode_png(png16_values(depth, metric), PNG_COMPRESSION, png16_text(metric)),
                         media_type="image/png")
 
 if __name__ == "__main__":

@@ -332,13 +332,13 @@ def convert_depth_file(
     elif kind == ".exr":
         write_exr(target, values, record, durable)
     elif kind == ".png":
-        from .outputs import _png16_text, png16_values
+        from .outputs import png16_text, png16_values
 
         write_png(
             target,
             png16_values(values, record.metric),
             durable=durable,
-            text=_png16_text(record.metric, record, values),
+            text=png16_text(record.metric, record, values),
         )
     else:  # .ply
         from .geometry import depth_to_points, write_ply

@@ -260,8 +260,9 @@ def png16_values(depth: np.ndarray, metric: bool) -> np.ndarray:
     return depth_png16_values(np.asarray(depth, dtype=np.float64) - offset, scale)
 
 
-def _png16_text(metric: bool, record: DepthMetadata | None = None, depth: np.ndarray | None = None) -> dict[str, str]:
-    """What a 16-bit depth PNG holds, stamped into the file: `record` (or a bare one) with the scale of `depth`."""
+def png16_text(metric: bool, record: DepthMetadata | None = None, depth: np.ndarray | None = None) -> dict[str, str]:
+    """The PNG text chunks saying what a 16-bit depth PNG holds: `record` (or a bare one) with the scale of
+    `depth` (`png16_scale`), for every writer of such files (the outputs, `convert`, the server)."""
     record = record or DepthMetadata.for_model(metric)
     if depth is not None:
         scale, offset = png16_scale(depth, metric)
@@ -468,7 +469,7 @@ class DepthWriter:
                 self._write_sidecar(path, record)
             elif fmt == "png16":
                 write_png(path, png16_values(depth, self.metric), self.compression, self.durable,
-                          _png16_text(self.metric, record, depth))
+                          png16_text(self.metric, record, depth))
             elif fmt == "ply":
                 self._write_ply(path, image, depth, record, keep)
             elif fmt in ("glb", "mesh_ply", "obj"):
@@ -809,6 +810,7 @@ class SequenceWriter:
 
 __all__ = [
     "IMAGE_FORMATS", "LIST_SUFFIXES", "MESH_OUTPUTS", "OUTPUT_SUFFIXES", "PNG_COMPRESSION", "CollectedInputs", "DepthWriter", "ImageInput",
-    "PointCloudOptions", "SEQUENCE_FORMATS", "SequenceWriter", "VIDEO_FORMATS", "VideoWriter", "check_formats", "collect_images", "encode_png", "parse_formats", "png16_values",
+    "PointCloudOptions", "SEQUENCE_FORMATS", "SequenceWriter", "VIDEO_FORMATS", "VideoWriter", "check_formats", "collect_images", "encode_png", "parse_formats", "png16_scale",
+    "png16_text", "png16_values",
     "unique_names", "write_png",
 ]

@@ -29,6 +29,7 @@ from typing import Annotated, Any
 import numpy as np
 
 from ..errors import require_extra
+from ..metadata import DepthMetadata
 from ..pictures import DEFAULT_CMAP, colormap_lut
 from ..runtime import yield_cores_to_network
 from ..transforms import network_input_size
@@ -268,7 +269,8 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
             raise RequestError(500, "inference_failed", f"the model failed on this batch ({type(exc).__name__}: "
                                                         f"{exc})") from exc
         extra = {"X-Model": name, "X-Input-Size": str(predictor.input_size)}
-        return await in_helper(encode_answer, depth, fmt, predictor.is_metric, cmap, grid, extra)
+        record = DepthMetadata.for_model(predictor.is_metric, model=name, input_size=predictor.input_size)
+        return await in_helper(encode_answer, depth, fmt, predictor.is_metric, cmap, grid, extra, record)
 
     return app
 

@@ -23,7 +23,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from ..outputs import PNG_COMPRESSION, DepthWriter, _png16_text, encode_png, png16_values
+from ..metadata import DepthMetadata, png_text
+from ..outputs import PNG_COMPRESSION, DepthWriter, encode_png, png16_scale, png16_text, png16_values
 
 MEDIA_TYPES = {"png16": "image/png", "png": "image/png", "npy": "application/x-npy", "json": "application/json"}
 
@@ -57,8 +58,9 @@ def json_grid(depth: np.ndarray, grid: int) -> np.ndarray:
 
 
 def encode_answer(depth: np.ndarray, fmt: str, metric: bool, cmap: str, grid: int = 64,
-                  extra: dict[str, str] | None = None) -> Answer:
-    """`depth` (H×W float32) as the body of format `fmt` (png16, npy, png, json) with its headers."""
+                  extra: dict[str, str] | None = None, record: DepthMetadata | None = None) -> Answer:
+    """`depth` (H×W float32) as the body of format `fmt` (png16, npy, png, json) with its headers; a png16
+    carries `record` (the model's name and input size) in its text chunks, as the files `predict` writes."""
     depth = np.asarray(depth, dtype=np.float32)
     low, high = _finite_range(depth)
     height, width = depth.shape
@@ -72,18 +74,17 @@ def encode_answer(depth: np.ndarray, fmt: str, metric: bool, cmap: str, grid: in
     }
     scale, offset = 1.0, 0.0
     if fmt == "png16":
-        if metric:
-            scale = 1000.0  # millimetres, 0 = invalid
-        else:
-            scale, offset = 65535.0 / max(high - low, 1e-12), low
-        body = encode_png(png16_values(depth, metric), PNG_COMPRESSION, _png16_text(metric))
+        scale, offset = png16_scale(depth, metric)  # metric: millimetres, 0 = invalid
+        body = encode_png(png16_values(depth, metric), PNG_COMPRESSION, png16_text(metric, record, depth))
     elif fmt == "npy":
         buffer = io.BytesIO()
         np.save(buffer, depth)
         body = buffer.getvalue()
     elif fmt == "png":
         writer = DepthWriter(".", ["color"], metric, cmap)
-        body = encode_png(writer.picture(depth), writer.compression)
+        picture_record = (record or DepthMetadata.for_model(metric)).with_values(content="picture", width=width,
+                                                                                  height=height)
+        body = encode_png(writer.picture(depth), writer.compression, png_text(picture_record))
     elif fmt == "json":
         cells = json_grid(depth, grid)
         values = [[float(str(v)) if np.isfinite(v) else None for v in row] for row in cells]
