@@ -4,6 +4,8 @@ platform check of converted archives, and the check that a network input fits th
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -128,3 +130,23 @@ def test_network_input_must_fit_the_camera():
         ExportError, match="m.tar.xz: network input 1400×1050 is larger than the camera's 1280×800"
     ):
         check_network_fits(ArchiveModel(spec, 1050, 1400), (1280, 800), "m.tar.xz")
+
+
+def test_export_prints_the_converter_commands_the_docs_give(capsys):
+    """The commands `export --target rvc2|rvc4` prints, with the tool versions pinned (modelconverter 0.6.2's
+    defaults; its command line accepted these, docs/deployment.md)."""
+    from types import SimpleNamespace
+
+    from depth_anything.cli.export import _print_conversion
+
+    _print_conversion("vits_rvc2.tar.xz", "rvc2", None)
+    _print_conversion("vits_rvc4_fp16.tar.xz", "rvc4", None)
+    _print_conversion("vits_rvc4.tar.xz", "rvc4", SimpleNamespace(calibration_size=32))
+    printed = capsys.readouterr().out
+    docs = (Path(__file__).resolve().parents[2] / "docs" / "deployment.md").read_text()
+    for command in (
+        "modelconverter convert rvc2 --path vits_rvc2.tar.xz --tool-version 2022.3.0",
+        "modelconverter convert rvc4 --path vits_rvc4_fp16.tar.xz --tool-version 2.41.0 rvc4.quantization_mode FP16_STANDARD",
+        "modelconverter convert rvc4 --path vits_rvc4.tar.xz --tool-version 2.41.0 calibration.path vits_rvc4.calibration",
+    ):
+        assert f"{command}\n" in printed and command in docs, command

@@ -163,18 +163,17 @@ def _print_conversion(out: str, target: str, int8) -> None:
     """The modelconverter command that compiles the archive for the camera (not run here: it needs Docker)."""
     from pathlib import Path
 
-    command = f"modelconverter convert {target} --path {out}"
-    if target == "rvc2":
-        command += " --tool-version 2022.3.0"
-    elif int8:
+    # the tool versions modelconverter 0.6.2 picks by default, pinned so a newer converter does not change them
+    command = f"modelconverter convert {target} --path {out} --tool-version {'2022.3.0' if target == 'rvc2' else '2.41.0'}"
+    if target == "rvc4" and int8:
         name = Path(out).name
         base = name[: -len(".tar.xz")] if name.endswith(".tar.xz") else name[: -len(".tar.gz")]
         calibration = Path(out).parent / f"{base}.calibration"
         print(f"wrote {calibration}/: {int8.calibration_size} calibration photos at the network size")
         command += f" calibration.path {calibration}"
-    else:
+    elif target == "rvc4":
         command += " rvc4.quantization_mode FP16_STANDARD"
-    print(f"convert for the camera (Docker; modelconverter 0.6.0): {command}")
+    print(f"convert for the camera (Docker; command line checked with modelconverter 0.6.2): {command}")
 
 
 def _verify(model, out: str, backend: str | None, info) -> None:
