@@ -30,6 +30,8 @@ SUBCOMMANDS: dict[str, str] = {
     "models": "depth_anything.cli.models",
     "sample-photos": "depth_anything.cli.sample_photos",
     "serve": "depth_anything.cli.serve",
+    "info": "depth_anything.cli.info",
+    "convert": "depth_anything.cli.convert",
     "oak": "depth_anything.cli.oak",
 }
 
