@@ -118,6 +118,31 @@ def test_temporal_outputs_are_the_library_s(weights, clip, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["clip.npz"]
 
 
+def test_a_vda_file_is_read_once_and_runs_in_the_asked_dtype(weights, clip, tmp_path, monkeypatch):
+    """--dtype reaches the temporal model (bf16 here), and telling a VDA file from an image model reads
+    its names only: the tensors are read once."""
+    from depth_anything.inference.video import VideoReader
+    from depth_anything.inference.video_windows import infer_video_depth
+    from depth_anything.weights import files
+    from depth_anything.weights import load as loading
+
+    reads = []
+    real = files.read_checkpoint
+    for module in (files, loading):  # the function and the name load.py imported
+        monkeypatch.setattr(module, "read_checkpoint", lambda path: reads.append(path) or real(path))
+    out = tmp_path / "out"
+    argv = ["video", str(clip), "--model", str(weights["video"]), "--outdir", str(out), "--formats", "npz",
+            "--dtype", "bf16", *FAST]
+    assert main(argv) == 0
+    assert len(reads) == 1
+    model = load_model(weights["video"], device="cpu", dtype="bf16")
+    expected = infer_video_depth(model, list(VideoReader(clip)), input_size=28)
+    full = infer_video_depth(load_model(weights["video"], device="cpu"), list(VideoReader(clip)), input_size=28)
+    with np.load(out / "clip.npz") as data:
+        np.testing.assert_array_equal(data["depth"], expected)
+        assert not np.array_equal(data["depth"], full)  # bf16 really ran
+
+
 @pytest.mark.parametrize("mode", ["offline", "streaming"])
 def test_a_scene_cut_restarts_the_temporal_state(weights, mode):
     """With cuts, the second shot's depth is exactly that of the second shot run alone: nothing of the first

@@ -23,9 +23,9 @@ from PIL import Image, UnidentifiedImageError
 
 from ..camera import CameraChoice, choose_camera
 from ..errors import DepthAnythingError, ImageReadError, ImageTooLargeError
-from ..inference import Predictor, open_predictor
-from ..inference.loading import AUTO
+from ..inference import Predictor
 from ..io import load_image, to_uint8
+from ..loading import AUTO, open_predictor
 from ..outputs import DepthWriter
 from ..pictures import DEFAULT_CMAP, fit_height
 from ..weights.registry import builtin_names

@@ -245,15 +245,17 @@ def add_model_options(parser: argparse.ArgumentParser, default: str = "the small
                       device_default: str | None = None) -> None:
     """--model and --backend, plus the inference options: which weights run, and where (`default`
     says which model runs without --model)."""
-    from ..inference.loading import AUTO
+    from ..loading import AUTO
     from ..inference.runtimes import BACKENDS
 
     add_model_option(parser, default)
     parser.add_argument("--backend", default=AUTO, choices=(AUTO, *BACKENDS),
-                        help="runtime: auto (default: a built-in model runs its shipped ONNX graph on onnxruntime on "
-                        "the CPU in fp32 (without --device they do not look for a GPU), starting without importing torch; "
-                        "an exported .onnx/.xml file runs on onnxruntime/openvino; anything else runs on torch), torch, "
-                        "or onnxruntime/openvino with --model FILE from `depth-anything export` or a built-in model "
+                        help="runtime: auto (default: the fastest that gives PyTorch's result. On the CPU in fp32 a "
+                        "built-in model runs its shipped ONNX graph on onnxruntime without importing torch, and any "
+                        "other checkpoint is compiled once for openvino (else onnxruntime), cached by its weights' "
+                        "digest and reused; DEPTH_ANYTHING_COMPILE=off keeps it on torch. An exported .onnx/.xml file "
+                        "runs on onnxruntime/openvino; GPUs, fp16/bf16 and video models run on torch), torch, or "
+                        "onnxruntime/openvino (an exported file, a built-in model, or a checkpoint compiled once) "
                         "(OpenVINO infers in f32 unless --dtype fp16/bf16; its CPU default may be bf16)")
     if device_default is None:
         add_inference_options(parser)
@@ -296,7 +298,8 @@ def open_predictor_from_args(
     A missing built-in model says how to get one (--model `download`, a published model that is
     downloaded, or a checkpoint path)."""
     from ..errors import WeightsNotFoundError
-    from ..inference import Predictor, open_predictor
+    from ..inference import Predictor
+    from ..loading import open_predictor
     from ..weights.registry import DEFAULT_MODEL
 
     device = device if device is not None else getattr(args, "device", None)
@@ -310,7 +313,8 @@ def open_predictor_from_args(
         return Predictor(build_model(encoder), resolve_device(device), dtype, input_size, batch_size, tiling=tiling)
     try:
         return open_predictor(args.model or default_model or DEFAULT_MODEL, getattr(args, "backend", "auto"), device,
-                              dtype, input_size, batch_size, tiling=tiling)
+                              dtype, input_size, batch_size, report=lambda text: print(text, file=sys.stderr),
+                              tiling=tiling)
     except WeightsNotFoundError as exc:
         if args.model is not None:
             raise
@@ -330,20 +334,22 @@ def model_label(args: argparse.Namespace, default_model: str | None = None) -> s
     return str(getattr(args, "model", None) or default_model or DEFAULT_MODEL)
 
 
-def load_model_from_args(args: argparse.Namespace, device: str = "cpu") -> tuple[Any, str]:
-    """The torch network that --model (or --random-weights) names, in eval mode, and a label for it
-    (for commands that need the network itself, such as export)."""
+def load_model_from_args(args: argparse.Namespace, device: str = "cpu", dtype: str | None = None) -> tuple[Any, str]:
+    """The torch network that --model (or --random-weights) names, in eval mode, in `dtype` (None: float32),
+    and a label for it (for commands that need the network itself, such as export and video's VDA)."""
     from ..weights.registry import DEFAULT_MODEL
 
     encoder = random_weights_asked(args)
     if encoder:
         from ..models import build_model
 
-        return build_model(encoder).eval(), f"random-weights:{encoder}"
+        from ..runtime import resolve_dtype
+
+        return build_model(encoder).eval().to(device=device, dtype=resolve_dtype(dtype)), f"random-weights:{encoder}"
     from ..weights import load_model
 
     name = args.model or DEFAULT_MODEL
-    return load_model(name, device=device), str(name)
+    return load_model(name, device=device, dtype=dtype), str(name)
 
 
 # ------------------------------------------------------------------------------------------ messages

@@ -131,7 +131,7 @@ def _open_model(args: argparse.Namespace) -> Any:
     if args.model is not None and getattr(args, "random_weights", None) is None and _is_video_model(args.model):
         from ..runtime import resolve_device
 
-        return load_model_from_args(args, device=str(resolve_device(args.device)))[0]
+        return load_model_from_args(args, device=str(resolve_device(args.device)), dtype=args.dtype)[0]
     return open_predictor_from_args(args)
 
 
@@ -148,9 +148,9 @@ def _is_video_model(request: str) -> bool:
     if not resolved.path.is_file() or resolved.path.suffix.lower() not in {".pt", ".pth", ".bin", ".ckpt", ".safetensors"}:
         return False
     from ..models.convert import is_video_state_dict
-    from ..weights.files import read_checkpoint
+    from ..weights.files import checkpoint_keys
 
-    return is_video_state_dict(read_checkpoint(resolved.path)[0])
+    return is_video_state_dict(checkpoint_keys(resolved.path))  # the names only: the file is read once, later
 
 
 class _Job:

@@ -61,6 +61,27 @@ def dequantize_rows(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return out
 
 
+def checkpoint_keys(path: str | os.PathLike) -> list[str]:
+    """The tensor names of a checkpoint file without reading its tensors (safetensors' header; a .pth
+    through a memory map), to tell what a file is before loading it once. Wrappers and DDP's `module.`
+    prefix are removed as `read_checkpoint` does."""
+    path = Path(path)
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors import safe_open
+
+            with safe_open(str(path), framework="pt") as handle:
+                return [key.removeprefix("module.") for key in handle.keys()]
+        raw: Any = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - an old (non-zip) .pth cannot be mapped: read it as a whole
+        raw = read_checkpoint(path)[0]
+    for wrapper in ("model", "state_dict"):
+        if isinstance(raw, Mapping) and isinstance(raw.get(wrapper), Mapping):
+            raw = raw[wrapper]
+            break
+    return [str(key).removeprefix("module.") for key in raw] if isinstance(raw, Mapping) else []
+
+
 def read_checkpoint(path: str | os.PathLike) -> tuple[StateDict, dict[str, Any]]:
     """Tensors and metadata of a checkpoint file (.pth/.pt/.bin or .safetensors) or transformers folder.
 
@@ -126,13 +147,16 @@ def save_checkpoint(model: DepthAnything, path: str | os.PathLike, input_spec: I
 
 def save_safetensors(
     model: DepthAnything, path: str | os.PathLike, input_spec: InputSpec | None = None,
-    dtype: torch.dtype | str | None = None,
+    dtype: torch.dtype | str | None = None, only: str | None = None,
 ) -> Path:
     """Weights as safetensors with config and spec as metadata; `dtype` casts them (e.g. torch.float16),
-    or "int8" stores weight matrices as int8 with per-row scales (read back as float32 by `read_checkpoint`)."""
+    or "int8" stores weight matrices as int8 with per-row scales (read back as float32 by `read_checkpoint`).
+    `only` keeps the keys that start with it (a built-in model whose other weights another file holds)."""
     from safetensors.torch import save_file
 
     payload = checkpoint_payload(model, input_spec)
+    if only is not None:
+        payload["model"] = {key: value for key, value in payload["model"].items() if key.startswith(only)}
     metadata = {key: json.dumps(payload[key]) for key in (MODEL_CONFIG_KEY, INPUT_SPEC_KEY)}
     if dtype == "int8":
         state = {k: v.contiguous() for k, v in quantize_rows(payload["model"]).items()}
