@@ -167,7 +167,8 @@ def test_without_a_camera_it_says_so(archive, capsys):
     if dai.Device.getAllAvailableDevices():
         pytest.skip("an OAK camera is attached")
     assert main(["oak", str(archive), "--outdir", "unused"]) == 2
-    assert "no OAK camera found" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "no OAK camera found" in err and "run a recorded video through a replay (--replay VIDEO)" in err
 
 
 def test_bad_requests_are_refused_with_a_reason(archive, clip, tmp_path, capsys):

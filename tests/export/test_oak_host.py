@@ -112,7 +112,7 @@ def test_platform_check_names_what_the_archive_and_camera_are():
     with pytest.raises(
         ExportError,
         match=r"a.tar.xz holds vits.dlc, compiled for RVC4, but the connected camera is "
-        r"RVC2: export with --target rvc2",
+        r"RVC2: export with target=rvc2",
     ):
         check_platform("vits.dlc", "RVC2", "a.tar.xz")
     with pytest.raises(ExportError, match="not compiled for a camera: convert it"):

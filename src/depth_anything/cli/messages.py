@@ -31,12 +31,14 @@ FLAGS: dict[str, str] = {
     "model": "--model",
     "out": "--out",
     "resume": "--resume",
+    "target": "--target",
     "width": "--width",
 }
 
 # command → the parameters it sets through a flag of another name than `FLAGS` gives
 COMMAND_FLAGS: dict[str, dict[str, str]] = {
     "label": {"images": "--data", "out": "--outdir"},
+    "oak": {"replay": "--replay", "stereo": "--stereo-align"},
 }
 
 # `name=` not inside a longer name (max_depth=), a dotted key (run.out=) or a path (/out=);

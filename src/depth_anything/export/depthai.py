@@ -146,11 +146,11 @@ def check_platform(model_file: str, platform: str, source: str | os.PathLike) ->
     if compiled is None:
         raise ExportError(
             f"{source} holds {Path(model_file).name}, not compiled for a camera: convert it with Luxonis' "
-            f"modelconverter for {platform} (see docs/deployment.md), or run it on the host with --replay VIDEO")
+            f"modelconverter for {platform} (see docs/deployment.md), or run it on the host through a replay (replay=VIDEO)")
     if compiled != platform:
         raise ExportError(
             f"{source} holds {Path(model_file).name}, compiled for {compiled}, but the connected camera is "
-            f"{platform}: export with --target {platform.lower()} and convert it for {platform}")
+            f"{platform}: export with target={platform.lower()} and convert it for {platform}")
 
 
 def check_network_fits(model: ArchiveModel, camera_size: tuple[int, int] | None = None, source: Any = "the model") -> None:
@@ -161,11 +161,11 @@ def check_network_fits(model: ArchiveModel, camera_size: tuple[int, int] | None 
     if model.height <= 0 or model.width <= 0 or model.height % patch or model.width % patch:
         raise ExportError(
             f"{source}: network input {model.width}×{model.height} is not a static size in multiples of the "
-            f"patch size {patch}; export it with a fixed --input-size (depth-anything export --target ...)")
+            f"patch size {patch}; export it at a fixed size (input_size=, with target=rvc2 or rvc4)")
     if camera_size is not None and (model.width > camera_size[0] or model.height > camera_size[1]):
         raise ExportError(
             f"{source}: network input {model.width}×{model.height} is larger than the camera's "
-            f"{camera_size[0]}×{camera_size[1]} sensor; export a smaller --input-size")
+            f"{camera_size[0]}×{camera_size[1]} sensor; export a smaller input_size=")
 
 
 def archive_model_file(path: str | os.PathLike) -> str:
@@ -401,7 +401,7 @@ def open_device() -> Any:
     if not devices:
         raise VideoError(
             f"no OAK camera found (DepthAI saw no device on USB or the network in {time.monotonic() - started:.1f} s): "
-            "connect one, check its cable and udev rules, or run a recorded video with --replay VIDEO")
+            "connect one, check its cable and udev rules, or run a recorded video through a replay (replay=VIDEO)")
     try:
         return dai.Device(devices[0])
     except RuntimeError as exc:
@@ -452,7 +452,7 @@ def build_camera_pipeline(
         raise VideoError(f"the OAK camera {device.getDeviceId()} has no colour camera on CAM_A")
     check_network_fits(model, (colour.width, colour.height), path)
     if stereo and not {dai.CameraBoardSocket.CAM_B, dai.CameraBoardSocket.CAM_C} <= set(sensors):
-        raise VideoError(f"--stereo-align needs a stereo OAK (OAK-D: cameras on CAM_B and CAM_C); "
+        raise VideoError(f"stereo=True needs a stereo OAK (OAK-D: cameras on CAM_B and CAM_C); "
                          f"{device.getDeviceId()} has {', '.join(sorted(s.name for s in sensors))}")
     camera = pipeline.create(dai.node.Camera).build(dai.CameraBoardSocket.CAM_A)
     if path.suffix in (".blob", ".superblob"):
