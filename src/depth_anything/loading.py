@@ -17,7 +17,6 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import ConfigError, ExportError
-from .export.compiled import compiled_file, compiling_allowed, fastest_compiled_backend
 from .inference.predictor import Predictor
 from .inference.runtimes import BACKENDS, EXPORTED_SUFFIXES, device_kind, open_runtime
 from .runtime import accelerator_present, dtype_key
@@ -61,6 +60,9 @@ def auto_backend(model: str | os.PathLike | ResolvedModel | None, device: str | 
         return "torch"
     if device is None and accelerator_present():  # PyTorch would run it on the GPU
         return "torch"
+    # imported here: light, but `predict` with the built-in model never needs it
+    from .export.compiled import fastest_compiled_backend
+
     return fastest_compiled_backend() or "torch"
 
 
@@ -119,10 +121,13 @@ def _open_exported(backend: str, resolved: ResolvedModel, device, dtype, input_s
         raise ConfigError(f"the built-in model's graph runs in fp32 on onnxruntime; for dtype={dtype!r} use "
                           "backend='torch' (or 'openvino')")
     file = graph or resolved.path
-    if graph is None and resolved.exported_runtime is None and compiling_allowed():  # a checkpoint: compiled
-        if resolved.entry is not None and resolved.entry.video:
-            raise ConfigError(f"{resolved.request} is a video model; it runs on backend='torch'")
-        file = compiled_file(resolved, backend, report=report or (lambda text: log.warning("%s", text)))
+    if graph is None and resolved.exported_runtime is None:  # a checkpoint: its compiled file
+        from .export import compiled  # imported here: `predict` with the built-in model never needs it
+
+        if compiled.compiling_allowed():
+            if resolved.entry is not None and resolved.entry.video:
+                raise ConfigError(f"{resolved.request} is a video model; it runs on backend='torch'")
+            file = compiled.compiled_file(resolved, backend, report=report or (lambda text: log.warning("%s", text)))
     runtime = open_runtime(backend, file, device=device, dtype=dtype, input_size=input_size)
     return Predictor(runtime, input_size=input_size, batch_size=batch_size, **options)
 

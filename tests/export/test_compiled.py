@@ -103,12 +103,10 @@ def test_what_stays_on_torch(compiling, checkpoint, monkeypatch):
 
 
 def test_a_failed_compile_warns_and_runs_on_torch(compiling, checkpoint, monkeypatch, caplog):
-    import depth_anything.loading as loading
-
     def broken(*args, **kwargs):
         raise RuntimeError("exporter exploded")
 
-    monkeypatch.setattr(loading, "compiled_file", broken)
+    monkeypatch.setattr(compiled, "compiled_file", broken)
     with caplog.at_level(logging.WARNING, logger="depth_anything.loading"):
         predictor = open_predictor(checkpoint, device="cpu")
     assert isinstance(predictor.runtime, TorchRuntime)
