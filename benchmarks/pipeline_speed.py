@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from machine import machine_header  # date, CPU, matmul peak and versions above every table
 from PIL import Image
 
 from depth_anything.data.sample_photos import shipped_photo_paths
@@ -173,6 +174,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.images, args.rounds, args.round_images, args.startup_runs = 64, 2, 32, 2
+    print(machine_header(), flush=True)
     kept = False if args.glibc_default else keep_freed_memory()
     runtime = open_runtime_for(args.model, args.backend)
     print(f"{runtime!r}, {os.cpu_count()} CPUs; model {args.model}, batch {args.batch_size}; "

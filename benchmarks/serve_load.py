@@ -50,6 +50,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests" / "serve"))  # ServerProcess: the test suite's real-server runner
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # pipeline_speed.make_photos
 
+from machine import machine_header  # noqa: E402  (date, CPU, matmul peak and versions)
 from pipeline_speed import make_photos  # noqa: E402
 from server_process import ServerProcess, free_port  # noqa: E402
 
@@ -417,6 +418,7 @@ def main() -> int:
     if args.quick:
         args.models, args.requests, args.alone_images = "default", 100, 60
         args.memory_requests, args.mixed_requests = 500, 100
+    print(machine_header(), flush=True)
     with tempfile.TemporaryDirectory() as folder:
         photos = make_photos(Path(folder) / "photos", args.photos)
         results = [measure_model(model, photos, args) for model in args.models.split(",")]

@@ -16,6 +16,7 @@ import time
 
 import cv2
 import numpy as np
+from machine import machine_header  # date, CPU, matmul peak and versions above every table
 
 from depth_anything.inference.stabilize import FlowStabilizer
 
@@ -38,6 +39,7 @@ def main() -> None:
     parser.add_argument("--frames", type=int, default=30)
     parser.add_argument("--sizes", default="640x360,1280x720")
     args = parser.parse_args()
+    print(machine_header(), flush=True)
     print(f"CPU cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f}, OpenCV threads {cv2.getNumThreads()}")
     for size in args.sizes.split(","):
         width, height = (int(v) for v in size.split("x"))
