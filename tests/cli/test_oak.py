@@ -161,6 +161,31 @@ def test_a_pipeline_that_stops_mid_run_keeps_what_was_recorded(archive, clip, tm
     assert not list(out.glob(".*partial*"))  # no temporary files left behind
 
 
+def test_max_frames_stops_a_replay_early(archive, clip, tmp_path, capsys):
+    out = tmp_path / "rec"
+    assert (
+        main(
+            [
+                "oak",
+                str(archive),
+                "--replay",
+                str(clip),
+                "--outdir",
+                str(out),
+                "--formats",
+                "npz",
+                "--max-frames",
+                "3",
+                "--no-progress",
+            ]
+        )
+        == 0
+    )
+    with np.load(out / "walk.npz") as saved:
+        assert saved["depth"].shape[0] == 3
+    assert "3 frame(s) from the replay" in capsys.readouterr().out
+
+
 def test_without_a_camera_it_says_so(archive, capsys):
     import depthai as dai
 

@@ -11,7 +11,7 @@ png16, exr, npz). A camera that is unplugged mid-run ends the recording cleanly:
 with the archive's ONNX model (the archive before conversion) on the host's ONNX Runtime standing in for
 the camera's NeuralNetwork: every frame of the file, once. --stereo-align (OAK-D) also runs the camera's
 stereo depth and aligns the network's depth to it per frame: dense depth in metres that fills the stereo
-holes. The frames per second are printed at the end. Needs pip install 'depth-anything[oak,video]'.
+holes. The frames per second are printed at the end. Needs pip install 'depth-anything[oak]'.
 """
 
 from __future__ import annotations
