@@ -199,3 +199,16 @@ def test_output_among_the_input_shards_is_refused(tmp_path: Path, shards: list[P
     with pytest.raises(ConfigError, match="where the input shards are"):
         label_shards("default", tmp_path / "in", tmp_path / "in", **LABEL_ARGS)
     assert not (tmp_path / "in" / "index.jsonl").exists()
+
+
+def test_a_shard_cut_at_a_member_boundary_is_not_taken_for_complete(tmp_path: Path, shards: list[Path]) -> None:
+    """tar itself reads a file cut between two members as a shorter, complete archive."""
+    with tarfile.open(shards[0]) as archive:
+        cut = next(m.offset for m in archive.getmembers() if m.name.startswith("s0/002"))
+    shards[0].write_bytes(shards[0].read_bytes()[:cut])
+    with tarfile.open(shards[0]) as archive:
+        assert len(archive.getmembers()) == 4  # what tar sees: two whole samples and no error
+    result = label_shards("default", str(shards[0]), tmp_path / "out", **LABEL_ARGS)
+    assert (result.shards_done, result.shards_failed) == (0, 1)
+    assert "ends without tar's end-of-archive marker after key s0/001" in result.errors[0]
+    assert read_index(tmp_path / "out") == {}

@@ -124,11 +124,35 @@ class ShardSample:
         return None
 
 
+class _TailReader:
+    """A stream that counts the bytes it hands on and keeps the last `keep` of them, so that after a tar
+    has been read as a stream its end-of-archive marker can still be checked."""
+
+    def __init__(self, raw: BinaryIO, keep: int = 1 << 16) -> None:
+        self.raw, self.keep = raw, keep
+        self.total = 0
+        self.tail = b""
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.total += len(data)
+        self.tail = (self.tail + data)[-self.keep :]
+        return data
+
+    def ends_with_marker(self, end_of_members: int) -> bool:
+        """Whether two zero blocks follow the last member (which ends at byte `end_of_members`)."""
+        start = end_of_members - (self.total - len(self.tail))
+        marker = self.tail[start : start + 1024] if start >= 0 else b""
+        return len(marker) == 1024 and not marker.strip(b"\0")
+
+
 def iter_shard(url: str) -> Iterator[ShardSample]:
     """The samples of shard `url` in file order, read as a stream (no seeking, so any fsspec URL works).
 
     Raises `ShardReadError` naming the shard, the key being read and the last complete key when the
-    shard is missing, unreachable or ends in the middle of a member.
+    shard is missing, unreachable, ends in the middle of a member, or ends without tar's end-of-archive
+    marker (cut at a member boundary, which tar itself would take for the end; raised after the last
+    sample, so callers must finish reading a shard before they trust it).
     """
     complete, reading = "(none)", "(none)"
     try:
@@ -137,10 +161,13 @@ def iter_shard(url: str) -> Iterator[ShardSample]:
         raise
     except Exception as exc:  # fsspec backends raise their own types for unreachable hosts and buckets
         raise ShardReadError(f"shard {url}: cannot open ({type(exc).__name__}: {exc})") from None
+    counted = _TailReader(stream)
+    end_of_members = 0
     try:
-        with stream, tarfile.open(fileobj=stream, mode="r|") as archive:
+        with stream, tarfile.open(fileobj=counted, mode="r|") as archive:  # type: ignore[call-overload]
             current: ShardSample | None = None
             for member in archive:
+                end_of_members = member.offset_data + -(-member.size // tarfile.BLOCKSIZE) * tarfile.BLOCKSIZE
                 if not member.isfile():
                     continue
                 key, extension = split_member(member.name)
@@ -158,7 +185,12 @@ def iter_shard(url: str) -> Iterator[ShardSample]:
                     current = ShardSample(key)
                 current.fields[extension] = data
             if current is not None:
+                complete = current.key
                 yield current
+            if not counted.ends_with_marker(end_of_members):
+                raise ShardReadError(
+                    f"shard {url}: ends without tar's end-of-archive marker after key {complete} (cut short?)"
+                )
     except ShardReadError:
         raise
     except (tarfile.TarError, EOFError, OSError, ValueError) as exc:
