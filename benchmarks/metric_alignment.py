@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 from machine import machine_header  # date, CPU and versions above every table
 
-from depth_anything.alignment import TemporalAlignment, align_to_metric
+from depth_anything.alignment import TemporalAlignment, align_to_metric, fill_holes
 from depth_anything.data.synthetic import SynthConfig
 from depth_anything.data.synthetic.sequence import generate_sequence
 from depth_anything.inference import open_predictor
@@ -150,7 +150,7 @@ def main() -> None:
             tally.add("default aligned to stereo, smoothed", scores(smoothed, truth, valid))
             if holes.any():
                 tally.add("default aligned to stereo: stereo holes only", scores(per_frame, truth, holes))
-            filled = np.where(measured, stereo, per_frame)
+            filled = fill_holes(stereo, per_frame)
             tally.add("stereo, holes filled by the aligned map", scores(filled, truth, valid))
             oracle = align_to_metric(relative_maps[t], np.where(valid, truth, 0.0), robust=False).depth
             tally.add("default aligned to exact depth at every pixel (ceiling)", scores(oracle, truth, valid))

@@ -67,6 +67,7 @@ from depth_anything.alignment import (  # noqa: E402
     MIN_POINTS,
     TemporalAlignment,
     align_to_metric,
+    fill_holes,
     read_sparse_depth,
     robust_fit_scale_shift,
 )
@@ -189,3 +190,9 @@ def test_sparse_maps_in_metres_and_millimetres(tmp_path):
         read_sparse_depth(tmp_path / "eight.png", (40, 60))
     with pytest.raises(ConfigError, match="no such sparse depth file"):
         read_sparse_depth(tmp_path / "none.csv", (40, 60))
+
+
+def test_fill_holes_keeps_measurements_and_fills_the_rest():
+    metric = np.array([[2.0, 0.0, -1.0], [np.nan, 3.0, np.inf]], np.float32)
+    dense = np.full((2, 3), 9.0, np.float32)
+    np.testing.assert_array_equal(fill_holes(metric, dense), [[2.0, 9.0, 9.0], [9.0, 3.0, 9.0]])

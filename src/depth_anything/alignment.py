@@ -210,6 +210,14 @@ class TemporalAlignment:
         return AlignedDepth(depth, *self._fit, frame.points, frame.inliers)
 
 
+def fill_holes(metric: np.ndarray, dense: np.ndarray) -> np.ndarray:
+    """`metric` where it measured (finite, > 0), `dense` (an aligned map) elsewhere: stereo is more accurate
+    than any alignment of a network's map where it has a match (benchmarks/metric_alignment.py), so the
+    network only fills its holes."""
+    metric = np.asarray(metric, np.float32)
+    return np.where(np.isfinite(metric) & (metric > 0), metric, np.asarray(dense, np.float32))
+
+
 # ------------------------------------------------------------------------------- sparse depth files
 SPARSE_SUFFIXES = (".csv", ".npy", ".png", ".tif", ".tiff")
 
@@ -301,6 +309,6 @@ def read_sparse_depth(path: str | os.PathLike, size: tuple[int, int]) -> SparseD
 
 __all__ = [
     "AlignedDepth", "FLAT_TOLERANCE", "MIN_POINTS", "PREDICTION_KINDS", "SPARSE_SUFFIXES", "SparseDepth",
-    "TemporalAlignment", "align_to_metric", "aligned_depth", "fit_scale_shift", "read_sparse_depth",
+    "TemporalAlignment", "align_to_metric", "aligned_depth", "fill_holes", "fit_scale_shift", "read_sparse_depth",
     "robust_fit_scale_shift",
 ]

@@ -43,7 +43,7 @@ def _clip(path) -> None:
 def test_stereo_align_host_fills_the_holes_in_metres(archive, tmp_path):
     """The stand-in stereo is an exact disparity-affine function of the network's depth (disparity
     2/depth + 0.1, in millimetres as StereoDepth sends it) with every other column and a block missing:
-    the aligned output must be that function everywhere, holes included."""
+    the output must be the stereo where it measured and that function in its holes."""
     import depthai as dai
 
     _clip(tmp_path / "clip.mp4")
@@ -58,6 +58,7 @@ def test_stereo_align_host_fills_the_holes_in_metres(archive, tmp_path):
         return 1.0 / (2.0 / depth + 0.1)
 
     truths: dict[int, np.ndarray] = {}
+    measured: dict[int, np.ndarray] = {}
     checked = 0
 
     class StandInStereo(dai.node.HostNode):
@@ -74,6 +75,7 @@ def test_stereo_align_host_fills_the_holes_in_metres(archive, tmp_path):
             millimetres = np.round(truths[frame.getSequenceNum()] * 1000).astype(np.uint16)
             millimetres[:, ::2] = 0  # no match
             millimetres[40:80, 60:100] = 0  # a textureless patch
+            measured[frame.getSequenceNum()] = millimetres
             message = dai.ImgFrame()
             message.setFrame(millimetres)
             message.setType(dai.ImgFrame.Type.RAW16)
@@ -94,6 +96,10 @@ def test_stereo_align_host_fills_the_holes_in_metres(archive, tmp_path):
         assert frame.depth.shape == (120, 160)
         np.testing.assert_allclose(frame.depth, truth, rtol=2e-3, atol=1e-3)  # millimetre rounding
         assert float(np.abs(frame.depth[40:80, 60:100] - truth[40:80, 60:100]).max()) < 5e-3
+        stereo = measured[frame.index] > 0  # where the stereo measured, its own value is sent
+        np.testing.assert_array_equal(
+            frame.depth[stereo], measured[frame.index][stereo].astype(np.float32) / 1000
+        )
         checked += 1
     assert checked == FRAMES and built.host.fits == FRAMES
     # a metric archive's output is metres: aligned through its inverse (a relative one's is disparity already);

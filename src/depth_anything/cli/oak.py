@@ -10,8 +10,8 @@ png16, exr, npz). A camera that is unplugged mid-run ends the recording cleanly:
 --replay VIDEO drives the same pipeline from a file through DepthAI's ReplayVideo instead of the camera,
 with the archive's ONNX model (the archive before conversion) on the host's ONNX Runtime standing in for
 the camera's NeuralNetwork: every frame of the file, once. --stereo-align (OAK-D) also runs the camera's
-stereo depth and aligns the network's depth to it per frame: dense depth in metres that fills the stereo
-holes. The frames per second are printed at the end. Needs pip install 'depth-anything[oak]'.
+stereo depth and aligns the network's depth to it per frame: dense depth in metres, the stereo's where it
+measured and the aligned network's in its holes. The frames per second are printed at the end. Needs pip install 'depth-anything[oak]'.
 """
 
 from __future__ import annotations

@@ -44,7 +44,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from ..alignment import TemporalAlignment
+from ..alignment import TemporalAlignment, fill_holes
 from ..errors import ExportError, VideoError, require_extra
 from ..inference.exported import OUTPUT_NAME
 from ..inference.runtimes import as_numpy
@@ -257,12 +257,13 @@ def host_node_classes() -> tuple[type, type, type]:
     class StereoAlignHost(DepthHost):
         """DepthHost that also takes the camera's stereo depth (uint16 mm, aligned to the colour camera) and
         sends dense metric depth: the network's map aligned to the stereo in disparity, per frame, with the
-        fit smoothed over time (`TemporalAlignment`); frames without enough stereo reuse the last fit."""
+        fit smoothed over time (`TemporalAlignment`; frames without enough stereo reuse the last fit), and,
+        with `fill` (the default), the stereo itself where it measured: the aligned map fills its holes."""
 
         def build(self, network_output: Any, frames: Any, stereo: Any, model: ArchiveModel, cmap: str = DEFAULT_CMAP,
-                  momentum: float = STEREO_ALIGN_MOMENTUM) -> StereoAlignHost:
+                  momentum: float = STEREO_ALIGN_MOMENTUM, fill: bool = True) -> StereoAlignHost:
             self.link_args(network_output, frames, stereo)
-            self.model, self.cmap, self.metric = model, cmap, True
+            self.model, self.cmap, self.metric, self.fill = model, cmap, True, fill
             self.alignment = TemporalAlignment(momentum, "depth" if model.spec.is_metric else "disparity")
             self.fits = 0
             return self
@@ -270,12 +271,13 @@ def host_node_classes() -> tuple[type, type, type]:
         def process(self, network, frame, stereo):  # unannotated: depthai builds link_args from this signature
             bgr = _bgr_frame(frame)
             prediction = self.network_depth(network, bgr)
+            measured = _stereo_metres(stereo, bgr.shape[:2])
             try:
-                aligned = self.alignment(prediction, _stereo_metres(stereo, bgr.shape[:2]))
+                aligned = self.alignment(prediction, measured)
             except ValueError:  # no frame so far had enough stereo points: nothing metric to send yet
                 return
             self.fits += int(aligned.fitted)
-            self.send_results(aligned.depth, frame)
+            self.send_results(fill_holes(measured, aligned.depth) if self.fill else aligned.depth, frame)
 
     class HostNetwork(dai.node.HostNode):
         """Stands in for the camera's NeuralNetwork node on the host: the archive's preprocessing, then its
