@@ -196,6 +196,24 @@ def test_without_a_camera_it_says_so(archive, capsys):
     assert "no OAK camera found" in err and "run a recorded video through a replay (--replay VIDEO)" in err
 
 
+def _converted_copy(archive, out):
+    """The archive as modelconverter would hand it back for RVC4: same config, a .dlc model file."""
+    import io
+    import json
+    import tarfile
+
+    from depth_anything.export.nnarchive import read_nnarchive
+
+    config, _ = read_nnarchive(archive)
+    config["model"]["metadata"]["path"] = "vits.dlc"
+    with tarfile.open(out, "w:xz") as tar:
+        for name, data in (("config.json", json.dumps(config).encode()), ("vits.dlc", b"\0" * 64)):
+            entry = tarfile.TarInfo(name)
+            entry.size = len(data)
+            tar.addfile(entry, io.BytesIO(data))
+    return out
+
+
 def test_bad_requests_are_refused_with_a_reason(archive, clip, tmp_path, capsys):
     assert main(["oak", str(archive), "--replay", str(clip), "--stereo-align"]) == 2
     assert "--stereo-align needs the camera's stereo depth" in capsys.readouterr().err
@@ -203,6 +221,9 @@ def test_bad_requests_are_refused_with_a_reason(archive, clip, tmp_path, capsys)
     assert "none.tar.xz: no such NN Archive" in capsys.readouterr().err
     assert main(["oak", str(archive), "--replay", str(tmp_path / "none.mp4")]) == 2
     assert "none.mp4: no such video file" in capsys.readouterr().err
+    converted = _converted_copy(archive, tmp_path / "rvc4.tar.xz")  # a .dlc cannot run on the host
+    assert main(["oak", str(converted), "--replay", str(clip)]) == 2
+    assert "rvc4.tar.xz holds vits.dlc, compiled for a camera" in capsys.readouterr().err
     (tmp_path / "broken.mp4").write_bytes(b"not a video")
     assert main(["oak", str(archive), "--replay", str(tmp_path / "broken.mp4")]) == 2
     assert "broken.mp4: not a readable video" in capsys.readouterr().err
