@@ -69,3 +69,15 @@ def test_training_on_label_shards_resumes_bit_identically(tmp_path: Path) -> Non
     assert all(torch.equal(final_a[k], final_b[k]) for k in final_a)
     checkpoint = torch.load(tmp_path / "crashed" / "checkpoints" / "step_0000008.pt", weights_only=True)
     assert checkpoint["data"] == {"epoch": 1, "batch": 1}  # 14 kept samples: 7 batches per epoch
+
+
+def test_min_quality_needs_label_shards_and_a_score_between_0_and_1(tmp_path: Path, synth_root: Path) -> None:
+    from depth_anything.errors import ConfigError
+    from depth_anything.train.config import DataSource, config_from_dict
+    from depth_anything.train.loading import open_source
+
+    with pytest.raises(ConfigError, match=r"data.train\[0\].min_quality.*has no quality scores"):
+        open_source(DataSource("synthetic", str(synth_root), "train", min_quality=0.5), "data.train[0]")
+    config = make_config(tmp_path, train=[{"layout": "synthetic", "root": str(synth_root), "min_quality": 1.5}])
+    with pytest.raises(ConfigError, match=r"data.train\[0\].min_quality': must be in \[0, 1\]"):
+        config_from_dict(config)
