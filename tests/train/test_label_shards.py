@@ -212,3 +212,15 @@ def test_a_shard_cut_at_a_member_boundary_is_not_taken_for_complete(tmp_path: Pa
     assert (result.shards_done, result.shards_failed) == (0, 1)
     assert "ends without tar's end-of-archive marker after key s0/001" in result.errors[0]
     assert read_index(tmp_path / "out") == {}
+
+
+def test_whole_shards_larger_than_a_tar_record_read_to_their_end(tmp_path: Path) -> None:
+    """tarfile reads 10 KiB records and stops at the first zero block of the end marker; when that block
+    ends a record, the second is never read, and one zero block is all a whole shard can show."""
+    from depth_anything.data.shards import iter_shard
+
+    payload = np.random.default_rng(0).integers(0, 256, 30_000, dtype=np.uint8).tobytes()
+    for size in (19_456, 19_000, 27_000):  # 19 456: header + data + first zero block = 2 records exactly
+        path = tmp_path / f"big-{size}.tar"
+        write_shard(path, [("k0", {"bin": payload[:size]})])
+        assert [s.key for s in iter_shard(str(path))] == ["k0"]

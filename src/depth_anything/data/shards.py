@@ -140,10 +140,11 @@ class _TailReader:
         return data
 
     def ends_with_marker(self, end_of_members: int) -> bool:
-        """Whether two zero blocks follow the last member (which ends at byte `end_of_members`)."""
+        """Whether a zero block follows the last member (which ends at byte `end_of_members`): the start of
+        tar's end-of-archive marker, and all of it that tarfile reads before it stops."""
         start = end_of_members - (self.total - len(self.tail))
-        marker = self.tail[start : start + 1024] if start >= 0 else b""
-        return len(marker) == 1024 and not marker.strip(b"\0")
+        marker = self.tail[start : start + tarfile.BLOCKSIZE] if start >= 0 else b""
+        return len(marker) == tarfile.BLOCKSIZE and not marker.strip(b"\0")
 
 
 def iter_shard(url: str) -> Iterator[ShardSample]:
