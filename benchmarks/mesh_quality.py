@@ -88,7 +88,8 @@ class Tally:
             self.values.setdefault(key, []).append(float(value))
 
     def mean(self, key: str) -> float:
-        return float(np.mean(self.values[key])) if key in self.values else float("nan")
+        # nanmean: a scene without flying pixels has no AUROC for them
+        return float(np.nanmean(self.values[key])) if key in self.values else float("nan")
 
 
 def render_truth(seed: int, index: int, config: SynthConfig) -> Truth:
