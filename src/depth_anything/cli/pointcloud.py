@@ -22,6 +22,7 @@ from .options import (
     FRACTION,
     POSITIVE,
     IntAtLeast,
+    add_camera_options,
     add_fsync_option,
     add_model_options,
     add_outdir_option,
@@ -62,15 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def add_geometry_options(parser: argparse.ArgumentParser) -> None:
     """The camera and clean-up flags of the 3-D commands (pointcloud, mesh): one definition for both."""
-    from ..geometry import DEFAULT_FOV_DEG
     from ..mesh import DEFAULT_EDGE_THRESHOLD
 
-    camera = parser.add_mutually_exclusive_group()
-    camera.add_argument("--fov", type=POSITIVE, default=None, metavar="DEG",
-                        help="horizontal field of view in degrees (for photos without a believable EXIF focal length; "
-                        f"default {DEFAULT_FOV_DEG:g}, with a warning)")
-    camera.add_argument("--focal", type=POSITIVE, default=None, metavar="PX",
-                        help="focal length in pixels (for photos without a believable EXIF focal length; instead of --fov)")
+    add_camera_options(parser)  # --fov | --focal, for photos without a believable EXIF focal length
     parser.add_argument("--no-exif", action="store_true",
                         help="ignore the focal lengths in the photos' EXIF: --focal, --fov or the default for every image")
     parser.add_argument("--stride", type=IntAtLeast(1), default=1,
