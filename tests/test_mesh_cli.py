@@ -105,6 +105,7 @@ def test_a_relative_model_is_refused_naming_metric_models(tmp_path, photo, capsy
     assert main(["mesh", str(photo), "--model", "default", "--outdir", str(tmp_path / "o")]) == 2
     err = capsys.readouterr().err
     assert "a mesh needs metric depth" in err and "default-metric" in err and "metric-vkitti-vitl" in err
+    assert "--align-to SPARSE" in err
     assert not (tmp_path / "o").exists()
 
 
@@ -124,3 +125,25 @@ def test_a_batch_skips_and_reports_an_image_without_valid_depth(tmp_path, photo,
     assert batch.process(predictor, write, progress=False) == 1
     assert written == ["other"] and batch.failed == ["room: no pixel has a valid depth"]
     assert "skipped room: no pixel has a valid depth" in capsys.readouterr().err
+
+
+def test_a_relative_model_aligned_to_sparse_metric_points_makes_a_metric_mesh(tmp_path):
+    from depth_anything.data.synthetic import SynthConfig, generate_sample
+
+    sample = generate_sample(5, 0, SynthConfig(width=96, height=72, indoor_fraction=1.0))
+    Image.fromarray(sample.image).save(tmp_path / "room.png")
+    rows, cols = np.nonzero(sample.valid)
+    chosen = np.random.default_rng(0).choice(len(rows), 60, replace=False)
+    lines = [f"{cols[i]},{rows[i]},{sample.depth[rows[i], cols[i]]:.4f}" for i in chosen]
+    (tmp_path / "room.csv").write_text("x,y,metres\n" + "\n".join(lines) + "\n")
+    out = tmp_path / "out"
+    args = ["mesh", str(tmp_path / "room.png"), "--model", "default", "--outdir", str(out), "--fov", "60"]
+    assert main([*args, "--align-to", str(tmp_path / "room.csv"), "--formats", "mesh_ply"]) == 0
+    mesh = trimesh.load(out / "room_mesh.ply", process=False)
+    x, y, z = np.asarray(mesh.vertices, np.float64).T
+    focal = 48 / math.tan(math.radians(30))
+    u = np.round(x / z * focal + 47.5).astype(int)
+    v = np.round(y / z * focal + 35.5).astype(int)
+    ratio = z / sample.depth[v, u]
+    assert 0.7 < np.median(ratio) < 1.4  # metres, at the scale of the sparse points
+    assert read_metadata(out / "room_mesh.ply").kind == "metric"

@@ -9,8 +9,9 @@ rubber sheet (--keep-edges keeps them). The camera comes from the photo's EXIF, 
 --fov, else a field of view of 60 degrees (with a warning); each image's focal length and where it
 came from are printed and written into every file. --formats confidence also writes
 OUT/NAME_confidence.png, the flip-consistency confidence (255 = the prediction and the mirrored
-image's agree). Relative models give disparity without a scale, so they are refused: metric depth is
-needed.
+image's agree). Relative models give disparity without a scale, so they are refused (metric depth is
+needed) unless --align-to gives sparse metric depth (points in metres) that each prediction is aligned
+to.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import DepthWriter
     from .batch import BatchRun
     from .options import library_messages
-    from .pointcloud import geometry_options, open_metric_predictor, write_geometry
+    from .pointcloud import geometry_options, geometry_run, open_metric_predictor
 
     require_extra("trimesh", MESH_EXTRA)  # before any model is loaded
     batch = BatchRun.collect(args.inputs, args.outdir)
@@ -85,10 +86,11 @@ def run(args: argparse.Namespace) -> int:
     if args.skip_existing:
         batch.skip(lambda image: writer.exists(image.name))
     confidence = points.min_confidence is not None or "confidence" in args.formats
+    run = geometry_run(args, writer, points, predictor, batch)
     with library_messages("mesh"):  # the camera's warnings (EXIF not used, the default assumed)
         return batch.process(
             predictor,
-            lambda *item: write_geometry(writer, points, *item),
+            run.write,
             progress=not args.no_progress,
             confidence=confidence,
         )

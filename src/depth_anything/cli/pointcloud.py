@@ -8,13 +8,15 @@ has a believable one, else from --focal or --fov, else a field of view of 60 deg
 warning). Each image's focal length and where it came from are printed and written into the file.
 Points on depth edges ("flying pixels" between foreground and background) are dropped unless
 --keep-edges.
-Relative models give disparity without a scale, so they are refused: metric depth is needed.
+Relative models give disparity without a scale, so they are refused (metric depth is needed) unless
+--align-to gives sparse metric depth (points in metres) that each prediction is aligned to.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..weights.registry import DEFAULT_METRIC_MODEL
@@ -29,11 +31,13 @@ from .options import (
     add_progress_option,
     set_examples,
 )
+from .sparse import add_align_option
 
 if TYPE_CHECKING:
     from ..inference import PredictionResult, Predictor
     from ..inference.confidence import FlipConsistency
     from ..outputs import DepthWriter, ImageInput, PointCloudOptions
+    from .batch import BatchRun
 
 EXAMPLES = """\
 examples:
@@ -78,6 +82,7 @@ def add_geometry_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-confidence", type=FRACTION, default=None, metavar="C",
                         help="drop pixels whose flip-consistency confidence (0-1) is below C: each image also runs "
                         "mirrored (a second forward pass)")
+    add_align_option(parser)  # a relative model's output in metres
 
 
 def geometry_options(args: argparse.Namespace, predictor: Predictor) -> PointCloudOptions:
@@ -93,29 +98,53 @@ def geometry_options(args: argparse.Namespace, predictor: Predictor) -> PointClo
 
 def open_metric_predictor(args: argparse.Namespace, what: str) -> Predictor:
     """The predictor --model asks for (the built-in metric model by default); a relative model is
-    refused, naming the metric ones (`what`: the output that needs metres)."""
+    refused, naming the metric ones (`what`: the output that needs metres), unless --align-to gives
+    the sparse metric depth its predictions are aligned to."""
     from ..errors import ConfigError
     from .options import open_predictor_from_args
 
     predictor = open_predictor_from_args(args, DEFAULT_METRIC_MODEL, download="metric-hypersim-vits")
-    if not predictor.is_metric:
+    if not predictor.is_metric and args.align_to is None:
         raise ConfigError(
             f"{args.model or DEFAULT_METRIC_MODEL}: this model predicts relative depth (disparity without a scale); "
-            f"{what} needs metric depth in metres. Use a metric model: {', '.join(METRIC_MODELS)} (--model NAME)"
+            f"{what} needs metric depth in metres. Use a metric model: {', '.join(METRIC_MODELS)} (--model NAME), "
+            "or give sparse metric depth to align it to (--align-to SPARSE)"
         )
     return predictor
 
 
-def write_geometry(writer: DepthWriter, points: PointCloudOptions, image: ImageInput, result: PredictionResult,
-                   consistency: FlipConsistency | None = None) -> None:
-    """Write one image's 3-D files with its own camera (EXIF, flags or default), printing which it is."""
-    from tqdm import tqdm
+@dataclass(frozen=True)
+class GeometryRun:
+    """How one run of a 3-D command writes each image: its writer, its options and, for a relative
+    model, the sparse metric depth its predictions are aligned to (`align_to`; `single`: one input)."""
 
-    height, width = result.depth.shape[:2]  # type: ignore[union-attr]
-    camera = points.camera(width, height, image.path, image.name)
-    tqdm.write(f"{image.name}: {camera.describe()}", file=sys.stderr)
-    writer.write(image.name, result.image, result.depth, intrinsics=camera.intrinsics,  # type: ignore[arg-type]
-                 focal_source=camera.source, confidence=None if consistency is None else consistency.confidence)
+    writer: DepthWriter
+    points: PointCloudOptions
+    align_to: str | None = None
+    single: bool = True
+
+    def write(self, image: ImageInput, result: PredictionResult, consistency: FlipConsistency | None = None) -> None:
+        """Write one image's 3-D files with its own camera (EXIF, flags or default), printing which it is."""
+        from tqdm import tqdm
+
+        from .sparse import aligned_depth
+
+        depth = result.depth
+        if self.align_to is not None:  # a relative model's disparity, in metres once aligned
+            depth = aligned_depth(depth, image, self.align_to, self.single, "disparity")  # type: ignore[arg-type]
+        height, width = depth.shape[:2]  # type: ignore[union-attr]
+        camera = self.points.camera(width, height, image.path, image.name)
+        tqdm.write(f"{image.name}: {camera.describe()}", file=sys.stderr)
+        self.writer.write(image.name, result.image, depth, intrinsics=camera.intrinsics,  # type: ignore[arg-type]
+                          focal_source=camera.source,
+                          confidence=None if consistency is None else consistency.confidence)
+
+
+def geometry_run(args: argparse.Namespace, writer: DepthWriter, points: PointCloudOptions, predictor: Predictor,
+                 batch: BatchRun) -> GeometryRun:
+    """The `GeometryRun` of these flags (--align-to only aligns a relative model's predictions)."""
+    align_to = None if predictor.is_metric else args.align_to
+    return GeometryRun(writer, points, align_to, len(batch.images) == 1)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -134,6 +163,7 @@ def run(args: argparse.Namespace) -> int:
                          model=args.model or DEFAULT_METRIC_MODEL, input_size=predictor.input_size)
     if args.skip_existing:
         batch.skip(lambda image: writer.exists(image.name))
+    run = geometry_run(args, writer, points, predictor, batch)
     with library_messages("pointcloud"):  # the camera's warnings (EXIF not used, the default assumed)
-        return batch.process(predictor, lambda *item: write_geometry(writer, points, *item),
+        return batch.process(predictor, run.write,
                              progress=not args.no_progress, confidence=points.min_confidence is not None)

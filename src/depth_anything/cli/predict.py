@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from .options import (
     FloatRange,
@@ -35,6 +34,7 @@ from .options import (
     add_random_weights_option,
     set_examples,
 )
+from .sparse import add_align_option, aligned_depth
 
 EXAMPLES = """\
 output formats (--formats, comma-separated; default side, or color with --pred-only):
@@ -90,46 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tile-overlap", type=FloatRange(0.0, 0.5, high_open=True), default=0.25, metavar="F",
                         help="share of a tile that neighbouring tiles overlap, in [0, 0.5) (default %(default)s)")
     add_random_weights_option(parser)
-    parser.add_argument("--align-to", metavar="SPARSE", default=None,
-                        help="sparse metric depth to align each prediction to (robust scale and shift in disparity; "
-                        "the outputs are then metres): a CSV of x,y,metres lines, an .npy map in metres or a 16-bit "
-                        "PNG/TIFF map in millimetres for one input image, or a folder of them named like the images")
-
-
-def _sparse_file(source: str, image, single: bool) -> Path:
-    """The sparse depth file for `image`: `source` itself (one input image) or, in the folder `source`, the
-    file named like the image (NAME.csv, NAME.npy, NAME.png, ...)."""
-    from ..alignment import SPARSE_SUFFIXES
-    from ..errors import ConfigError
-
-    folder = Path(source)
-    if not folder.is_dir():
-        if not single:
-            raise ConfigError(f"--align-to {source}: one sparse file fits one input image; for several give a "
-                              "folder of files named like the images (NAME.csv, NAME.npy or NAME.png)")
-        return folder
-    for suffix in SPARSE_SUFFIXES:
-        candidate = folder / f"{image.name}{suffix}"
-        if candidate.is_file():
-            return candidate
-    raise ConfigError(f"{folder}: no sparse depth for {image.path} (looked for {image.name}.csv, .npy, .png, .tif)")
-
-
-def _align(depth, image, source: str, single: bool, kind: str):
-    """The prediction of `image` aligned to its sparse metric depth; skipped points are reported, an image
-    whose sparse data cannot be used is skipped with the reason."""
-    from ..alignment import align_to_metric, read_sparse_depth
-    from ..errors import ConfigError, NoValidDepthError
-
-    try:
-        path = _sparse_file(source, image, single)
-        sparse = read_sparse_depth(path, depth.shape[:2])
-        if sparse.skipped:
-            shown = "; ".join(sparse.skipped[:3]) + (f"; and {len(sparse.skipped) - 3} more" if len(sparse.skipped) > 3 else "")
-            print(f"{path}: skipped {len(sparse.skipped)} point(s) or pixel group(s): {shown}", file=sys.stderr)
-        return align_to_metric(depth, sparse.depth, kind=kind).depth
-    except ConfigError as exc:
-        raise NoValidDepthError(f"{image.path}: not aligned ({exc})") from None
+    add_align_option(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -158,8 +119,8 @@ def run(args: argparse.Namespace) -> int:
     kind = "depth" if predictor.is_metric else "disparity"
 
     def write(image, result, consistency=None) -> None:
-        depth = result.depth if args.align_to is None else _align(result.depth, image, args.align_to,
-                                                                   len(batch.images) == 1, kind)
+        depth = result.depth if args.align_to is None else aligned_depth(result.depth, image, args.align_to,
+                                                                         len(batch.images) == 1, kind)
         camera = None
         if camera_needed:  # this photo's camera: its EXIF, else --fov/--focal, else the default (with a warning)
             height, width = depth.shape
