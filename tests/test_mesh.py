@@ -215,3 +215,16 @@ def test_relative_models_are_refused_for_meshes_with_the_metric_models_named(tmp
 
     with pytest.raises(ConfigError, match="needs metric depth.*default-metric"):
         DepthWriter(tmp_path, ["glb"], metric=False)
+
+
+def test_a_huge_cloud_is_decimated_with_a_message(tmp_path, monkeypatch, caplog):
+    from depth_anything.outputs import DepthWriter, PointCloudOptions
+
+    monkeypatch.setattr("depth_anything.mesh.MAX_CLOUD_POINTS", 100)  # a 40×30 map stands for a huge photo
+    writer = DepthWriter(tmp_path, ["ply"], metric=True, points=PointCloudOptions(edge_threshold=None))
+    with caplog.at_level(logging.WARNING, logger="depth_anything.mesh"):
+        path = writer.write("big", None, np.ones((30, 40)), intrinsics=Intrinsics.from_focal(40, 30, 20.0))[
+            "ply"
+        ]
+    assert plyfile.PlyData.read(str(path))["vertex"].count == 8 * 10  # every 4th pixel: ⌈30/4⌉ × ⌈40/4⌉
+    assert "using every 4-th pixel" in caplog.text
