@@ -228,3 +228,16 @@ def test_a_huge_cloud_is_decimated_with_a_message(tmp_path, monkeypatch, caplog)
         ]
     assert plyfile.PlyData.read(str(path))["vertex"].count == 8 * 10  # every 4th pixel: ⌈30/4⌉ × ⌈40/4⌉
     assert "using every 4-th pixel" in caplog.text
+
+
+def test_clouds_look_for_edges_at_the_networks_pixel_spacing():
+    from depth_anything.outputs import PointCloudOptions
+
+    depth = np.ones((256, 300))
+    depth[:, 150:] = 2.0
+    depth[:, 146:154] = np.linspace(1.0, 2.0, 10)[1:-1]  # an edge blurred over 8 pixels: steps of 11 %
+    options = PointCloudOptions(network_side=64, edge_threshold=0.3)  # a 64-pixel network: spacing 4
+    assert options.edge_spacing(depth.shape) == 4
+    np.testing.assert_array_equal(options.keep(depth), ~depth_edges(depth, 0.3, spacing=4))
+    assert not options.keep(depth)[0, 146:154].any()  # the ramp is caught whole...
+    assert PointCloudOptions(edge_threshold=0.3).keep(depth).all()  # ...and missed pixel to pixel
