@@ -60,3 +60,42 @@ def test_ray_actor_pool_writes_the_same_labels(labelled: tuple[Path, Path], caps
     assert (root / "ray" / "teacher.json").read_text() == (single / "teacher.json").read_text()
     ours, theirs = read_index(root / "ray"), read_index(single)
     assert {n: e.sha256 for n, e in ours.items()} == {n: e.sha256 for n, e in theirs.items()}
+
+
+def test_a_killed_torchrun_job_resumes_with_each_sample_exactly_once(
+    labelled: tuple[Path, Path], tmp_path: Path
+) -> None:
+    import os
+    import subprocess
+    import sys
+
+    root, _ = labelled
+    out = tmp_path / "out"
+    pattern = str(root / "in" / "data-{000..003}.tar")
+    script = tmp_path / "job.py"  # with "die", rank 0 kills itself once its first shard is committed
+    script.write_text(
+        "import os, signal, sys\n"
+        "from depth_anything.train.label_shards import label_shards\n"
+        "def die(done, total):\n"
+        "    if sys.argv[1:] == ['die'] and done == 1 and os.environ['RANK'] == '0':\n"
+        "        os.kill(os.getpid(), signal.SIGKILL)\n"
+        f"result = label_shards('default', {pattern!r}, {str(out)!r}, progress=die, input_size=28, batch_size=2, "
+        "device='cpu')\n"
+        "print('skipped', result.shards_skipped, 'done', result.shards_done)\n"
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
+
+    def torchrun(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--standalone",
+                               str(script), *args], env=env, capture_output=True, text=True, timeout=300)
+
+    killed = torchrun("die")
+    assert killed.returncode != 0  # rank 0 died of SIGKILL; torchrun stopped rank 1
+    finished = read_index(out)
+    assert 1 <= len(finished) < 4  # rank 0's first shard at least; not everything
+    resumed = torchrun()
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert f"skipped {len(finished)} done {4 - len(finished)}" in resumed.stdout
+    keys = [k for name in sorted(read_index(out)) for k in shard_keys(out / name)]
+    assert sorted(keys) == sorted(f"s{s}/{i:03d}" for s in range(4) for i in range(3))  # each exactly once
+    assert len((out / "index.jsonl").read_text().splitlines()) == 4
