@@ -1,5 +1,6 @@
 """Both engines of shard labelling, for real: torchrun with 2 processes and a local Ray cluster write
-the same label shards, byte for byte, as one plain process."""
+the same label shards, byte for byte, as one plain process; a killed torchrun job resumes with each
+sample exactly once."""
 
 from __future__ import annotations
 
