@@ -88,6 +88,8 @@ def load_model(
     if resolved is None or not resolved.available:
         resolved = resolve(resolved.request if resolved else name_or_path, download=True, cache=cache)  # type: ignore[arg-type]
     state, meta = read_checkpoint(resolved.path)
+    if resolved.entry is not None and resolved.entry.base is not None:
+        state = _with_base_weights(state, resolved.entry.base)
     video, entry = is_video_state_dict(state), resolved.entry
     if entry is not None and entry.video != video:
         raise CheckpointMismatchError(
@@ -114,6 +116,15 @@ def load_model(
     model.input_spec = _input_spec(meta, config)
     load_state_dict_checked(model, state, str(resolved.path))  # copying into the parameters casts fp16 files
     return model.to(device=resolve_device(device), dtype=resolve_dtype(dtype)).eval()
+
+
+def _with_base_weights(state: Mapping[str, torch.Tensor], base: str) -> dict[str, torch.Tensor]:
+    """A built-in temporal model's weights completed with its base model's encoder and image head (the
+    base's `depth_head.*` is the temporal head's `head.*`); the file's own tensors come last and win."""
+    shared, _ = read_checkpoint(resolve(base, download=True).path)
+    renamed = {("head." + key.removeprefix("depth_head.") if key.startswith("depth_head.") else key): value
+               for key, value in shared.items()}
+    return {**renamed, **state}
 
 
 def _load_video_model(resolved: ResolvedModel, state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],

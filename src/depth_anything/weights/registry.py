@@ -18,6 +18,7 @@ from ..transforms import InputSpec
 
 DEFAULT_MODEL = "default"
 DEFAULT_METRIC_MODEL = "default-metric"
+DEFAULT_VIDEO_MODEL = "default-video"
 # the built-in models' files; read at call time (`builtin_dir()`), so tests can point it elsewhere
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "_weights"
 
@@ -38,6 +39,7 @@ PARAMETERS = {
     (DA_V2, "vits"): 24_785_089, (DA_V2, "vitb"): 97_470_785, (DA_V2, "vitl"): 335_315_649,
     (DA_V2, "vitg"): 1_258_132_225, (BUILT_IN, "vitc"): 7_967_865,
     (VIDEO, "vits"): 29_035_137, (VIDEO, "vitb"): 114_441_409, (VIDEO, "vitl"): 384_390_337,
+    (VIDEO, "vitc"): 10_333_465,
 }
 # metric training sets and their depth ranges (metres): indoor Hypersim, outdoor Virtual KITTI 2
 METRIC_MAX_DEPTH = {"hypersim": 20.0, "vkitti": 80.0}
@@ -67,6 +69,9 @@ class ModelEntry:
     transformers_format: bool = False
     graph: str | None = None
     note: str = ""
+    # a built-in model whose file holds only what it adds to another built-in model (`default-video`: the
+    # motion modules; encoder and image head are `default`'s, read from its file, so the wheel holds them once)
+    base: str | None = None
 
     @property
     def builtin(self) -> bool:
@@ -152,6 +157,10 @@ def _builtin() -> list[ModelEntry]:
                    graph="default_vitc.onnx", note=note),
         ModelEntry(DEFAULT_METRIC_MODEL, BUILT_IN, "vitc", None, "default_metric_indoor_vitc.safetensors", APACHE,
                    METRIC, max_depth=METRIC_MAX_DEPTH["hypersim"], graph="default_metric_indoor_vitc.onnx", note=note),
+        # the built-in video model: `default` plus motion modules trained on rendered sequences (only they are
+        # in its file; docs/video-training.md)
+        ModelEntry(DEFAULT_VIDEO_MODEL, VIDEO, "vitc", None, "default_video_vitc.safetensors", APACHE,
+                   note="the built-in model with a temporal head trained on 2 CPU cores", base=DEFAULT_MODEL),
     ]
 
 
@@ -165,8 +174,8 @@ def builtin_dir() -> Path:
 
 
 def builtin_names() -> list[str]:
-    """The models shipped inside the package, the default first."""
-    return [name for name, entry in REGISTRY.items() if entry.builtin]
+    """The image models shipped inside the package, the default first (`default-video` is a video model)."""
+    return [name for name, entry in REGISTRY.items() if entry.builtin and not entry.video]
 
 
 def model_names(kind: str | None = None, video: bool | None = None) -> list[str]:
@@ -176,7 +185,8 @@ def model_names(kind: str | None = None, video: bool | None = None) -> list[str]
 
 
 __all__ = [
-    "APACHE", "BUILTIN_DIR", "BUILT_IN", "CC_BY_NC", "DA_V1", "DA_V2", "DEFAULT_METRIC_MODEL", "DEFAULT_MODEL", "FAMILIES",
+    "APACHE", "BUILTIN_DIR", "BUILT_IN", "CC_BY_NC", "DA_V1", "DA_V2", "DEFAULT_METRIC_MODEL", "DEFAULT_MODEL",
+    "DEFAULT_VIDEO_MODEL", "FAMILIES",
     "GENERIC_FILENAMES", "METRIC", "METRIC_MAX_DEPTH", "PARAMETERS", "REGISTRY", "RELATIVE", "VIDEO", "VIDEO_METRIC_MAX_DEPTH", "ModelEntry",
     "builtin_dir", "builtin_names", "model_names",
 ]
