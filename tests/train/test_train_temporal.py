@@ -120,6 +120,33 @@ def test_mixed_batches_group_clips_and_single_frame_images() -> None:
     assert batch["size"] == 3 and batch["names"] == ["clip0"] * 3 and batch["errors"] == ["still: clip 9: unreadable"]
 
 
+def test_clips_from_a_vda_benchmark_layout(tmp_path: Path, sequences: Path) -> None:
+    """A folder as VDA's extraction scripts write it (here Bonn's: 16-bit depth / 5000) trains as clips."""
+    import json
+
+    import cv2
+
+    from depth_anything.train.temporal import build_clip_dataset
+
+    rng = np.random.default_rng(0)
+    entries = []
+    for t in range(6):
+        image, depth = f"scene/rgb/{t:04d}.png", f"scene/depth/{t:04d}.png"
+        (tmp_path / image).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / depth).parent.mkdir(parents=True, exist_ok=True)
+        cv2.imwrite(str(tmp_path / image), rng.integers(0, 255, (30, 40, 3), dtype=np.uint8))
+        cv2.imwrite(str(tmp_path / depth), rng.integers(5000, 20000, (30, 40), dtype=np.uint16))
+        entries.append({"image": image, "gt_depth": depth, "factor": 5000.0})
+    (tmp_path / "bonn_video.json").write_text(json.dumps({"bonn": [{"scene": entries}]}))
+    config = config_from_dict(_temporal_config(tmp_path / "run", sequences, data={"clip_stride": 1}))
+    config.data.train = [type(config.data.train[0])(layout="vda-bonn", root=str(tmp_path))]
+    dataset = build_clip_dataset(config, config.data.train, "data.train", train=True)
+    assert len(dataset) == 3  # clips starting at frames 0, 1 and 2 of 6
+    clip = dataset[(0, 2)]
+    assert clip["name"] == "scene[2:6]" and clip["image"].shape == (CLIP, 3, 42, 42)
+    assert bool(clip["valid"].all()) and float(clip["target"].max()) <= 1.0  # disparity of 1-4 m
+
+
 def test_temporal_config_errors_name_the_key(tmp_path: Path, sequences: Path, synth_root: Path) -> None:
     def error(config: dict) -> str:
         with pytest.raises(ConfigError) as caught:
