@@ -89,6 +89,10 @@ def open_predictor(
     if backend != AUTO and backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; choose one of {', '.join((AUTO, *BACKENDS))}")
     resolved = _resolved(model)
+    if resolved.entry is not None and resolved.entry.video:  # a file is told apart only once loaded
+        raise ConfigError(f"{resolved.request!r} is a video model (a temporal head over windows of frames): run it "
+                          "on videos or frame folders (`depth-anything video`, `inference.video_windows`), or load "
+                          "it with load_model")
     if backend == AUTO:
         backend = auto_backend(resolved, device, dtype)
         if backend != "torch" and resolved.exported_runtime is None:

@@ -211,7 +211,7 @@ def _run_video(args: argparse.Namespace) -> int:
             raise ConfigError("--stabilize is for per-frame models; a Video Depth Anything model is temporal already")
         model, label = load_model_from_args(args, device=str(resolve_device(args.device)))
         metric = bool(model.metric)
-        predict = video_model_predictor(model, args.input_size or 518)
+        predict = video_model_predictor(model, args.input_size or model.input_spec.input_size)  # 128 for default-video
         label = _model_label(label)
     else:
         predictor = open_predictor_from_args(args)
