@@ -1,9 +1,10 @@
-"""Train a teacher, student or metric model from a YAML config (single process or under torchrun).
+"""Train a teacher, student, metric or temporal (video) model from a YAML config (single process or under torchrun).
 
 Examples:
   depth-anything train --config configs/mini_teacher.yaml
   depth-anything train --config configs/mini_teacher.yaml --resume
   torchrun --nproc_per_node 8 --no-python depth-anything train --config configs/teacher_vitg.yaml
+  depth-anything train --config configs/default_video.yaml        # a temporal head on clips of sequences
 """
 
 from __future__ import annotations
