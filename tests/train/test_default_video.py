@@ -38,3 +38,27 @@ def test_default_video_loads_as_default_plus_trained_motion_modules() -> None:
     # the temporal head changes the per-frame prediction (it is not the image model in disguise)
     with torch.no_grad():
         assert not torch.allclose(depth[0], image(clip[0]), atol=1e-4)
+
+
+def test_commands_route_default_video_to_the_temporal_path(tmp_path) -> None:
+    """`predict` refuses it with what to run instead; `video` runs it through the windows at 128 px."""
+    import numpy as np
+    import pytest
+
+    from depth_anything import open_predictor
+    from depth_anything.cli.__main__ import main
+    from depth_anything.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="video model"):
+        open_predictor("default-video")
+    frames = tmp_path / "frames"
+    frames.mkdir()
+    rng = np.random.default_rng(0)
+    from depth_anything.io import save_image
+
+    for i in range(3):
+        save_image(frames / f"{i:03d}.png", rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))
+    assert main(["video", str(frames), "--model", "default-video", "--formats", "npz", "--outdir",
+                 str(tmp_path / "out"), "--no-progress"]) == 0
+    with np.load(next((tmp_path / "out").rglob("*.npz"))) as data:
+        assert data["depth"].shape == (3, 48, 64)
