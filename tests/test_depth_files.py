@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from depth_anything.cli.__main__ import main
 from depth_anything.depth_files import convert_depth_file, inspect_depth_file, load_depth_values
@@ -179,3 +180,13 @@ def test_info_describes_files_from_elsewhere_by_what_their_format_tells(tmp_path
     assert main(["info", str(tmp_path / "photo.png"), "--json"]) == 0
     assert capsys.readouterr().out.strip() == "null"
     assert "metadata: none" in "\n".join(inspect_depth_file(tmp_path / "photo.png").lines())
+
+
+def test_convert_asks_for_the_scale_in_its_own_flag_words(tmp_path, capsys):
+    """The library asks for png_scale=; the command line shows that as --scale."""
+    bare = tmp_path / "bare16.png"
+    Image.fromarray(np.full((8, 8), 1000, np.uint16)).save(bare)
+    assert main(["convert", str(bare), str(tmp_path / "bare.npy")]) != 0
+    error = capsys.readouterr().err
+    assert "--scale" in error and "png_scale=" not in error
+    assert not (tmp_path / "bare.npy").exists()

@@ -163,7 +163,7 @@ def load_depth_values(
         if record is None or record.png_scale is None:
             raise ConfigError(
                 f"{path}: a 16-bit PNG without a depth-anything record; give the scale it was "
-                "written with (png_scale=, --scale: stored / scale = metres, e.g. 1000 for millimetres)"
+                "written with (png_scale=: stored / scale = metres, e.g. 1000 for millimetres)"
             )
         values = (record.png_offset + stored.astype(np.float64) / record.png_scale).astype(np.float32)
         if record.metric:
@@ -349,7 +349,7 @@ def convert_depth_file(
                 "depth in metres"
             )
         if record.intrinsics is None:
-            raise ConfigError(f"{source}: records no camera; give one (fov_deg=/focal_px=, --fov/--focal)")
+            raise ConfigError(f"{source}: records no camera; give one (fov_deg= or focal_px=)")
         points, _ = depth_to_points(values, record.intrinsics, stride=stride)
         write_ply(
             target, points, durable=durable, comments=ply_comments(record.with_values(content="points"))
