@@ -49,14 +49,15 @@ def test_every_output_appears_by_renaming_a_complete_temporary_file(setup, monke
     monkeypatch.setattr(os, "rename", recording(real_rename))
     assert _predict(checkpoint, photo, out, ",".join(OUTPUTS)) == 0
     produced = {dst.resolve(): (src, data) for src, dst, data in renames}
-    for name in OUTPUTS.values():
+    written = [*OUTPUTS.values(), "a.npy.json"]  # the .npy's record lives beside it (metadata.sidecar_path)
+    for name in written:
         final = (out / name).resolve()
         assert final.is_file(), name
         assert final in produced, f"{name} was written in place, not renamed from a complete temporary file"
         src, data = produced[final]
         assert src.parent.resolve() == final.parent and src.name != final.name  # same folder: atomic rename
         assert data == final.read_bytes() and len(data) > 0  # the temporary was complete when renamed
-    assert sorted(p.name for p in out.iterdir()) == sorted(OUTPUTS.values())  # no temporaries left
+    assert sorted(p.name for p in out.iterdir()) == sorted(written)  # no temporaries left
 
 
 @pytest.mark.parametrize("fmt", sorted(OUTPUTS))
