@@ -33,7 +33,8 @@ def sinusoid_table(length: int, dim: int) -> torch.Tensor:
     """[1, length, dim] fixed position table: sin on even channels, cos on odd ones, base 10000.
 
     Computed in float32 in the order the reference uses, so it equals the buffer stored in the
-    published checkpoints bit for bit.
+    published checkpoints up to the rounding of sin/cos (torch's vector kernels differ by up to 1e-6
+    between AVX2 and AVX-512 processors; the checkpoints' own buffer is what loads).
     """
     if dim % 2:
         raise ValueError(f"the temporal position table needs an even width, got {dim}")
