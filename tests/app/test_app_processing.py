@@ -160,3 +160,28 @@ def test_metric_models_make_a_mesh_with_the_photos_camera(tmp_path, monkeypatch)
     relative = compute_depth_outputs(photo, Predictor(randomize_(build_model(tiny_config()), seed=7), input_size=28),
                                      tmp_path / "rel")
     assert relative.mesh_path is None and "metric models only" in relative.mesh_note
+
+
+def test_the_demo_mesh_cuts_edges_at_the_network_pixel_spacing(tmp_path, monkeypatch):
+    """A prediction resized up from a small network input has blurred edges: the demo looks for them at
+    the network's pixel spacing, as `depth-anything mesh` does, not pixel by pixel."""
+    pytest.importorskip("trimesh")
+    import trimesh
+
+    from depth_anything import open_predictor
+    from depth_anything.app import processing
+    from depth_anything.io import load_image
+    from depth_anything.mesh import depth_to_mesh, edge_spacing
+
+    photo = _rendered_photo_with_exif(tmp_path / "room.jpg", focal_35mm=28)
+    metric = open_predictor("default-metric", input_size=32)  # 96×72 photo: edges 2 pixels apart
+    monkeypatch.setattr(processing, "MESH_MAX_VERTICES", 10_000)
+    out = compute_depth_outputs(photo, metric, tmp_path / "out", model_name="default-metric")
+    camera = processing.choose_camera(96, 72, photo)
+    spacing = edge_spacing(out.depth.shape, 32)
+    assert spacing == 2
+    expected = depth_to_mesh(out.depth, load_image(photo), camera.intrinsics, edge_spacing=spacing)
+    pixelwise = depth_to_mesh(out.depth, load_image(photo), camera.intrinsics, edge_spacing=1)
+    shown = trimesh.load(out.mesh_path, force="mesh")
+    assert len(expected.faces) != len(pixelwise.faces)  # the spacing matters for this photo
+    assert len(shown.faces) == len(expected.faces)

@@ -257,7 +257,8 @@ def compute_depth_outputs(
     depth16_path, colored_path = files["png16"], files["color"]
     mesh_path, mesh_note = None, "3-D view: metric models only (choose `default-metric` or another metric model)"
     if camera is not None and mesh:
-        mesh_path, mesh_note = _write_mesh(Path(out_dir) / f"{stem}.glb", depth, rgb, camera, writer)
+        mesh_path, mesh_note = _write_mesh(Path(out_dir) / f"{stem}.glb", depth, rgb, camera, writer,
+                                           predictor.input_size)
     finite = depth[np.isfinite(depth)]
     low, high = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
     kind = (f"metric depth {low:.2f}–{high:.2f} m (16-bit PNG in millimetres)" if metric
@@ -269,12 +270,14 @@ def compute_depth_outputs(
 
 
 def _write_mesh(path: Path, depth: np.ndarray, rgb: np.ndarray, camera: CameraChoice,
-                writer: DepthWriter) -> tuple[Path | None, str]:
-    """The GLB of one metric prediction and the line saying which camera made it (or why there is none)."""
+                writer: DepthWriter, network_side: int | None) -> tuple[Path | None, str]:
+    """The GLB of one metric prediction and the line saying which camera made it (or why there is none);
+    depth edges are looked for at the network's pixel spacing, as `depth-anything mesh` does."""
     try:
-        from ..mesh import depth_to_mesh, write_mesh
+        from ..mesh import depth_to_mesh, edge_spacing, write_mesh
 
-        mesh = depth_to_mesh(depth, rgb, camera.intrinsics, max_vertices=MESH_MAX_VERTICES)
+        mesh = depth_to_mesh(depth, rgb, camera.intrinsics, max_vertices=MESH_MAX_VERTICES,
+                             edge_spacing=edge_spacing(depth.shape[:2], network_side))
     except DepthAnythingError as exc:  # trimesh not installed, or no valid depth at all
         return None, f"3-D view unavailable: {exc}"
     if len(mesh.faces) == 0:
