@@ -179,3 +179,22 @@ def test_predict_writes_normals_with_the_camera_and_refuses_relative_models(tmp_
     assert record.fov_deg == pytest.approx(75.0) and read_metadata(out / "a_normals.npy") == record
     assert main([*argv, "--model", "default", "--formats", "normals"]) == 2
     assert "needs metric depth" in capsys.readouterr().err
+
+
+def test_predict_takes_the_photos_exif_focal_unless_told_not_to(tmp_path):
+    """predict's camera follows the 3-D commands' rule: EXIF first, --no-exif for --fov/--focal everywhere."""
+    from PIL import Image
+
+    from depth_anything.cli.__main__ import main
+    from depth_anything.metadata import read_metadata
+
+    photo = tmp_path / "b.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0xA405] = 24  # the EXIF sub-IFD's FocalLengthIn35mmFilm
+    Image.fromarray(np.random.default_rng(1).integers(0, 256, (30, 40, 3), dtype=np.uint8)).save(photo, exif=exif)
+    argv = ["predict", str(photo), "--model", "default-metric", "--formats", "normals", "--fov", "75", "--no-progress"]
+    assert main([*argv, "--outdir", str(tmp_path / "exif")]) == 0
+    assert read_metadata(tmp_path / "exif" / "b_normals.png").focal_source == "exif"
+    assert main([*argv, "--outdir", str(tmp_path / "fov"), "--no-exif"]) == 0
+    record = read_metadata(tmp_path / "fov" / "b_normals.png")
+    assert record.focal_source == "fov" and record.fov_deg == pytest.approx(75.0)

@@ -202,7 +202,8 @@ def add_picture_options(parser: argparse.ArgumentParser) -> None:
 
 
 def add_camera_options(parser: argparse.ArgumentParser) -> None:
-    """--fov DEG | --focal PX: the camera of images whose EXIF gives no focal length (one or the other)."""
+    """--fov DEG | --focal PX: the camera of images whose EXIF gives no focal length (one or the other);
+    --no-exif: that camera for every image, whatever its EXIF says."""
     from ..geometry import DEFAULT_FOV_DEG
 
     camera = parser.add_mutually_exclusive_group()
@@ -210,6 +211,8 @@ def add_camera_options(parser: argparse.ArgumentParser) -> None:
                         help=f"horizontal field of view in degrees (default {DEFAULT_FOV_DEG:g})")
     camera.add_argument("--focal", type=POSITIVE, default=None, metavar="PX",
                         help="focal length in pixels (instead of --fov)")
+    parser.add_argument("--no-exif", action="store_true",
+                        help="ignore the focal lengths in the photos' EXIF: --focal, --fov or the default for every image")
 
 
 def add_pred_only_option(parser: argparse.ArgumentParser | Any) -> None:

@@ -69,9 +69,7 @@ def add_geometry_options(parser: argparse.ArgumentParser) -> None:
     """The camera and clean-up flags of the 3-D commands (pointcloud, mesh): one definition for both."""
     from ..mesh import DEFAULT_EDGE_THRESHOLD
 
-    add_camera_options(parser)  # --fov | --focal, for photos without a believable EXIF focal length
-    parser.add_argument("--no-exif", action="store_true",
-                        help="ignore the focal lengths in the photos' EXIF: --focal, --fov or the default for every image")
+    add_camera_options(parser)  # --fov | --focal for photos without a believable EXIF focal length; --no-exif
     parser.add_argument("--stride", type=IntAtLeast(1), default=1,
                         help="keep every N-th pixel in each direction (default 1: all; raised, with a message, for huge images)")
     parser.add_argument("--keep-edges", action="store_true",

@@ -124,7 +124,8 @@ def run(args: argparse.Namespace) -> int:
         camera = None
         if camera_needed:  # this photo's camera: its EXIF, else --fov/--focal, else the default (with a warning)
             height, width = depth.shape
-            camera = choose_camera(width, height, image.path, args.fov, args.focal, name=str(image.path))
+            camera = choose_camera(width, height, image.path, args.fov, args.focal, use_exif=not args.no_exif,
+                                   name=str(image.path))
             tqdm.write(f"{image.name}: {camera.describe()}", file=sys.stderr)
         writer.write(image.name, result.image, depth, intrinsics=camera and camera.intrinsics,
                      focal_source=camera and camera.source,
