@@ -248,8 +248,8 @@ def add_model_options(parser: argparse.ArgumentParser, default: str = "the small
                       device_default: str | None = None) -> None:
     """--model and --backend, plus the inference options: which weights run, and where (`default`
     says which model runs without --model)."""
-    from ..loading import AUTO
     from ..inference.runtimes import BACKENDS
+    from ..loading import AUTO
 
     add_model_option(parser, default)
     parser.add_argument("--backend", default=AUTO, choices=(AUTO, *BACKENDS),
@@ -345,7 +345,6 @@ def load_model_from_args(args: argparse.Namespace, device: str = "cpu", dtype: s
     encoder = random_weights_asked(args)
     if encoder:
         from ..models import build_model
-
         from ..runtime import resolve_dtype
 
         return build_model(encoder).eval().to(device=device, dtype=resolve_dtype(dtype)), f"random-weights:{encoder}"
