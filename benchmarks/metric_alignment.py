@@ -33,7 +33,7 @@ from machine import machine_header  # date, CPU and versions above every table
 from depth_anything.alignment import TemporalAlignment, align_to_metric, fill_holes
 from depth_anything.data.synthetic import SynthConfig
 from depth_anything.data.synthetic.sequence import generate_sequence
-from depth_anything.inference import open_predictor
+from depth_anything.loading import open_predictor
 
 BASELINE_M = 0.075  # OAK-D
 STEREO_WIDTH = 640  # the stereo pair's width in pixels: its focal length is the render's scaled to this

@@ -7,11 +7,3 @@ from .tiling import Tiling
 
 __all__ = ["BACKENDS", "OnnxRuntime", "OpenVINORuntime", "PredictionResult", "Predictor", "Runtime", "Tiling", "TorchRuntime", "image_name", "open_runtime"]
 
-
-def __getattr__(name: str):
-    # TRANSITIONAL (this session only): code written before `open_predictor` moved above `export`
-    if name == "open_predictor":
-        from ..loading import open_predictor
-
-        return open_predictor
-    raise AttributeError(f"module 'depth_anything.inference' has no attribute {name!r}")
