@@ -87,3 +87,46 @@ def test_render_train_evaluate_export_run(tmp_path: Path) -> None:
         depth = _video_depth(out)
         assert depth.shape == expected.shape
         assert np.abs(depth - expected).max() / span < 1e-4, backend
+
+
+def test_streaming_pair_carries_the_cached_states_exactly(tmp_path: Path) -> None:
+    """The streaming model exported as two graphs (first frame; later frames with the 8 cached attention
+    states in and out) gives PyTorch's streaming depth over 45 frames (the cache full and evicting)."""
+    from depth_anything.export.streaming import ExportedStreamingModel, step_path
+    from depth_anything.inference.video_windows import StreamingVideoDepth
+    from depth_anything.io import save_image
+    from depth_anything.models.config import ModelConfig
+    from depth_anything.models.video_depth_anything import build_video_model
+    from depth_anything.weights import save_checkpoint
+
+    torch.manual_seed(0)
+    model = build_video_model(ModelConfig.from_dict(dict(TINY_MODEL, features=32, pretrain_grid=3))).eval()
+    for module in model.head.motion_modules:  # motion modules that do something
+        torch.nn.init.normal_(module.temporal_transformer.proj_out.weight, std=0.2)
+    checkpoint = save_checkpoint(model, tmp_path / "video.pt")
+    pair = tmp_path / "stream.onnx"
+    assert main(["export", "--model", str(checkpoint), "--format", "onnx", "--streaming", "--out", str(pair),
+                 "--height", "42", "--width", "56"]) == 0
+    assert step_path(pair).is_file()
+
+    rng = np.random.default_rng(0)
+    frames = [rng.integers(0, 255, (30, 40, 3), dtype=np.uint8) for _ in range(45)]
+    eager, exported = StreamingVideoDepth(model, INPUT_SIZE), StreamingVideoDepth(ExportedStreamingModel(pair), INPUT_SIZE)
+    with torch.no_grad():
+        expected = np.stack([eager(frame) for frame in frames])
+    got = np.stack([exported(frame) for frame in frames])
+    assert exported.cached_entries == eager.cached_entries == 42
+    span = float(expected.max() - expected.min())
+    assert span > 0 and np.abs(got - expected).max() / span < 1e-4
+
+    folder = tmp_path / "frames"
+    folder.mkdir()
+    for i, frame in enumerate(frames):
+        save_image(folder / f"{i:03d}.png", frame)
+    out = tmp_path / "out"
+    assert main(["video", str(folder), "--model", str(pair), "--backend", "onnxruntime", "--streaming",
+                 "--formats", "npz", "--outdir", str(out), "--input-size", str(INPUT_SIZE), "--no-progress"]) == 0
+    assert np.abs(_video_depth(out) - expected).max() / span < 1e-4
+    # the pair runs streaming only (the offline windows need a window graph)
+    assert main(["video", str(folder), "--model", str(pair), "--backend", "onnxruntime", "--formats", "npz",
+                 "--outdir", str(tmp_path / "refused"), "--no-progress"]) != 0

@@ -81,6 +81,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--frames", type=IntAtLeast(1), default=None,
                         help="temporal (Video Depth Anything) models: the window of frames the graph takes (default "
                         "32, the offline windows' size; the input is then [1, T, 3, H, W])")
+    parser.add_argument("--streaming", action="store_true",
+                        help="temporal models, --format onnx: the streaming pair instead of a window: OUT for the "
+                        "first frame and OUT.step.onnx for later ones, the cached attention states as graph inputs "
+                        "and outputs (run with video --streaming --backend onnxruntime)")
     parser.add_argument("--verify", action="store_true",
                         help="after writing, compare the file (ONNX Runtime / OpenVINO CPU) with PyTorch at the export "
                         "size and, for --dynamic, three more sizes; print the errors")
@@ -127,7 +131,19 @@ def run(args: argparse.Namespace) -> int:
               "of the range, not the f32 file's 1e-6", file=sys.stderr)
     if args.format == "openvino" and args.fp16 and args.verify:
         print("note: --fp16 IR weights are float16; --verify compares with f32 inference", file=sys.stderr)
+    if args.streaming and (args.format != "onnx" or args.frames is not None or args.dynamic or args.fp16):
+        raise ExportError("--streaming writes a static float32 ONNX pair: use --format onnx, without --frames, "
+                          "--dynamic or --fp16")
     model, source = load_model_from_args(args)
+    if args.streaming:
+        from ..export.streaming import export_streaming_onnx, step_path
+
+        info = export_streaming_onnx(model, args.out, input_size=args.input_size, height=args.height,
+                                     width=args.width, opset=args.opset, source=source)
+        print(f"wrote {args.out} (first frame) and {step_path(args.out)} (later frames): input 'image' RGB float32 "
+              f"NCHW in [0, 1], {info.size_text}; the step graph also takes past_0..7 and both return depth and "
+              "present_0..7")
+        return 0
     options = dict(input_size=args.input_size, height=args.height, width=args.width, opset=args.opset, fp16=args.fp16,
                    source=source, target=args.target)
     if args.frames is not None:

@@ -117,16 +117,25 @@ def _open_model(args: argparse.Namespace) -> Any:
     from .options import load_model_from_args, open_predictor_from_args
 
     if getattr(args, "backend", "auto") in ("onnxruntime", "openvino") and args.model is not None:
+        from ..errors import VideoError
         from ..inference.runtimes import open_runtime
 
+        if args.model.lower().endswith(".onnx"):
+            from ..export.streaming import ExportedStreamingModel, streaming_kind
+
+            kind = streaming_kind(args.model)
+            if kind is not None:  # an exported streaming pair: cached attention states in and out
+                if kind != "first" or not args.streaming or args.backend != "onnxruntime":
+                    raise VideoError(f"{args.model} is the {kind} graph of a streaming pair: run the first graph "
+                                     "(not .step.onnx) with --streaming --backend onnxruntime")
+                return ExportedStreamingModel(args.model)
         runtime = open_runtime(args.backend, args.model, args.device)
         if runtime.info.frames is not None:  # an exported temporal window: the offline windows run it
-            from ..errors import VideoError
             from ..inference.video_windows import ExportedVideoModel
 
             if args.streaming:
-                raise VideoError(f"{args.model}: an exported temporal graph runs the offline windows; streaming "
-                                 "(cached attention states) runs with the PyTorch checkpoint")
+                raise VideoError(f"{args.model}: an exported temporal window runs the offline windows; for "
+                                 "--streaming export the streaming pair (export --streaming) or run the checkpoint")
             return ExportedVideoModel(runtime)
     if args.model is not None and getattr(args, "random_weights", None) is None and _is_video_model(args.model):
         from ..runtime import resolve_device

@@ -240,6 +240,13 @@ class StreamingVideoDepth:
         self._cache: list[list[torch.Tensor]] = []
         self.frames_seen = 0
 
+    def _step(self, x: torch.Tensor, past: list[torch.Tensor] | None) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        """Depth [1, 1, h, w] of one prepared frame and its attention inputs, given the earlier frames'
+        (`past`, 31 entries per layer; None for the first frame): the network's, or an exported pair's."""
+        if hasattr(self.model, "stream_step"):
+            return self.model.stream_step(x, past)
+        return self.model.decode(self.model.encode(x[None]), 1, (int(x.shape[-2]), int(x.shape[-1])), past)
+
     @property
     def cached_entries(self) -> int:
         """Entries in the temporal cache (32 after the first frame, at most 42)."""
@@ -251,15 +258,13 @@ class StreamingVideoDepth:
         if self._prepare is None:
             self._prepare = _FramePreparer(self.model, frame, self.input_size)
         x = self._prepare(frame, index)
-        size = (int(x.shape[-2]), int(x.shape[-1]))
-        features = self.model.encode(x[None])
         if not self._cache:  # the first frame alone; its inputs stand in for a full window
-            depth, inputs = self.model.decode(features, 1, size)
+            depth, inputs = self._step(x, None)
             self._cache = [inputs] * WINDOW
         else:
             entries = self._cache[:2] + self._cache[-(WINDOW - 3) :]
             past = [torch.cat([entry[layer] for entry in entries], dim=1) for layer in range(len(entries[0]))]
-            depth, inputs = self.model.decode(features, 1, size, past)
+            depth, inputs = self._step(x, past)
             del past
             self._cache.append(inputs)
         if index + WINDOW > STREAM_GAP + 1:  # keep the first entry, drop the oldest after it
