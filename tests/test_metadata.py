@@ -194,3 +194,11 @@ def test_sequences_carry_the_record_in_every_format(tmp_path):
         and whole.frame is None
         and json.loads((tmp_path / "clip" / "png16.json").read_text())["low"] == 1.0
     )
+
+
+@pytest.mark.parametrize("header", [b"abc\x00", b"abc\x00str\x00\x05"])
+def test_cut_short_exr_header_names_the_file(tmp_path, header):
+    path = tmp_path / "cut.exr"
+    path.write_bytes(b"\x76\x2f\x31\x01\x02\x00\x00\x00" + header)
+    with pytest.raises(ConfigError, match=r"cut\.exr: the OpenEXR header is cut short"):
+        read_metadata(path)

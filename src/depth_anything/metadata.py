@@ -333,14 +333,19 @@ def _from_exr(path: Path) -> DepthMetadata | None:
     if data[:4] != b"\x76\x2f\x31\x01":
         raise ConfigError(f"{path}: not an OpenEXR file")
     position = 8
-    while position < len(data) and data[position] != 0:
-        name_end = data.index(b"\0", position)
-        type_end = data.index(b"\0", name_end + 1)
-        (size,) = struct.unpack("<i", data[type_end + 1 : type_end + 5])
-        value = data[type_end + 5 : type_end + 5 + size]
-        if data[position:name_end].decode("latin-1") == EXR_ATTRIBUTE:
-            return DepthMetadata.from_json(value.decode("utf-8"), f"{path}: {EXR_ATTRIBUTE}")
-        position = type_end + 5 + size
+    try:
+        while position < len(data) and data[position] != 0:
+            name_end = data.index(b"\0", position)
+            type_end = data.index(b"\0", name_end + 1)
+            (size,) = struct.unpack("<i", data[type_end + 1 : type_end + 5])
+            value = data[type_end + 5 : type_end + 5 + size]
+            if data[position:name_end].decode("latin-1") == EXR_ATTRIBUTE:
+                return DepthMetadata.from_json(value, f"{path}: {EXR_ATTRIBUTE}")
+            position = type_end + 5 + size
+    except (ValueError, struct.error):  # a name or a size runs past the bytes read: a cut-short header
+        raise ConfigError(
+            f"{path}: the OpenEXR header is cut short or damaged (at byte {position})"
+        ) from None
     return None
 
 
