@@ -32,16 +32,30 @@ def shards(tmp_path: Path) -> list[Path]:
 
 def test_brace_patterns_expand_in_order_with_zero_padding() -> None:
     assert expand_braces("d/{000..002}.tar") == ["d/000.tar", "d/001.tar", "d/002.tar"]
-    assert expand_braces("{a,b}-{8..10}.tar") == ["a-8.tar", "a-9.tar", "a-10.tar", "b-8.tar", "b-9.tar", "b-10.tar"]
+    assert expand_braces("{a,b}-{8..10}.tar") == [
+        "a-8.tar",
+        "a-9.tar",
+        "a-10.tar",
+        "b-8.tar",
+        "b-9.tar",
+        "b-10.tar",
+    ]
     assert expand_braces("s3://bucket/x.tar") == ["s3://bucket/x.tar"]
 
 
-def test_label_shards_hold_the_predictors_labels_and_quality_and_read_back(tmp_path: Path, shards: list[Path]) -> None:
+def test_label_shards_hold_the_predictors_labels_and_quality_and_read_back(
+    tmp_path: Path, shards: list[Path]
+) -> None:
     out = tmp_path / "labels"
     result = label_shards("default", str(tmp_path / "in" / "data-{000..002}.tar"), out, **LABEL_ARGS)
     assert (result.labeled, result.failed, result.shards_done, result.shards_failed) == (12, 0, 3, 0)
     assert sorted(p.name for p in out.iterdir()) == [
-        "index.jsonl", "labels-000000.tar", "labels-000001.tar", "labels-000002.tar", "teacher.json"]
+        "index.jsonl",
+        "labels-000000.tar",
+        "labels-000001.tar",
+        "labels-000002.tar",
+        "teacher.json",
+    ]
     index = read_index(out)
     assert [index[n].count for n in sorted(index)] == [4, 4, 4]
     for name, entry in index.items():
@@ -49,7 +63,9 @@ def test_label_shards_hold_the_predictors_labels_and_quality_and_read_back(tmp_p
         assert entry.source == str(tmp_path / "in" / f"data-{name[-7:-4].lstrip('0').zfill(3)}.tar")
     assert shard_keys(out / "labels-000001.tar") == [f"s1/{i:03d}" for i in range(4)]
 
-    predictor = depth_anything.Predictor(depth_anything.load_model("default", device="cpu"), "cpu", input_size=28)
+    predictor = depth_anything.Predictor(
+        depth_anything.load_model("default", device="cpu"), "cpu", input_size=28
+    )
     with tarfile.open(shards[1]) as archive:
         rgb = decode_image_bytes(archive.extractfile("s1/002.png").read(), "s1/002")
     expected = predict_with_confidence(predictor, rgb)
@@ -62,17 +78,23 @@ def test_label_shards_hold_the_predictors_labels_and_quality_and_read_back(tmp_p
     with tarfile.open(out / "labels-000001.tar") as archive:
         meta = json.loads(archive.extractfile("s1/002.json").read())
     assert meta["quality"] == pytest.approx(expected.score, abs=1e-6) and 0 < meta["quality"] <= 1
-    assert index["labels-000001.tar"].quality[2] == pytest.approx(expected.score, abs=1e-3)  # float16 in the index
+    assert index["labels-000001.tar"].quality[2] == pytest.approx(
+        expected.score, abs=1e-3
+    )  # float16 in the index
     assert result.quality.shape == (12,) and np.isfinite(result.quality).all()
 
 
 def test_file_urls_are_read_through_fsspec(tmp_path: Path, shards: list[Path]) -> None:
-    result = label_shards("default", f"file://{tmp_path}/in/data-{{000..001}}.tar", tmp_path / "out", **LABEL_ARGS)
+    result = label_shards(
+        "default", f"file://{tmp_path}/in/data-{{000..001}}.tar", tmp_path / "out", **LABEL_ARGS
+    )
     assert (result.labeled, result.shards_done) == (8, 2)
     assert read_index(tmp_path / "out")["labels-000000.tar"].source == f"file://{tmp_path}/in/data-000.tar"
 
 
-def test_bad_input_is_reported_with_shard_and_key_and_the_rest_goes_on(tmp_path: Path, shards: list[Path]) -> None:
+def test_bad_input_is_reported_with_shard_and_key_and_the_rest_goes_on(
+    tmp_path: Path, shards: list[Path]
+) -> None:
     # shard 1 is cut short in the middle of its third sample; shard 2 holds an image that does not decode
     data = shards[1].read_bytes()
     shards[1].write_bytes(data[: len(data) * 2 // 3])
@@ -81,8 +103,9 @@ def test_bad_input_is_reported_with_shard_and_key_and_the_rest_goes_on(tmp_path:
     fields: dict[str, dict[str, bytes]] = {}
     for name, payload in members:
         key, extension = name.split(".", 1)
-        fields.setdefault(key, {})[extension] = b"\x89PNG not an image" if key == "s2/001" and extension == "png" \
-            else payload
+        fields.setdefault(key, {})[extension] = (
+            b"\x89PNG not an image" if key == "s2/001" and extension == "png" else payload
+        )
     write_shard(shards[2], list(fields.items()))
     names = [str(p) for p in shards] + [str(tmp_path / "in" / "gone.tar"), "file:///no/such/bucket/x.tar"]
     out = tmp_path / "out"
@@ -95,7 +118,8 @@ def test_bad_input_is_reported_with_shard_and_key_and_the_rest_goes_on(tmp_path:
     index = read_index(out)
     assert sorted(index) == ["labels-000000.tar", "labels-000002.tar"]
     assert index["labels-000002.tar"].count == 3 and index["labels-000002.tar"].failed[0].startswith(
-        f"{shards[2].name} s2/001")
+        f"{shards[2].name} s2/001"
+    )
     assert shard_keys(out / "labels-000002.tar") == ["s2/000", "s2/002", "s2/003"]
     assert not (out / "labels-000001.tar").exists() and not [p for p in out.iterdir() if ".tmp" in p.name]
 
@@ -115,8 +139,9 @@ def test_a_shard_that_vanishes_mid_run_is_reported_and_retried(tmp_path: Path, s
             shards[2].rename(moved)
 
     out = tmp_path / "out"
-    result = label_shards("default", str(tmp_path / "in" / "data-{000..002}.tar"), out, progress=vanish,
-                          **LABEL_ARGS)
+    result = label_shards(
+        "default", str(tmp_path / "in" / "data-{000..002}.tar"), out, progress=vanish, **LABEL_ARGS
+    )
     assert (result.shards_done, result.shards_failed) == (2, 1) and "data-002.tar" in result.errors[0]
     assert sorted(read_index(out)) == ["labels-000000.tar", "labels-000001.tar"]
     moved.rename(shards[2])
@@ -136,7 +161,9 @@ def test_killed_run_resumes_with_each_sample_exactly_once(tmp_path: Path, shards
         "device='cpu')\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    killed = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    killed = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300
+    )
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     assert sorted(read_index(out)) == ["labels-000000.tar"]
     stamp = (out / "labels-000000.tar").stat().st_mtime_ns
@@ -155,6 +182,32 @@ def test_an_index_line_cut_short_by_a_crash_is_ignored(tmp_path: Path, shards: l
     with open(out / "index.jsonl", "a") as index:
         index.write('{"shard":"labels-000001.tar","sou')  # the crash came in the middle of this write
     assert sorted(read_index(out)) == ["labels-000000.tar"]
+
+
+def test_a_run_after_a_crash_mid_index_line_appends_readable_lines(
+    tmp_path: Path, shards: list[Path]
+) -> None:
+    out = tmp_path / "out"
+    label_shards("default", str(shards[0]), out, **LABEL_ARGS)
+    with open(out / "index.jsonl", "a") as index:
+        index.write('{"shard":"labels-000001.tar","sou')  # the crash came in the middle of this write
+    pattern = str(tmp_path / "in" / "data-{000..001}.tar")
+    resumed = label_shards("default", pattern, out, **LABEL_ARGS)
+    assert (resumed.shards_skipped, resumed.shards_done) == (1, 1)
+    assert sorted(read_index(out)) == ["labels-000000.tar", "labels-000001.tar"]
+
+
+def test_resume_with_other_input_shards_at_a_finished_position_is_refused(
+    tmp_path: Path, shards: list[Path]
+) -> None:
+    out = tmp_path / "out"
+    label_shards("default", str(shards[1]), out, **LABEL_ARGS)  # labels-000000.tar from data-001.tar
+    before = (out / "index.jsonl").read_text()
+    with pytest.raises(
+        ConfigError, match=r"labels-000000\.tar was labelled from .*data-001\.tar.*data-000\.tar"
+    ):
+        label_shards("default", str(tmp_path / "in"), out, **LABEL_ARGS)
+    assert (out / "index.jsonl").read_text() == before
 
 
 def test_rerun_with_another_teacher_setting_is_refused(tmp_path: Path, shards: list[Path]) -> None:
@@ -187,8 +240,21 @@ def test_label_command_reads_shards_and_prints_the_quality_distribution(
 ) -> None:
     from depth_anything.cli.__main__ import main
 
-    code = main(["label", "--data", str(tmp_path / "in"), "--shards", "--outdir", str(tmp_path / "out"),
-                 "--input-size", "28", "--device", "cpu", "--no-progress"])
+    code = main(
+        [
+            "label",
+            "--data",
+            str(tmp_path / "in"),
+            "--shards",
+            "--outdir",
+            str(tmp_path / "out"),
+            "--input-size",
+            "28",
+            "--device",
+            "cpu",
+            "--no-progress",
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert "labeled 12 images in 3 shards" in printed and "quality (flip consistency" in printed
@@ -201,7 +267,9 @@ def test_output_among_the_input_shards_is_refused(tmp_path: Path, shards: list[P
     assert not (tmp_path / "in" / "index.jsonl").exists()
 
 
-def test_a_shard_cut_at_a_member_boundary_is_not_taken_for_complete(tmp_path: Path, shards: list[Path]) -> None:
+def test_a_shard_cut_at_a_member_boundary_is_not_taken_for_complete(
+    tmp_path: Path, shards: list[Path]
+) -> None:
     """tar itself reads a file cut between two members as a shorter, complete archive."""
     with tarfile.open(shards[0]) as archive:
         cut = next(m.offset for m in archive.getmembers() if m.name.startswith("s0/002"))

@@ -286,6 +286,20 @@ def append_index(out: Path, entry: IndexEntry) -> None:
         os.close(descriptor)
 
 
+def trim_unfinished_index_line(out: Path) -> None:
+    """Cut a last index line left without its newline by a crash, before the next run appends to the
+    index: appended after it, the next line would be glued to it and the index could not be read."""
+    path = out / INDEX
+    if not path.is_file():
+        return
+    data = path.read_bytes()
+    if data and not data.endswith(b"\n"):
+        with open(path, "r+b") as handle:
+            handle.truncate(data.rfind(b"\n") + 1)
+            handle.flush()
+            os.fsync(handle.fileno())
+
+
 def read_index(out: Path) -> dict[str, IndexEntry]:
     """Finished label shards by name (a later line for the same shard replaces an earlier one; a last
     line cut short by a crash is ignored)."""

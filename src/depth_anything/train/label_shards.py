@@ -33,6 +33,7 @@ import torch
 
 from ..data.pseudo import ENCODINGS, encode_label
 from ..data.shards import (
+    INDEX,
     SHARD_FORMAT,
     TEACHER_FILE,
     IndexEntry,
@@ -45,6 +46,7 @@ from ..data.shards import (
     shard_name,
     shard_urls,
     teacher_digest,
+    trim_unfinished_index_line,
     write_shard,
 )
 from ..errors import ConfigError, ImageReadError
@@ -184,6 +186,7 @@ def commit_shard(out: Path, position: int, url: str, chunks: list[LabeledChunk],
 def prepare_output(out: Path, identity: dict[str, Any]) -> None:
     """Refuse `out` when it holds labels of another teacher setting; otherwise record this one."""
     check_teacher(out, identity, TEACHER_FILE)
+    trim_unfinished_index_line(out)
     if not (out / TEACHER_FILE).is_file():
         out.mkdir(parents=True, exist_ok=True)
         record = {"format": SHARD_FORMAT, "teacher": identity, "digest": teacher_digest(identity)}
@@ -191,8 +194,19 @@ def prepare_output(out: Path, identity: dict[str, Any]) -> None:
 
 
 def pending_shards(out: Path, urls: list[str]) -> tuple[list[tuple[int, str]], int]:
-    """(position, url) of the shards the index does not list as finished, and how many it does."""
+    """(position, url) of the shards the index does not list as finished, and how many it does.
+
+    Label shards are named by input position, so a finished one must come from the input shard now at
+    its position (compared by file name): shards added, removed or renamed in between are refused,
+    where they would be skipped unlabelled or labelled twice."""
     finished = read_index(out)
+    for i, url in enumerate(urls):
+        entry = finished.get(label_shard_name(i))
+        if entry is not None and shard_name(entry.source) != shard_name(url):
+            raise ConfigError(
+                f"{out / INDEX}: {entry.shard} was labelled from {entry.source}, but input shard {i} is now "
+                f"{url} (the input shards changed since; label them into a new output folder)"
+            )
     todo = [(i, url) for i, url in enumerate(urls) if label_shard_name(i) not in finished]
     return todo, len(urls) - len(todo)
 
