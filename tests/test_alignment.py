@@ -168,6 +168,12 @@ def test_sparse_csv_skips_and_reports_points_outside_and_negative(tmp_path):
     path.write_text("3,2,1.5\n3,two,1\n")
     with pytest.raises(ConfigError, match=r"lidar.csv, line 2: expected x,y,metres"):
         read_sparse_depth(path, (40, 60))
+    path.write_text("3,2,1.5\nnan,2,1.5\n3,inf,1.5\n")  # a position that is no number is skipped, not a crash
+    sparse = read_sparse_depth(path, (40, 60))
+    assert sparse.points == 1 and [line.split(":")[0] for line in sparse.skipped] == ["line 2", "line 3"]
+    path.write_bytes(b"3,2,1.5\n\xff\xfe,\x00\n")
+    with pytest.raises(ConfigError, match=r"lidar.csv, line 2: expected x,y,metres"):
+        read_sparse_depth(path, (40, 60))
 
 
 def test_sparse_maps_in_metres_and_millimetres(tmp_path):

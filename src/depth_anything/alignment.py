@@ -240,7 +240,7 @@ def _csv_points(path: Path, size: tuple[int, int]) -> SparseDepth:
     height, width = size
     depth = np.zeros(size, np.float32)
     skipped: list[str] = []
-    with open(path, newline="") as handle:
+    with open(path, newline="", encoding="utf-8", errors="replace") as handle:  # bytes that are not text fail as a line
         for number, row in enumerate(csv.reader(handle), start=1):
             cells = [cell.strip() for cell in row]
             if not cells or not any(cells) or cells[0].startswith("#"):
@@ -254,6 +254,9 @@ def _csv_points(path: Path, size: tuple[int, int]) -> SparseDepth:
                     continue  # a header line such as x,y,depth
                 raise ConfigError(f"{path}, line {number}: expected x,y,metres (pixel column, row, depth), "
                                   f"got {','.join(cells)!r}") from None
+            if not (np.isfinite(x) and np.isfinite(y)):
+                skipped.append(f"line {number}: pixel ({x:g}, {y:g}) is not a position")
+                continue
             column, line = int(round(x)), int(round(y))
             if not (0 <= column < width and 0 <= line < height):
                 skipped.append(f"line {number}: pixel ({x:g}, {y:g}) outside the {width}×{height} image")
