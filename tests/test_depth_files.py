@@ -190,3 +190,26 @@ def test_convert_asks_for_the_scale_in_its_own_flag_words(tmp_path, capsys):
     error = capsys.readouterr().err
     assert "--scale" in error and "png_scale=" not in error
     assert not (tmp_path / "bare.npy").exists()
+
+
+@pytest.mark.parametrize("name", ["garbage.npy", "garbage.npz", "cut.npy"])
+def test_unreadable_arrays_are_named_errors_in_info_and_convert(tmp_path, capsys, name):
+    path = tmp_path / name
+    if name == "cut.npy":
+        np.save(path, np.ones((16, 16), np.float32))
+        path.write_bytes(path.read_bytes()[:200])  # the data cut short
+    else:
+        path.write_bytes(b"not numpy at all\n")
+    with pytest.raises(ConfigError, match=rf"{name}: not a readable"):
+        load_depth_values(path)
+    assert main(["info", str(path)]) == 1
+    assert main(["convert", str(path), str(tmp_path / "out.png")]) != 0
+    error = capsys.readouterr().err
+    assert f"{name}: not a readable" in error and "Traceback" not in error
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_convert_names_the_shape_of_an_array_that_is_no_map(tmp_path):
+    np.save(tmp_path / "row.npy", np.ones(5, np.float32))
+    with pytest.raises(ConfigError, match=r"row\.npy: holds an array of shape \(5,\)"):
+        convert_depth_file(tmp_path / "row.npy", tmp_path / "row.png")

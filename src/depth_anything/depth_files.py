@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -169,14 +170,19 @@ def load_depth_values(
         if record.metric:
             values[stored == 0] = np.nan
         return values, record
-    if suffix == ".npy":
-        return np.load(path, allow_pickle=False).astype(np.float32, copy=False), record
-    if suffix == ".npz":
-        with np.load(path, allow_pickle=False) as archive:
-            key = "depth" if "depth" in archive.files else next(iter(archive.files), None)
-            if key is None:
-                raise ConfigError(f"{path}: an empty .npz")
-            return archive[key].astype(np.float32, copy=False), record
+    if suffix in (".npy", ".npz"):
+        try:
+            if suffix == ".npy":
+                values = np.load(path, allow_pickle=False)
+            else:
+                with np.load(path, allow_pickle=False) as archive:
+                    key = "depth" if "depth" in archive.files else next(iter(archive.files), None)
+                    if key is None:
+                        raise ConfigError(f"{path}: an empty .npz")
+                    values = archive[key]
+            return values.astype(np.float32, copy=False), record
+        except (OSError, ValueError, TypeError, EOFError, zipfile.BadZipFile) as exc:  # not NumPy format
+            raise ConfigError(f"{path}: not a readable {suffix} array of numbers ({exc})") from None
     if suffix == ".exr":
         openexr = require_extra("OpenEXR", "exr")
         with openexr.File(str(path)) as exr:
@@ -315,8 +321,10 @@ def convert_depth_file(
     if source.resolve() == target.resolve():
         raise ConfigError(f"{target}: the target is the source")
     values, record = load_depth_values(source, png_scale)
-    if values.ndim != 2:
+    if values.ndim == 3:
         raise ConfigError(f"{source}: holds {values.shape[0]} frames; convert one map at a time")
+    if values.ndim != 2:
+        raise ConfigError(f"{source}: holds an array of shape {values.shape}; a depth map is H×W")
     height, width = values.shape
     record = (record or DepthMetadata(kind="metric" if png_scale else "disparity")).with_values(
         width=width, height=height, content="depth", png_scale=None, png_offset=0.0

@@ -27,6 +27,7 @@ import json
 import math
 import os
 import struct
+import zipfile
 import zlib
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
@@ -321,10 +322,14 @@ def _from_png(path: Path) -> DepthMetadata | None:
 def _from_npz(path: Path) -> DepthMetadata | None:
     import numpy as np
 
-    with np.load(path, allow_pickle=False) as archive:
-        if NPZ_FIELD not in archive.files:
-            return None
-        return DepthMetadata.from_json(str(archive[NPZ_FIELD]), f"{path}: {NPZ_FIELD}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            if NPZ_FIELD not in archive.files:
+                return None
+            text = str(archive[NPZ_FIELD])
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:  # not a zip of arrays, or cut short
+        raise ConfigError(f"{path}: not a readable .npz archive ({exc})") from None
+    return DepthMetadata.from_json(text, f"{path}: {NPZ_FIELD}")
 
 
 def _from_exr(path: Path) -> DepthMetadata | None:
