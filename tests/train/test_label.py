@@ -91,6 +91,19 @@ def test_label_command_prints_throughput(tmp_path: Path, photos: Path, teacher: 
     assert len(list((tmp_path / "p" / "labels").rglob("*.png"))) == len(list_images(photos))
 
 
+def test_shard_only_flags_on_a_folder_of_images_are_refused(tmp_path: Path, photos: Path,
+                                                             capsys: pytest.CaptureFixture) -> None:
+    from depth_anything.cli.__main__ import main
+
+    base = ["label", "--images", str(photos), "--out", str(tmp_path / "p"), "--no-progress"]
+    assert main([*base, "--engine", "ray", "--no-quality"]) != 0
+    assert "--engine ray, --no-quality: for tar shards only" in capsys.readouterr().err
+    assert not (tmp_path / "p").exists()
+    with pytest.raises(SystemExit):
+        main([*base, "--shards", "--ray-actors", "0"])
+    assert "--ray-actors" in capsys.readouterr().err
+
+
 def test_png_labels_read_back_through_the_shared_decoder(tmp_path: Path) -> None:
     disparity = np.linspace(0.0, 4.0, 12, dtype=np.float32).reshape(3, 4)
     back = read_label(write_label(tmp_path / "l.png", disparity, "png16"))

@@ -17,6 +17,7 @@ from typing import Any
 
 from .options import (
     HelpFormatter,
+    IntAtLeast,
     add_data_option,
     add_model_options,
     add_outdir_option,
@@ -47,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ray-address", default=None,
                         help="--engine ray: the cluster to join (e.g. ray://head:10001; default: the running one, "
                              "else a new local one)")
-    parser.add_argument("--ray-actors", type=int, default=1, help="--engine ray: teacher actors (default %(default)s)")
+    parser.add_argument("--ray-actors", type=IntAtLeast(1), default=1, help="--engine ray: teacher actors (default %(default)s)")
     parser.add_argument("--no-quality", action="store_true",
                         help="shards only: skip the quality score (the mirrored image's pass; halves the work)")
     hide_aliases(parser.add_argument("--label-format", "--format", default="npy16", choices=tuple(ENCODINGS),
@@ -90,6 +91,15 @@ def run(args: argparse.Namespace) -> int:
     bar = _Bar() if main_rank and not args.no_progress else None
     if args.shards or is_shard_input(args.data):
         return _run_shards(args, bar, main_rank)
+    shard_only = [flag for flag, given in (("--engine ray", args.engine == "ray"),
+                                           ("--ray-address", args.ray_address is not None),
+                                           ("--ray-actors", args.ray_actors != 1),
+                                           ("--no-quality", args.no_quality)) if given]
+    if shard_only:  # folder mode has no Ray engine and no quality score: say so rather than ignore them
+        from ..errors import ConfigError
+
+        raise ConfigError(f"{', '.join(shard_only)}: for tar shards only; --data {args.data} is a folder of "
+                          "images (add --shards if it is a folder of .tar shards)")
     with library_messages("label"):
         try:
             result = label_images(
