@@ -100,3 +100,21 @@ def test_predict_writes_the_confidence_picture(builtin_predictor, scene_image, t
     expected = predict_with_confidence(builtin_predictor, scene_image).confidence
     np.testing.assert_allclose(picture / 255, expected, atol=1 / 255 + 1e-6)
     np.testing.assert_array_equal(np.load(out / "scene.npy"), builtin_predictor.predict_one(scene_image))
+
+
+def test_an_image_the_network_fails_on_does_not_shift_the_next_images_results():
+    """A decoded image whose prediction fails (its mirror fails too) must not leave its mirror's result to
+    be taken for the next input's."""
+    from depth_anything.inference.predictor import PredictionResult
+
+    class FailsOnNarrowImages:  # stands in for a runtime that refuses some decoded images
+        def iter_results(self, images):
+            for index, rgb in enumerate(images):
+                narrow = rgb.shape[1] < 20
+                depth = None if narrow else np.full(rgb.shape[:2], 1.0 + rgb.shape[1], np.float32)
+                yield PredictionResult(rgb, depth, "too narrow" if narrow else None, None, index)
+
+    narrow, wide = np.zeros((16, 8, 3), np.uint8), np.zeros((16, 40, 3), np.uint8)
+    outcomes = list(iter_results_with_confidence(FailsOnNarrowImages(), [narrow, wide]))
+    assert [(r.index, r.error, c is None) for r, c in outcomes] == [(0, "too narrow", True), (1, None, False)]
+    assert outcomes[1][0].depth.shape == (16, 40) and outcomes[1][1].score == pytest.approx(1.0)

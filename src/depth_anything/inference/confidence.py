@@ -131,10 +131,13 @@ def iter_results_with_confidence(
         with lock:
             source, mirrored = paired.popleft()
         result.source, result.index = source, index
-        if not mirrored or result.depth is None:
+        if not mirrored:
             yield result, None
             continue
-        mirror = next(results)
+        mirror = next(results)  # taken even when the image failed, so the next input meets its own result
+        if result.depth is None:
+            yield result, None
+            continue
         if mirror.depth is None:
             yield result, None
             continue
