@@ -213,3 +213,13 @@ def test_convert_names_the_shape_of_an_array_that_is_no_map(tmp_path):
     np.save(tmp_path / "row.npy", np.ones(5, np.float32))
     with pytest.raises(ConfigError, match=r"row\.npy: holds an array of shape \(5,\)"):
         convert_depth_file(tmp_path / "row.npy", tmp_path / "row.png")
+
+
+def test_info_names_a_damaged_ply(tmp_path, capsys):
+    pytest.importorskip("plyfile")
+    path = tmp_path / "short.ply"
+    path.write_text("ply\nformat ascii 1.0\nelement vertex 3\nproperty float x\nend_header\n1 2\n")
+    with pytest.raises(ConfigError, match=r"short\.ply: a damaged PLY file"):
+        inspect_depth_file(path)
+    assert main(["info", str(path)]) == 1
+    assert "short.ply: a damaged PLY file" in capsys.readouterr().err

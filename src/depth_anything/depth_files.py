@@ -114,11 +114,19 @@ def _png_kind(path: Path) -> tuple[int, int]:
 def _read_ply(path: Path) -> tuple[dict[str, int], np.ndarray | None]:
     """Element counts of a PLY header, and the vertex positions."""
     plyfile = require_extra("plyfile", "pointcloud")
-    data = plyfile.PlyData.read(str(path))
+    try:
+        data = plyfile.PlyData.read(str(path))
+    except plyfile.PlyParseError as exc:  # a header that promises more than the body holds, bad values
+        raise ConfigError(f"{path}: a damaged PLY file ({exc})") from None
     counts = {element.name: len(element.data) for element in data.elements}
     points = None
     if "vertex" in counts:
         vertex = data["vertex"]
+        names = vertex.data.dtype.names or ()
+        if not all(axis in names for axis in "xyz"):
+            raise ConfigError(
+                f"{path}: its vertices have no x, y, z (properties: {', '.join(names) or 'none'})"
+            )
         points = np.stack([np.asarray(vertex[axis], np.float64) for axis in "xyz"], axis=-1)
     return counts, points
 
