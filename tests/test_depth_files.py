@@ -223,3 +223,17 @@ def test_info_names_a_damaged_ply(tmp_path, capsys):
         inspect_depth_file(path)
     assert main(["info", str(path)]) == 1
     assert "short.ply: a damaged PLY file" in capsys.readouterr().err
+
+
+def test_an_exr_cut_short_in_its_pixels_is_named(tmp_path, capsys):
+    openexr = pytest.importorskip("OpenEXR")
+    path = tmp_path / "cut.exr"
+    pixels = np.random.default_rng(0).random((240, 320)).astype(np.float32)
+    openexr.File(
+        {"compression": openexr.ZIP_COMPRESSION, "type": openexr.scanlineimage}, {"Z": pixels}
+    ).write(str(path))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size * 4 // 5])
+    with pytest.raises(ConfigError, match=r"cut\.exr: an unreadable OpenEXR file"):
+        load_depth_values(path)
+    assert main(["convert", str(path), str(tmp_path / "cut.npy")]) != 0
+    assert "cut.exr: an unreadable OpenEXR file" in capsys.readouterr().err

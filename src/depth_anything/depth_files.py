@@ -193,10 +193,13 @@ def load_depth_values(
             raise ConfigError(f"{path}: not a readable {suffix} array of numbers ({exc})") from None
     if suffix == ".exr":
         openexr = require_extra("OpenEXR", "exr")
-        with openexr.File(str(path)) as exr:
-            channels = exr.channels()
-            name = "Z" if "Z" in channels else next(iter(channels))
-            return np.asarray(channels[name].pixels, dtype=np.float32), record
+        try:
+            with openexr.File(str(path)) as exr:
+                channels = exr.channels()
+                name = "Z" if "Z" in channels else next(iter(channels))
+                return np.asarray(channels[name].pixels, dtype=np.float32), record
+        except (OSError, ValueError, RuntimeError, StopIteration) as exc:  # cut short, no channel
+            raise ConfigError(f"{path}: an unreadable OpenEXR file ({exc or type(exc).__name__})") from None
     raise ConfigError(f"{path}: not a depth map this toolkit reads (.png, .npy, .npz, .exr)")
 
 
