@@ -164,7 +164,7 @@ def _build(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Build the pipeline, then show or record its depth; print the frames per second."""
     from ..errors import ConfigError
-    from .video import _has_display, _pictures, _show, _write
+    from .video import has_display, show_frames, with_pictures, write_frames
 
     if not Path(args.archive).is_file():
         raise ConfigError(f"{args.archive}: no such NN Archive")
@@ -172,9 +172,9 @@ def run(args: argparse.Namespace) -> int:
     recording = _Recording(args, built)
     frames = _Frames(built, args.max_frames)
     source = "replay" if args.replay is not None else "camera"
-    if args.outdir is None and _has_display():
-        shown = _show(
-            (picture for _, picture in _pictures(frames, recording.renderer())), "depth-anything oak"
+    if args.outdir is None and has_display():
+        shown = show_frames(
+            (picture for _, picture in with_pictures(frames, recording.renderer())), "depth-anything oak"
         )
         print(f"{shown} frame(s) shown")
     else:
@@ -182,7 +182,7 @@ def run(args: argparse.Namespace) -> int:
             print("no display for a window; recording to outputs/ instead (Ctrl-C stops)", file=sys.stderr)
         name = Path(args.replay).stem if args.replay is not None else "oak"
         fps = built.fps or 30.0
-        count, written = _write(
+        count, written = write_frames(
             frames, Path(args.outdir or "outputs"), name, fps, built.frame_count, recording, live=True
         )
         print(f"{count} frame(s) written to {', '.join(map(str, written))}")

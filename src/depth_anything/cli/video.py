@@ -79,7 +79,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_model_options(parser)
 
 
-def _show(frames, title: str) -> int:
+def show_frames(frames, title: str) -> int:
     """Show frames in an OpenCV window until they end or q/Esc is pressed; count them."""
     import cv2
 
@@ -95,7 +95,7 @@ def _show(frames, title: str) -> int:
     return shown
 
 
-def _has_display() -> bool:
+def has_display() -> bool:
     """Whether a window can be opened (a display, and an OpenCV built with GUI support)."""
     import os
 
@@ -200,7 +200,7 @@ class _Job:
         return per_frame_depth_frames(self.model, source, self.report, cuts, stabilizer)
 
 
-def _pictures(frames, renderer) -> Iterator[tuple[Any, Any]]:
+def with_pictures(frames, renderer) -> Iterator[tuple[Any, Any]]:
     """(DepthFrame, its picture) in order; the colour range restarts at each new shot."""
     for frame in frames:
         if frame.new_shot and frame.index > 0:
@@ -208,7 +208,7 @@ def _pictures(frames, renderer) -> Iterator[tuple[Any, Any]]:
         yield frame, renderer(frame.image, frame.depth)
 
 
-def _write(frames, outdir: Path, name: str, fps, total: int | None, job: _Job, live: bool = False) -> tuple[int, list[Path]]:
+def write_frames(frames, outdir: Path, name: str, fps, total: int | None, job: _Job, live: bool = False) -> tuple[int, list[Path]]:
     """Write one video's outputs with a frames/s progress bar; all appear at the end or none do (Ctrl-C
     keeps what a `live` camera recorded)."""
     import contextlib
@@ -233,7 +233,7 @@ def _write(frames, outdir: Path, name: str, fps, total: int | None, job: _Job, l
                                        disable=args.no_progress))
         renderer = job.renderer()
         try:
-            for frame, picture in _pictures(frames, renderer) if video is not None else ((f, None) for f in frames):
+            for frame, picture in with_pictures(frames, renderer) if video is not None else ((f, None) for f in frames):
                 if video is not None:
                     video.write(picture)
                 if raw is not None:
@@ -272,14 +272,14 @@ def run(args: argparse.Namespace) -> int:
         job = _Job(args, _open_model(args), report)
         name = f"camera{args.camera}"
         frames = job.depth_frames(camera, name, live=True)
-        if args.outdir is None and _has_display():
+        if args.outdir is None and has_display():
             renderer = job.renderer()
-            print(f"{_show((p for _, p in _pictures(frames, renderer)), f'depth-anything camera {args.camera}')}"
+            print(f"{show_frames((p for _, p in with_pictures(frames, renderer)), f'depth-anything camera {args.camera}')}"
                   " frame(s) shown")
             return 0
         if args.outdir is None:
             print("no display for a window; recording to outputs/ instead (Ctrl-C stops)", file=sys.stderr)
-        count, written = _write(frames, outdir, name, camera.fps, args.max_frames, job, live=True)
+        count, written = write_frames(frames, outdir, name, camera.fps, args.max_frames, job, live=True)
         print(f"{count} frame(s) written to {', '.join(map(str, written))}")
         return 0
     job = _Job(args, _open_model(args), report)
@@ -287,7 +287,7 @@ def run(args: argparse.Namespace) -> int:
     for item, name in zip(args.inputs, unique_names(Path(i) for i in args.inputs), strict=True):
         try:
             source = open_source(item, args.fps)
-            count, written = _write(job.depth_frames(source, str(item)), outdir, name, source.fps,
+            count, written = write_frames(job.depth_frames(source, str(item)), outdir, name, source.fps,
                                     source.frame_count, job)
         except (ConfigError, MissingExtraError):
             raise  # every input would fail alike

@@ -3,8 +3,9 @@
 On the CPU in float32, OpenVINO (and ONNX Runtime) run the same network faster than PyTorch's eager
 mode. `compiled_file` exports a model's weights to a dynamic-size, dynamic-batch file for one of them
 the first time it is asked for, and finds that file again afterwards: the cache folder is named by
-the SHA-256 of the weights, the input spec's shape rule, the runtime and the versions that made it, so
-a retrained file, another spec or an upgrade exports again instead of reusing a stale graph. Hashing a
+the SHA-256 of the weights (whose input spec, and so the shape rule, is part of the checkpoint or of its
+registry row), the runtime, and the versions of depth-anything and torch that made it, so a retrained
+file or an upgrade exports again instead of reusing a stale graph. Hashing a
 large checkpoint takes a second or two, so the digest of each weights file is remembered by path,
 size and modification time (`digests.json`).
 
