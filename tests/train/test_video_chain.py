@@ -63,7 +63,7 @@ def test_render_train_evaluate_export_run(tmp_path: Path) -> None:
         assert parity[0].max_error < 1e-4, parity
     ir = tmp_path / "video.xml"
     assert main(["export", "--model", str(run / "model.pt"), "--format", "openvino", "--out", str(ir),
-                 "--height", str(height), "--width", str(width), "--frames", str(WINDOW)]) == 0
+                 "--height", str(height), "--width", str(width), "--window", str(WINDOW)]) == 0
     parity = compare_with_torch(model, open_runtime("openvino", ir), [(height, width)], batch=1)
     assert parity[0].max_error < 1e-4, parity
 

@@ -78,11 +78,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--calibration-size", type=IntAtLeast(1), default=None, metavar="N",
                         help="with --int8: calibration inputs made from the photos (full frames, mirror images, "
                         f"random crops; default {DEFAULT_CALIBRATION_SIZE})")
-    parser.add_argument("--frames", type=IntAtLeast(1), default=None,
+    parser.add_argument("--window", type=IntAtLeast(1), default=None, metavar="T",
                         help="temporal (Video Depth Anything) models: the window of frames the graph takes (default "
                         "32, the offline windows' size; the input is then [1, T, 3, H, W])")
     parser.add_argument("--streaming", action="store_true",
-                        help="temporal models, --format onnx: the streaming pair instead of a window: OUT for the "
+                        help="Video Depth Anything models: the streaming pair (--format onnx) instead of a window: OUT for the "
                         "first frame and OUT.step.onnx for later ones, the cached attention states as graph inputs "
                         "and outputs (run with video --streaming --backend onnxruntime)")
     parser.add_argument("--verify", action="store_true",
@@ -131,8 +131,8 @@ def run(args: argparse.Namespace) -> int:
               "of the range, not the f32 file's 1e-6", file=sys.stderr)
     if args.format == "openvino" and args.fp16 and args.verify:
         print("note: --fp16 IR weights are float16; --verify compares with f32 inference", file=sys.stderr)
-    if args.streaming and (args.format != "onnx" or args.frames is not None or args.dynamic or args.fp16):
-        raise ExportError("--streaming writes a static float32 ONNX pair: use --format onnx, without --frames, "
+    if args.streaming and (args.format != "onnx" or args.window is not None or args.dynamic or args.fp16):
+        raise ExportError("--streaming writes a static float32 ONNX pair: use --format onnx, without --window, "
                           "--dynamic or --fp16")
     model, source = load_model_from_args(args)
     if args.streaming:
@@ -146,8 +146,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     options = dict(input_size=args.input_size, height=args.height, width=args.width, opset=args.opset, fp16=args.fp16,
                    source=source, target=args.target)
-    if args.frames is not None:
-        options["frames"] = args.frames
+    if args.window is not None:
+        options["frames"] = args.window
     if args.format == "onnx":
         from ..export.onnx import export_onnx
 

@@ -40,6 +40,7 @@ COMMAND_FLAGS: dict[str, dict[str, str]] = {
     "label": {"images": "--data", "out": "--outdir"},
     "oak": {"replay": "--replay", "stereo": "--stereo-align"},
     "convert": {"png_scale": "--scale", "fov_deg": "--fov", "focal_px": "--focal"},
+    "export": {"frames": "--window"},
 }
 
 # `name=` not inside a longer name (max_depth=), a dotted key (run.out=) or a path (/out=);
