@@ -131,8 +131,10 @@ def _open_exported(backend: str, resolved: ResolvedModel, device, dtype, input_s
         if resolved.entry is not None and resolved.entry.video:
             raise ConfigError(f"{resolved.request} is a video model; it runs on backend='torch'")
         if not compiled.compiling_allowed():
-            raise ExportError(f"{resolved.path} is not an exported model, and compiling checkpoints is turned off "
-                              f"({compiled.COMPILE_ENV}=off): export it (`depth_anything.export`) or use backend=torch")
+            runs = {"openvino": ".xml or .onnx", "onnxruntime": ".onnx"}.get(backend, "exported")
+            raise ExportError(f"backend={backend} runs {runs} files; {resolved.path} is not an exported model, and "
+                              f"compiling checkpoints is turned off ({compiled.COMPILE_ENV}=off): export it "
+                              "(`depth_anything.export`) or use backend=torch")
         file = compiled.compiled_file(resolved, backend, report=report or (lambda text: log.warning("%s", text)))
     runtime = open_runtime(backend, file, device=device, dtype=dtype, input_size=input_size)
     return Predictor(runtime, input_size=input_size, batch_size=batch_size, **options)
