@@ -178,7 +178,7 @@ def expected_answer(predictor, path: Path, fmt: str) -> bytes:
     """The body `predict` would write for `path` in format `fmt` (png16 or npy), from this process's Predictor."""
     import io
 
-    from depth_anything.outputs import PNG_COMPRESSION, png16_text, encode_png, png16_values
+    from depth_anything.outputs import PNG_COMPRESSION, encode_png, png16_text, png16_values
 
     depth = predictor.predict_one(path)
     if fmt == "npy":

@@ -82,7 +82,7 @@ def offline_rows(model, official, frames: np.ndarray, input_size: int, rounds: i
                                                                   fp32=True)[0]
     times: dict[str, list[float]] = {name: [] for name in runners}
     outputs = {}
-    for round_index in range(rounds):
+    for _round in range(rounds):
         for name, run in runners.items():
             seconds, out = timed(run)
             times[name].append(seconds)

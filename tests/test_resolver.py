@@ -128,8 +128,8 @@ def test_a_new_row_is_all_a_new_model_needs(tmp_path, monkeypatch):
     torch = pytest.importorskip("torch")
     from model_helpers import randomize_, tiny_config
 
-    from depth_anything.app.processing import ModelChooser, model_sources
     from depth_anything import open_predictor
+    from depth_anything.app.processing import ModelChooser, model_sources
     from depth_anything.models import build_model
     from depth_anything.train.setup import read_init
     from depth_anything.weights import CACHE_ENV, load_model, save_checkpoint, weights_identity

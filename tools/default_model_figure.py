@@ -13,8 +13,8 @@ import numpy as np
 
 from depth_anything.data.sample_photos import shipped_photo_paths
 from depth_anything.eval.middlebury import load_motorcycle
-from depth_anything.loading import open_predictor
 from depth_anything.io import load_image, save_image
+from depth_anything.loading import open_predictor
 from depth_anything.pictures import colorize_depth, fit_height, grid, label_picture
 
 PHOTOS = ("coffee", "chelsea", "rocket", "china", "grace_hopper")

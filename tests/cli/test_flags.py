@@ -151,9 +151,9 @@ def test_defaults_and_choices_come_from_the_library():
     from depth_anything.data.pseudo import ENCODINGS
     from depth_anything.export import DEFAULT_OPSET, FORMATS, RVC2_OPSET, TARGETS
     from depth_anything.export.quantize import DEFAULT_CALIBRATION_SIZE
-    from depth_anything.loading import AUTO
     from depth_anything.inference.runtimes import BACKENDS
     from depth_anything.inference.video import NORMALIZATIONS
+    from depth_anything.loading import AUTO
     from depth_anything.pictures import DEFAULT_CMAP
 
     parsers = subcommand_parsers()

@@ -31,8 +31,8 @@ from depth_anything.export.quantize import (  # noqa: E402
     quantize_op_count,
 )
 from depth_anything.inference import OpenVINORuntime, Predictor  # noqa: E402
-from depth_anything.loading import open_predictor  # noqa: E402
 from depth_anything.io import load_image, save_image  # noqa: E402
+from depth_anything.loading import open_predictor  # noqa: E402
 from depth_anything.transforms import preprocess  # noqa: E402
 
 SIZE = 140  # 10×10 patches for the tiny patch-14 model
