@@ -292,3 +292,48 @@ def test_whole_shards_larger_than_a_tar_record_read_to_their_end(tmp_path: Path)
         path = tmp_path / f"big-{size}.tar"
         write_shard(path, [("k0", {"bin": payload[:size]})])
         assert [s.key for s in iter_shard(str(path))] == ["k0"]
+
+
+def test_a_storage_backend_error_mid_shard_names_the_shard_and_key(tmp_path, monkeypatch):
+    """fsspec backends raise their own exception types while reading: reported like a cut tar, not raised."""
+    import io
+
+    from depth_anything.data import shards
+
+    shard = tmp_path / "s.tar"
+    with tarfile.open(shard, "w") as archive:
+        for key in ("a", "b", "c"):
+            data = bytes(30000)
+            info = tarfile.TarInfo(f"{key}.jpg")
+            info.size = len(data)
+            archive.addfile(info, io.BytesIO(data))
+    payload = shard.read_bytes()
+
+    class FlakyStream(io.RawIOBase):  # serves the first 45,000 bytes (into b's data), then the "network" fails
+        def __init__(self) -> None:
+            self.position = 0
+
+        def readable(self) -> bool:
+            return True
+
+        def readinto(self, buffer) -> int:
+            if self.position >= 45000:
+                raise RuntimeError("connection reset by the storage service")
+            chunk = payload[self.position : min(self.position + len(buffer), 45000)]
+            buffer[: len(chunk)] = chunk
+            self.position += len(chunk)
+            return len(chunk)
+
+    monkeypatch.setattr(shards, "open_shard", lambda url: io.BufferedReader(FlakyStream()))
+    with pytest.raises(shards.ShardReadError, match=r"shard s3://bucket/s\.tar: unreadable at key b.*last complete key a.*RuntimeError"):
+        list(shards.iter_shard("s3://bucket/s.tar"))
+
+
+def test_a_teacher_file_that_is_not_a_record_is_refused_by_name(tmp_path):
+    from depth_anything.data.pseudo import ShardedPseudoReader
+    from depth_anything.errors import DatasetError
+
+    (tmp_path / "teacher.json").write_text("[1, 2]")
+    (tmp_path / "index.jsonl").write_text("")
+    with pytest.raises(DatasetError, match=r"teacher\.json holds no teacher record.*list"):
+        ShardedPseudoReader(tmp_path)

@@ -246,6 +246,9 @@ class ShardedPseudoReader(PseudoLabelReader):
             recorded = json.loads((self.root / TEACHER_FILE).read_text(encoding="utf-8"))
         except (OSError, json.JSONDecodeError) as exc:
             raise DatasetError(f"pseudo: {self.root / TEACHER_FILE} is not readable ({exc})") from None
+        if not isinstance(recorded, dict) or "teacher" not in recorded:
+            raise DatasetError(f"pseudo: {self.root / TEACHER_FILE} holds no teacher record (a JSON object with "
+                               f"'teacher'); got {type(recorded).__name__}")
         digest = teacher_digest(recorded.get("teacher"))
         entries = sorted(read_index(self.root).values(), key=lambda e: e.shard)
         shards: list[Path] = []
