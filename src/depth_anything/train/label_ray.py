@@ -190,6 +190,7 @@ def label_shards_on_ray(
     start = time.perf_counter()
     received: dict[int, dict[int, LabeledChunk]] = {}
     expected: dict[int, int] = {}
+    failed_positions: set[int] = set()  # shards reported unreadable: their chunks still in flight are dropped
     labeled = failed = done = 0
     scores: list[float] = []
     errors: list[str] = []
@@ -205,11 +206,12 @@ def label_shards_on_ray(
                     log.warning("shard not labelled (a rerun tries it again): %s", row["error"])
                     errors.append(str(row["error"]))
                     received.pop(position, None)
+                    failed_positions.add(position)
                     if progress:
                         progress(done + len(errors) - failed, len(todo))
                     continue
                 expected[position] = int(row["chunk"])
-            else:
+            elif position not in failed_positions:
                 received.setdefault(position, {})[int(row["chunk"])] = pickle.loads(row["payload"])
             if position in expected and len(received.get(position, {})) == expected[position]:
                 parts = received.pop(position, {})
