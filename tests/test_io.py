@@ -120,3 +120,26 @@ def test_16bit_colour_follows_exif_orientation_like_pillow(tmp_path, orientation
     loaded = load_image(tmp_path / "sixteen.png")
     assert loaded.dtype == np.uint16
     np.testing.assert_array_equal((loaded // 257).astype(np.uint8), expected_8bit)
+
+
+def test_colorize_depth_is_the_colour_table_at_the_rounded_levels():
+    """Every pixel is the matplotlib table's entry at round(255 · normalised value), invalid pixels black,
+    for each colour map, with and without inversion and a validity mask."""
+    from depth_anything.pictures import colormap_lut
+
+    rng = np.random.default_rng(1)
+    for shape in [(48, 64), (1, 1), (3, 5), (7, 1)]:
+        for cmap in ["Spectral_r", "gray", "turbo"]:
+            depth = (rng.random(shape) * 5).astype(np.float32)
+            depth.flat[0] = np.nan
+            valid = rng.random(shape) > 0.2
+            finite = np.isfinite(depth) & valid
+            for invert in (False, True):
+                unit = np.zeros(shape)
+                if finite.any():
+                    low, high = depth[finite].min(), depth[finite].max()
+                    unit[finite] = (depth[finite].astype(np.float64) - low) / max(high - low, 1e-300)
+                levels = np.rint((1 - unit if invert else unit) * 255).astype(np.uint8)
+                expected = colormap_lut(cmap)[levels]
+                expected[~finite] = 0
+                np.testing.assert_array_equal(colorize_depth(depth, cmap, valid=valid, invert=invert), expected)
