@@ -44,7 +44,8 @@ def _photo(path, seed=0, size=(90, 120)):
 
 @pytest.mark.parametrize("name", NAMES)
 def test_graph_records_the_digest_of_the_weights_it_was_made_from(name):
-    from depth_anything.export.builtin import file_sha256, recorded_weights_digest
+    from depth_anything.export.builtin import recorded_weights_digest
+    from depth_anything.io import file_sha256
 
     session = ort.InferenceSession(str(builtin_graph_path(name)), providers=["CPUExecutionProvider"])
     source = session.get_modelmeta().custom_metadata_map["depth_anything.source"]

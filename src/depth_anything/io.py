@@ -11,6 +11,7 @@ depth are `pictures`' business, the output formats of the tools `outputs`'.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import io as _io
 import os
 import uuid
@@ -206,6 +207,15 @@ def atomic_write(path: PathLike, write: Callable[[Path], Any], durable: bool = T
     with atomic_target(path, durable) as tmp:
         write(tmp)
     return Path(path)
+
+
+def file_sha256(path: str | os.PathLike) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB pieces (weights digests, label-shard checksums)."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for piece in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(piece)
+    return digest.hexdigest()
 
 
 def atomic_write_bytes(path: PathLike, data: bytes | memoryview, durable: bool = True) -> Path:

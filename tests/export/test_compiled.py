@@ -4,6 +4,7 @@ without torch, equal to PyTorch; and the cases that stay on torch."""
 from __future__ import annotations
 
 import logging
+import os
 import subprocess
 import sys
 import textwrap
@@ -72,7 +73,7 @@ def test_auto_compiles_a_checkpoint_once_and_matches_torch(compiling, checkpoint
         print("ok")
     """)
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          env={**__import__("os").environ, "DEPTH_ANYTHING_CACHE": str(compiling.parent)})
+                          env={**os.environ, "DEPTH_ANYTHING_CACHE": str(compiling.parent)})
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.strip().endswith("ok") and "HEARD" not in done.stdout
 

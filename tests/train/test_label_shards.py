@@ -18,10 +18,10 @@ from shard_helpers import LABEL_ARGS, shard_keys, write_image_shards
 
 import depth_anything
 from depth_anything.data.datasets import open_dataset
-from depth_anything.data.shards import expand_braces, file_sha256, read_index, write_shard
+from depth_anything.data.shards import expand_braces, read_index, write_shard
 from depth_anything.errors import ConfigError
 from depth_anything.inference.confidence import predict_with_confidence
-from depth_anything.io import decode_image_bytes
+from depth_anything.io import decode_image_bytes, file_sha256
 from depth_anything.train.label_shards import label_shards
 
 

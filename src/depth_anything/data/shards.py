@@ -33,7 +33,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from ..errors import DatasetError
-from ..io import atomic_target
+from ..io import atomic_target, file_sha256
 
 IMAGE_EXTENSIONS = ("jpg", "jpeg", "png", "webp", "bmp", "tif", "tiff", "ppm")
 INDEX = "index.jsonl"
@@ -223,15 +223,6 @@ def write_shard(path: Path, samples: list[tuple[str, dict[str, bytes]]]) -> str:
                     archive.addfile(_member(f"{key}.{extension}", len(data)), _io.BytesIO(data))
         digest = file_sha256(tmp)
     return digest
-
-
-def file_sha256(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB pieces."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for piece in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(piece)
-    return digest.hexdigest()
 
 
 # ------------------------------------------------------------------------------------------ index

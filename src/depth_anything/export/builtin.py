@@ -12,7 +12,6 @@ fails when the two drift apart. `tools/ship_default_models.py --graphs-only` rew
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -27,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import ExportError, require_extra
+from ..io import file_sha256
 from ..weights.registry import REGISTRY, builtin_dir
 
 log = logging.getLogger(__name__)
@@ -34,14 +34,6 @@ log = logging.getLogger(__name__)
 MAX_PARITY_ERROR = 1e-5
 _DIGEST = re.compile(r"weights sha256 ([0-9a-f]{64})")
 _SAFETENSORS_DTYPES = {"I8": np.int8, "F16": np.float16, "F32": np.float32}
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def graph_source(name: str, weights: Path) -> str:
@@ -208,6 +200,6 @@ def write_builtin_graph(name: str, weights: str | os.PathLike | None = None) -> 
 
 
 __all__ = [
-    "MAX_PARITY_ERROR", "StoredTensor", "builtin_names_with_graph", "file_sha256", "graph_source", "link_weights",
+    "MAX_PARITY_ERROR", "StoredTensor", "builtin_names_with_graph", "graph_source", "link_weights",
     "read_safetensors", "recorded_weights_digest", "write_builtin_graph",
 ]

@@ -25,7 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ..io import atomic_write_bytes
+from ..io import atomic_write_bytes, file_sha256
 from ..weights.cache import cache_dir
 from ..weights.resolver import ResolvedModel
 
@@ -36,7 +36,6 @@ COMPILE_ENV = "DEPTH_ANYTHING_COMPILE"  # "off" keeps `backend="auto"` on PyTorc
 COMPILED_BACKENDS = ("openvino", "onnxruntime")
 _SUFFIXES = {"openvino": ".xml", "onnxruntime": ".onnx"}
 _EXTRAS = {"openvino": ("openvino",), "onnxruntime": ("onnxruntime", "onnx", "onnxscript")}
-_DIGEST_CHUNK = 1 << 24
 MADE_BY = "made_by.json"  # what made a compiled file; written after it, so it marks a finished export
 
 
@@ -83,16 +82,15 @@ def weights_digest(path: str | os.PathLike, root: str | os.PathLike | None = Non
     known = memo.get(str(path))
     if isinstance(known, dict) and known.get("stamp") == stamp:
         return str(known["sha256"])
-    digest = hashlib.sha256()
-    for file in files:
-        digest.update(file.name.encode() + b"\0")
-        with open(file, "rb") as handle:
-            while chunk := handle.read(_DIGEST_CHUNK):
-                digest.update(chunk)
-    memo[str(path)] = {"stamp": stamp, "sha256": digest.hexdigest()}
+    if path.is_dir():  # a transformers folder: its files' names and digests, hashed together
+        listing = "".join(f"{file.name}:{file_sha256(file)}\n" for file in files)
+        sha256 = hashlib.sha256(listing.encode()).hexdigest()
+    else:
+        sha256 = file_sha256(path)
+    memo[str(path)] = {"stamp": stamp, "sha256": sha256}
     memo_file.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(memo_file, json.dumps(memo, indent=1, sort_keys=True).encode())
-    return digest.hexdigest()
+    return sha256
 
 
 def _version(distribution: str) -> str:

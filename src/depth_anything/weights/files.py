@@ -75,11 +75,16 @@ def checkpoint_keys(path: str | os.PathLike) -> list[str]:
         raw: Any = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception:  # noqa: BLE001 - an old (non-zip) .pth cannot be mapped: read it as a whole
         raw = read_checkpoint(path)[0]
+    raw = _unwrapped(raw)
+    return [str(key).removeprefix("module.") for key in raw] if isinstance(raw, Mapping) else []
+
+
+def _unwrapped(raw: Any) -> Any:
+    """A checkpoint's state dict without a {"model": ...} or {"state_dict": ...} wrapper."""
     for wrapper in ("model", "state_dict"):
         if isinstance(raw, Mapping) and isinstance(raw.get(wrapper), Mapping):
-            raw = raw[wrapper]
-            break
-    return [str(key).removeprefix("module.") for key in raw] if isinstance(raw, Mapping) else []
+            return raw[wrapper]
+    return raw
 
 
 def read_checkpoint(path: str | os.PathLike) -> tuple[StateDict, dict[str, Any]]:
@@ -119,10 +124,7 @@ def read_checkpoint(path: str | os.PathLike) -> tuple[StateDict, dict[str, Any]]
     for key in (MODEL_CONFIG_KEY, INPUT_SPEC_KEY):
         if isinstance(raw, Mapping) and isinstance(raw.get(key), Mapping):
             meta[key] = dict(raw[key])
-    for wrapper in ("model", "state_dict"):
-        if isinstance(raw, Mapping) and isinstance(raw.get(wrapper), Mapping):
-            raw = raw[wrapper]
-            break
+    raw = _unwrapped(raw)
     if not isinstance(raw, Mapping) or not all(isinstance(v, torch.Tensor) for v in raw.values()):
         raise CheckpointMismatchError(f"{path}: expected a state dict of tensors, found {type(raw).__name__}")
     state = {k.removeprefix("module."): v for k, v in raw.items()}
