@@ -230,6 +230,16 @@ def test_exported_runtimes_obey_omp_num_threads(monkeypatch):
     assert default_threads(None) is None
 
 
+def test_onnx_runtime_pool_threads_spin_briefly():
+    """Idle pool threads spin 20 µs, not ONNX Runtime's long default, so they leave the cores to the
+    threads that read and write images beside the network (runtimes.ort_session_options)."""
+    from depth_anything.inference import OnnxRuntime
+    from depth_anything.inference.runtimes import ORT_SPIN_MICROSECONDS
+
+    options = OnnxRuntime(builtin_graph_path("default")).session.get_session_options()
+    assert options.get_session_config_entry("session.intra_op.spin_duration_us") == str(ORT_SPIN_MICROSECONDS) == "20"
+
+
 def test_python_api_default_predictor_never_imports_torch(tmp_path):
     photo = _photo(tmp_path / "one.png")
     script = (

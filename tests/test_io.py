@@ -143,3 +143,22 @@ def test_colorize_depth_is_the_colour_table_at_the_rounded_levels():
                 expected = colormap_lut(cmap)[levels]
                 expected[~finite] = 0
                 np.testing.assert_array_equal(colorize_depth(depth, cmap, valid=valid, invert=invert), expected)
+
+
+def test_colorize_depth_without_invalid_pixels_matches_the_masked_rule():
+    """Maps with every pixel finite and no mask take a path without masks: the same levels, pixel for
+    pixel, as the rule above, for float32 and float64 maps over tiny and huge ranges and a flat map."""
+    from depth_anything.pictures import colormap_lut, normalize_depth
+
+    rng = np.random.default_rng(2)
+    for i in range(60):
+        dtype = np.float32 if i % 2 else np.float64
+        spread, base = 10.0 ** rng.uniform(-6, 4), rng.uniform(-5, 1e3)
+        depth = (rng.standard_normal((31, 45)) * spread + base).astype(dtype)
+        if i == 0:
+            depth[:] = 2.5  # flat: every level 0
+        low, high = float(depth.min()), float(depth.max())
+        unit = (depth.astype(np.float64) - low) / max(high - low, 1e-300)
+        np.testing.assert_array_equal(normalize_depth(depth), unit)
+        levels = np.rint(unit * 255).astype(np.uint8)
+        np.testing.assert_array_equal(colorize_depth(depth, "Spectral_r"), colormap_lut("Spectral_r")[levels])

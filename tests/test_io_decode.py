@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image, ImageOps
 
-from depth_anything.io import load_image
+from depth_anything.io import _is_whole_plain_jpeg, load_image
 
 
 # ---------------------------------------------------------------------------------------- grayscale
@@ -145,3 +145,56 @@ def test_exif_orientation_gray_png_gives_the_upright_image(tmp_path, orientation
     path = tmp_path / "gray.png"
     Image.fromarray(stored_for(upright[..., None], orientation)[..., 0], mode="L").save(path, exif=_exif(orientation))
     _assert_three_equal_channels(load_image(path), upright)
+
+
+# ------------------------------------------------------------------------- JPEG through OpenCV
+def _pillow_reference(path) -> np.ndarray:
+    """What Pillow alone decodes (EXIF orientation applied), the reference of OpenCV's JPEG path."""
+    with Image.open(path) as pil:
+        array = np.asarray(ImageOps.exif_transpose(pil))
+    return np.repeat(array[:, :, None], 3, axis=2) if array.ndim == 2 else array
+
+
+@pytest.mark.parametrize(
+    ("mode", "options"),
+    [("RGB", {"subsampling": 2}), ("RGB", {"subsampling": 1}), ("RGB", {"subsampling": 0}),
+     ("RGB", {"progressive": True}), ("RGB", {"subsampling": 2, "exif": 6}), ("RGB", {"subsampling": 0, "exif": 7}),
+     ("L", {}), ("L", {"exif": 8})],
+    ids=["420", "422", "444", "progressive", "420-exif6", "444-exif7", "grey", "grey-exif8"],
+)
+def test_plain_jpegs_decode_to_the_same_pixels_as_pillow(tmp_path, mode, options):
+    """`load_image` decodes whole colour and grey JPEGs with OpenCV: pixel for pixel what Pillow gives,
+    for every chroma subsampling, progressive files, odd sizes and EXIF orientations."""
+    rng = np.random.default_rng(3)
+    smooth = cv2.GaussianBlur(rng.integers(0, 256, (61, 83, 3), dtype=np.uint8), (7, 7), 2)
+    picture = Image.fromarray(smooth).convert(mode)
+    options = dict(options)
+    if "exif" in options:
+        options["exif"] = _exif(options["exif"])
+    path = tmp_path / "photo.jpg"
+    picture.save(path, quality=88, **options)
+    assert path.read_bytes().endswith(b"\xff\xd9")  # the fast path's condition holds for these files
+    out = load_image(path)
+    np.testing.assert_array_equal(out, _pillow_reference(path))
+    assert out.flags.c_contiguous
+
+
+def test_jpeg_cut_short_or_cmyk_still_goes_through_pillow(tmp_path):
+    """A JPEG cut short lacks its end marker: it is refused naming the file, as Pillow refuses it (OpenCV
+    alone would fill the rest grey); a CMYK JPEG decodes as Pillow converts it."""
+    from depth_anything.errors import ImageReadError
+
+    rng = np.random.default_rng(4)
+    path = tmp_path / "photo.jpg"
+    Image.fromarray(rng.integers(0, 256, (64, 80, 3), dtype=np.uint8)).save(path, quality=90)
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(path.read_bytes()[: len(path.read_bytes()) * 2 // 3])
+    with pytest.raises(ImageReadError, match="cut.jpg"):
+        load_image(cut)
+    with Image.open(cut) as pil:  # some OpenCV builds decode a cut JPEG with a warning: it never gets there
+        assert not _is_whole_plain_jpeg(pil, cut.read_bytes())
+    cmyk = tmp_path / "cmyk.jpg"
+    Image.fromarray(rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)).convert("CMYK").save(cmyk, quality=90)
+    with Image.open(cmyk) as pil:
+        expected = np.asarray(pil.convert("RGB"))
+    np.testing.assert_array_equal(load_image(cmyk), expected)

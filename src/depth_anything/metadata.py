@@ -23,6 +23,7 @@ only place an NPY or MP4 has), without decoding pixels and without optional libr
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -54,6 +55,7 @@ FOCAL_SOURCES = (
 )  # known: given exactly (synthetic scenes, calibration)
 
 
+@functools.cache  # read once per process: parsing the installed metadata takes 0.3 ms, a server asks per request
 def _software() -> str:
     from importlib import metadata
 

@@ -7,6 +7,7 @@ inverted first, so near is warm in both (as in the official demo with `Spectral_
 from __future__ import annotations
 
 import functools
+import math
 
 import cv2
 import numpy as np
@@ -53,8 +54,15 @@ def normalize_depth(
     depth = np.asarray(depth)
     if depth.dtype not in (np.float32, np.float64):
         depth = depth.astype(np.float64)
-    finite = np.isfinite(depth) if valid is None else (np.isfinite(depth) & valid)
     out = np.zeros(depth.shape, np.float64)  # computed in place: one float64 map, even for huge images
+    if valid is None and value_range is None and depth.size:
+        lo, hi = float(depth.min()), float(depth.max())
+        if math.isfinite(lo) and math.isfinite(hi):  # every pixel is finite (a NaN makes min NaN): no masks
+            if hi > lo:
+                np.subtract(depth, lo, out=out, dtype=np.float64)
+                out /= hi - lo  # the same values as the masked path below; already within [0, 1]
+            return out
+    finite = np.isfinite(depth) if valid is None else (np.isfinite(depth) & valid)
     if not finite.any():
         return out
     if value_range is None:

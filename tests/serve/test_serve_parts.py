@@ -149,3 +149,21 @@ def test_settings_travel_to_workers_and_are_checked():
         ServeConfig(models=(ModelChoice("a"), ModelChoice("a")))
     with pytest.raises(ConfigError, match="unknown keys"):
         ServeConfig.from_env('{"models": [], "colour": 1}')
+
+
+def test_answer_headers_give_the_range_of_the_finite_values():
+    """X-Depth-Min/Max: the extremes of the finite values, whether the map has none, some or only bad pixels."""
+    import numpy as np
+
+    from depth_anything.serve.encoding import encode_answer
+
+    depth = np.linspace(0.5, 4.0, 12, dtype=np.float32).reshape(3, 4)
+    headers = encode_answer(depth, "npy", True, "Spectral_r").headers
+    assert (float(headers["X-Depth-Min"]), float(headers["X-Depth-Max"])) == (0.5, 4.0)
+    for bad in (np.nan, np.inf, -np.inf):
+        spoiled = depth.copy()
+        spoiled[0, 0], spoiled[2, 3] = bad, bad
+        headers = encode_answer(spoiled, "npy", True, "Spectral_r").headers
+        assert (float(headers["X-Depth-Min"]), float(headers["X-Depth-Max"])) == (float(depth[0, 1]), float(depth[2, 2]))
+    headers = encode_answer(np.full((2, 2), np.nan, np.float32), "npy", True, "Spectral_r").headers
+    assert (float(headers["X-Depth-Min"]), float(headers["X-Depth-Max"])) == (0.0, 0.0)

@@ -27,6 +27,7 @@ from torch import nn
 
 from ..errors import ExportError, require_extra
 from ..inference.exported import INPUT_NAME, OUTPUT_NAME, PREFIX, ExportedModelInfo
+from ..inference.runtimes import ort_session_options
 from ..inference.video_windows import WINDOW
 from . import DEFAULT_OPSET
 from .onnx import (
@@ -147,9 +148,7 @@ class ExportedStreamingModel:
     def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         ort = require_extra("onnxruntime", "onnx")
         self.path = Path(path)
-        options = ort.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
+        options = ort_session_options(ort, threads)
         first = _session(ort, options, self.path)
         metadata = first.get_modelmeta().custom_metadata_map
         if metadata.get(STREAMING_KEY) != "first" or STEP_FILE_KEY not in metadata:

@@ -165,7 +165,7 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
         kind = {404: "not_found", 405: "method_not_allowed"}.get(error.status_code, "http_error")
         return error_response(RequestError(error.status_code, kind, str(error.detail), dict(error.headers or {})))
 
-    def require_token(request: Request) -> None:
+    async def require_token(request: Request) -> None:  # async: a plain function would cost a thread hop per request
         if config.token is not None and not token_matches(request.headers.get("authorization"), config.token):
             raise RequestError(401, "unauthorized", "this server needs `Authorization: Bearer <token>` "
                                                     "(the server's token, or $DEPTH_ANYTHING_TOKEN)",

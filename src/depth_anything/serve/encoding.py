@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 from dataclasses import dataclass
 
 import cv2
@@ -39,6 +40,10 @@ class Answer:
 
 
 def _finite_range(depth: np.ndarray) -> tuple[float, float]:
+    if depth.size:
+        low, high = float(depth.min()), float(depth.max())
+        if math.isfinite(low) and math.isfinite(high):  # no NaN or infinity anywhere: no masked copy
+            return low, high
     finite = depth[np.isfinite(depth)]
     return (float(finite.min()), float(finite.max())) if finite.size else (0.0, 0.0)
 
