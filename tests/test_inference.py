@@ -54,6 +54,25 @@ def test_predictor_batches_same_shaped_inputs(model):
     assert sorted(calls) == [1, 1, 2]  # the two 97×131 images share one batch
 
 
+def test_predictor_steps_give_predicts_maps(model):
+    """prepare, run_prepared and full_size, run apart as the HTTP server runs them, give `predict`'s maps
+    exactly, and run_prepared batches `batch_size` inputs at a time."""
+    images = _images()
+    predictor = Predictor(model, input_size=70, batch_size=2)
+    expected = predictor.predict(images)
+    same_shape = [predictor.prepare(images[i]) for i in (0, 2)]
+    assert same_shape[0][1] == (97, 131) and same_shape[0][0].shape == (3, 70, 98)
+    calls = []
+    handle = model.register_forward_pre_hook(lambda module, args: calls.append(args[0].shape[0]))
+    try:
+        raws = predictor.run_prepared([prepared for prepared, _ in same_shape] * 2)
+    finally:
+        handle.remove()
+    assert calls == [2, 2] and len(raws) == 4
+    for raw, (_, size), index in zip(raws, same_shape * 2, (0, 2, 0, 2), strict=True):
+        np.testing.assert_array_equal(predictor.full_size(raw, size), expected[index])
+
+
 def test_predictor_reads_paths_pil_gray_rgba_16bit(model, tmp_path):
     rgb = _images()[1]
     Image.fromarray(rgb).save(tmp_path / "a.png")

@@ -118,6 +118,27 @@ class Predictor:
     def is_metric(self) -> bool:
         return self.input_spec.is_metric
 
+    # ------------------------------------------------------------------------------------ steps
+    # `predict` chains these three; a caller that runs them on threads of its own (the HTTP server:
+    # preparing and resizing in helper threads, so its network thread does nothing else) gets the same maps.
+    def prepare(self, image: ImageSource) -> tuple[np.ndarray, tuple[int, int]]:
+        """One image's network input ([3, h, w] float32, as `infer_image` prepares it) and its (H, W)."""
+        rgb = load_image(image)
+        return preprocess(rgb, self.input_spec, self.runtime.normalized_input), rgb.shape[:2]
+
+    def run_prepared(self, inputs: Sequence[np.ndarray]) -> list[Any]:
+        """The raw network-size outputs of prepared inputs of one shape, `batch_size` at a time (numpy, or
+        torch on the runtime's device); `full_size` brings each back to its image's size."""
+        raws: list[Any] = []
+        for start in range(0, len(inputs), self.batch_size):
+            raws.extend(self.runtime.run(np.stack(inputs[start : start + self.batch_size])))
+        return raws
+
+    @staticmethod
+    def full_size(raw: Any, size: tuple[int, int]) -> np.ndarray:
+        """A raw output resized to (H, W), float32 numpy: the map `predict` returns."""
+        return as_numpy(resize_depth(raw, size))
+
     # ------------------------------------------------------------------------------------ reading
     def _prepare(self, source: ImageSource, index: int) -> _Prepared:
         try:
@@ -198,11 +219,8 @@ class Predictor:
             if tensor is not None:
                 by_shape.setdefault(tensor.shape, []).append(i)
         for indices in by_shape.values():
-            for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start : start + self.batch_size]
-                batch = np.stack([window[i][3] for i in chunk])  # type: ignore[misc]
-                for i, raw in zip(chunk, self.runtime.run(batch), strict=True):
-                    raws[i] = raw
+            for i, raw in zip(indices, self.run_prepared([window[i][3] for i in indices]), strict=True):  # type: ignore[misc]
+                raws[i] = raw
         return deque(zip(results, raws, [prepared[2] for prepared in window], strict=True))
 
     def _tiled(self, rgb: np.ndarray, guide: np.ndarray) -> np.ndarray:
@@ -232,7 +250,7 @@ class Predictor:
             while pending:
                 result, raw, rgb = pending.popleft()
                 if raw is not None:
-                    result.depth = as_numpy(resize_depth(raw, rgb.shape[:2]))  # type: ignore[union-attr]
+                    result.depth = self.full_size(raw, rgb.shape[:2])  # type: ignore[union-attr]
                     if self.tiling is not None and self.tiling.applies_to(*result.depth.shape):
                         result.depth = self._tiled(rgb, result.depth)  # type: ignore[arg-type]
                     del raw, rgb

@@ -8,8 +8,10 @@
     GET  /docs, /openapi.json   the schema FastAPI generates
 
 A request is admitted (or refused with 503 and Retry-After when `max_queue` wait already), its body
-read under the size limit, decoded in a helper thread under the pixel limit, queued for a batch of its
-shape, and its depth map encoded in a helper thread; all of it within `request_timeout_s` (504 after).
+read under the size limit, decoded and prepared for the network in a helper thread under the pixel
+limit, queued for a batch of its network input shape, and its map brought back to the image's size and
+encoded in a helper thread (`Predictor.prepare`, `run_prepared`, `full_size`: the steps of `predict`,
+so the batching thread runs nothing but the network); all of it within `request_timeout_s` (504 after).
 The server keeps nothing between requests, so replicas behind any load balancer need no coordination.
 """
 
@@ -32,7 +34,6 @@ from ..errors import require_extra
 from ..metadata import DepthMetadata
 from ..pictures import DEFAULT_CMAP, colormap_lut
 from ..runtime import yield_cores_to_network
-from ..transforms import network_input_size
 from .batching import BatchQueue, QueueFull, QueueStopped
 from .config import ServeConfig
 from .encoding import Answer, encode_answer
@@ -74,9 +75,16 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _prepare(body: bytes, content_type: str | None, max_pixels: int) -> np.ndarray:
-    """Helper-thread work before the model: find the image in the body and decode it."""
-    return decode_upload(image_bytes(body, content_type), max_pixels)
+def _prepare(predictor: Any, body: bytes, content_type: str | None, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
+    """Helper-thread work before the model: find the image in the body, decode it and prepare its network
+    input (so the batching thread only runs the network); the input and the image's (H, W)."""
+    return predictor.prepare(decode_upload(image_bytes(body, content_type), max_pixels))
+
+
+def _finish(predictor: Any, raw: Any, size: tuple[int, int], fmt: str, cmap: str, grid: int, extra: dict[str, str],
+            record: DepthMetadata) -> Answer:
+    """Helper-thread work after the model: the map at the image's size, encoded as the answer."""
+    return encode_answer(predictor.full_size(raw, size), fmt, predictor.is_metric, cmap, grid, extra, record)
 
 
 def helper_threads(workers: int = 1) -> int:
@@ -101,9 +109,9 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
     metrics = server_metrics()
     shared = SharedMetrics(metrics, config.metrics_dir) if config.metrics_dir else None
 
-    def run_batch(key: tuple, images: list[np.ndarray]) -> list[np.ndarray]:
+    def run_batch(key: tuple, inputs: list[np.ndarray]) -> list[Any]:
         name, input_size, _shape = key
-        return pool.get(name).predictor_for(input_size).predict(images)
+        return pool.get(name).predictor_for(input_size).run_prepared(inputs)
 
     queue = BatchQueue(run_batch, config.max_batch, config.max_wait_ms / 1000.0, config.max_queue, metrics)
     # Decoding and encoding get a few threads of their own at lowered priority, as `predict`'s reader and
@@ -257,20 +265,19 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
 
     async def _run(request: Request, ticket: Any, name: str, predictor: Any, fmt: str, cmap: str, grid: int) -> Answer:
         body = await read_body(request.stream(), request.headers.get("content-length"), config.max_body_bytes)
-        rgb = await in_helper(_prepare, body, request.headers.get("content-type"), config.max_pixels)
+        prepared, size = await in_helper(_prepare, predictor, body, request.headers.get("content-type"),
+                                         config.max_pixels)
         del body
-        spec = predictor.input_spec
-        shape = network_input_size(rgb.shape[0], rgb.shape[1], spec.input_size, spec.size_multiple)
-        future = queue.submit(ticket, (name, predictor.input_size, shape), rgb)
-        del rgb
+        future = queue.submit(ticket, (name, predictor.input_size, prepared.shape), prepared)
+        del prepared
         try:
-            depth = await asyncio.wrap_future(future)
+            raw = await asyncio.wrap_future(future)
         except Exception as exc:
             raise RequestError(500, "inference_failed", f"the model failed on this batch ({type(exc).__name__}: "
                                                         f"{exc})") from exc
         extra = {"X-Model": name, "X-Input-Size": str(predictor.input_size)}
         record = DepthMetadata.for_model(predictor.is_metric, model=name, input_size=predictor.input_size)
-        return await in_helper(encode_answer, depth, fmt, predictor.is_metric, cmap, grid, extra, record)
+        return await in_helper(_finish, predictor, raw, size, fmt, cmap, grid, extra, record)
 
     return app
 
