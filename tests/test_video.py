@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from model_helpers import randomize_, tiny_config
 from PIL import Image
+from video_helpers import write_h264
 
 from depth_anything import build_model
 from depth_anything.cli.__main__ import main
@@ -35,13 +36,7 @@ def _frames(count=12, width=64, height=48):
 
 
 def _make_video(path, count=12, fps=10):
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=fps)
-        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
-        for frame in _frames(count):
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")))
-        container.mux(stream.encode(None))
-    return path
+    return write_h264(path, _frames(count), fps)
 
 
 def _probe(path):

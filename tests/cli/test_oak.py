@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 from model_helpers import randomize_, tiny_config
+from video_helpers import write_h264
 
 pytest.importorskip("depthai", reason="DepthAI needs the oak extra: pip install 'depth-anything[oak]'")
 pytest.importorskip("luxonis_ml", reason="NN Archives need the oak extra: pip install 'depth-anything[oak]'")
@@ -42,16 +43,9 @@ def clip(tmp_path_factory):
     """20 frames at 10 fps whose content moves, so each frame's depth differs (lossless H.264)."""
     path = tmp_path_factory.mktemp("clip") / "walk.mp4"
     y, x = np.mgrid[0:HEIGHT, 0:WIDTH]
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream("libx264", rate=10)
-        stream.width, stream.height, stream.pix_fmt = WIDTH, HEIGHT, "yuv444p"
-        stream.options = {"qp": "0"}
-        for i in range(FRAMES):
-            rgb = np.stack([(x * 2 + 12 * i) % 256, (y * 2 + 5 * i) % 256, 255 - (x + y) % 256], -1).astype(
-                np.uint8
-            )
-            container.mux(stream.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24")))
-        container.mux(stream.encode(None))
+    frames = (np.stack([(x * 2 + 12 * i) % 256, (y * 2 + 5 * i) % 256, 255 - (x + y) % 256], -1).astype(np.uint8)
+              for i in range(FRAMES))
+    write_h264(path, frames, 10, lossless=True)
     return path
 
 
