@@ -198,3 +198,54 @@ def test_jpeg_cut_short_or_cmyk_still_goes_through_pillow(tmp_path):
     with Image.open(cmyk) as pil:
         expected = np.asarray(pil.convert("RGB"))
     np.testing.assert_array_equal(load_image(cmyk), expected)
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_grey_jpeg_every_exif_orientation_decodes_as_pillow(tmp_path, orientation):
+    """A grey JPEG decodes to a 2-D array on OpenCV's path: every orientation, the transposing ones (5, 7)
+    included, gives Pillow's upright pixels rather than an error."""
+    rng = np.random.default_rng(orientation)
+    grey = cv2.GaussianBlur(rng.integers(0, 256, (37, 52), dtype=np.uint8), (5, 5), 1.5)
+    path = tmp_path / "grey.jpg"
+    Image.fromarray(grey, mode="L").save(path, quality=90, exif=_exif(orientation))
+    out = load_image(path)
+    np.testing.assert_array_equal(out, _pillow_reference(path))
+    assert out.shape[:2] == ((52, 37) if orientation >= 5 else (37, 52))
+
+
+def test_jpeg_over_opencvs_pixel_limit_decodes_as_pillow_did(tmp_path):
+    """OpenCV refuses images over its own limit ($OPENCV_IO_MAX_IMAGE_PIXELS, 2**30 by default: met only
+    when Pillow's guard is raised or off) by raising cv2.error; such a JPEG decodes through Pillow as
+    before, and a 16-bit PNG over the limit is refused with ImageReadError naming the file."""
+    import os
+    import subprocess
+    import sys
+
+    rng = np.random.default_rng(5)
+    jpeg = tmp_path / "photo.jpg"
+    Image.fromarray(rng.integers(0, 256, (40, 50, 3), dtype=np.uint8)).save(jpeg, quality=90)
+    png16 = tmp_path / "deep.png"
+    cv2.imwrite(str(png16), rng.integers(0, 65536, (40, 50, 3), dtype=np.uint16))
+    np.save(tmp_path / "expected.npy", _pillow_reference(jpeg))
+    script = (
+        "import sys, numpy as np\n"
+        "from depth_anything.errors import ImageReadError\n"
+        "from depth_anything.io import load_image\n"
+        "np.testing.assert_array_equal(load_image(sys.argv[1]), np.load(sys.argv[3]))\n"
+        "try:\n"
+        "    load_image(sys.argv[2])\n"
+        "except ImageReadError as exc:\n"
+        "    assert 'deep.png' in str(exc), exc\n"
+        "else:\n"
+        "    raise AssertionError('a 16-bit PNG over OpenCV limit was decoded')\n"
+    )
+    # OpenCV reads its limit when it loads: a fresh process
+    env = {**os.environ, "OPENCV_IO_MAX_IMAGE_PIXELS": "1000"}
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(jpeg), str(png16), str(tmp_path / "expected.npy")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]

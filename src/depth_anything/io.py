@@ -124,7 +124,10 @@ def _decode_jpeg(data: bytes, mode: str) -> np.ndarray | None:
         flags = cv2.IMREAD_GRAYSCALE
     else:
         flags = getattr(cv2, "IMREAD_COLOR_RGB", cv2.IMREAD_COLOR)  # RGB directly from OpenCV 4.10
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags | cv2.IMREAD_IGNORE_ORIENTATION)
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), flags | cv2.IMREAD_IGNORE_ORIENTATION)
+    except cv2.error:  # over OpenCV's own size limits ($OPENCV_IO_MAX_IMAGE_PIXELS): Pillow's guard decides
+        return None
     if decoded is None:
         return None
     if mode != "L" and not hasattr(cv2, "IMREAD_COLOR_RGB"):
@@ -156,15 +159,18 @@ _ORIENT = {
     2: lambda a: a[:, ::-1],
     3: lambda a: a[::-1, ::-1],
     4: lambda a: a[::-1],
-    5: lambda a: a.transpose(1, 0, 2),
+    5: lambda a: np.swapaxes(a, 0, 1),  # swapaxes, not transpose(1, 0, 2): grey JPEGs arrive as H×W
     6: lambda a: np.rot90(a, -1),
-    7: lambda a: a.transpose(1, 0, 2)[::-1, ::-1],
+    7: lambda a: np.swapaxes(a, 0, 1)[::-1, ::-1],
     8: lambda a: np.rot90(a, 1),
 }
 
 
 def _decode_16bit_colour(data: bytes, orientation: int, name: str) -> np.ndarray:
-    decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        decoded = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # over OpenCV's own size limits ($OPENCV_IO_MAX_IMAGE_PIXELS)
+        raise ImageReadError(f"{name}: OpenCV could not decode this 16-bit image ({str(exc).strip()})") from None
     if decoded is None or decoded.ndim != 3:
         raise ImageReadError(f"{name}: OpenCV could not decode this 16-bit image")
     rgb = cv2.cvtColor(decoded, cv2.COLOR_BGRA2RGBA if decoded.shape[2] == 4 else cv2.COLOR_BGR2RGB)
