@@ -249,3 +249,17 @@ def test_jpeg_over_opencvs_pixel_limit_decodes_as_pillow_did(tmp_path):
         timeout=120,
     )
     assert done.returncode == 0, done.stderr[-2000:]
+
+
+def test_pillows_pixel_guard_still_refuses_jpegs(tmp_path, monkeypatch):
+    """Pillow's decompression-bomb guard (Image.MAX_IMAGE_PIXELS, checked when the header is read) still
+    refuses a whole plain JPEG that OpenCV's path would decode, naming the file."""
+    from depth_anything.errors import ImageReadError
+
+    path = tmp_path / "huge.jpg"
+    Image.fromarray(np.zeros((40, 60, 3), np.uint8)).save(path, quality=90)
+    with Image.open(path) as pil:
+        assert _is_whole_plain_jpeg(pil, path.read_bytes())
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 1000)  # 40×60 is more than twice this: Pillow refuses it
+    with pytest.raises(ImageReadError, match="huge.jpg: too many pixels to decode"):
+        load_image(path)
