@@ -42,6 +42,15 @@ def test_413_for_too_many_pixels_before_decoding(server):
     assert "1000×1100" in body["message"] and "max_pixels" in body["message"]
 
 
+def test_413_for_a_long_thin_image_whose_network_input_would_be_huge(server):
+    """A 1×4000 picture passes the pixel limit, but its short side scaled to the input size would make a
+    network input of gigabytes: refused before preprocessing (limit 4 × 512² here); a 2:1 image runs."""
+    strip = encoded(photo(1, 1)[:1, :1].repeat(4000, axis=1))
+    body = refused(post(server.url, strip), 413, "network_input_too_large")
+    assert "4000×1 image" in body["message"] and "max_input_size" in body["message"]
+    assert post(server.url, encoded(photo(40, 80)), format="npy").status_code == 200
+
+
 def test_415_for_what_is_not_an_image(server):
     body = refused(post(server.url, b"hello", "text/plain"), 415, "unsupported_media_type")
     assert "text/plain" in body["message"]

@@ -34,6 +34,7 @@ from ..errors import require_extra
 from ..metadata import DepthMetadata
 from ..pictures import DEFAULT_CMAP, colormap_lut
 from ..runtime import yield_cores_to_network
+from ..transforms import network_input_size
 from .batching import BatchQueue, QueueFull, QueueStopped
 from .config import ServeConfig
 from .encoding import Answer, encode_answer
@@ -67,7 +68,8 @@ IMAGE_BODY = {
 }
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     401: {"description": "missing or wrong bearer token"},
-    413: {"description": "body larger than --max-body-mb, or image over --max-pixels"},
+    413: {"description": "body larger than --max-body-mb, image over --max-pixels, or a network input over "
+                        "4 × --max-input-size² pixels"},
     415: {"description": "not an image (or a media type other than image/*, octet-stream, multipart)"},
     422: {"description": "truncated or corrupt image, or an invalid query value"},
     503: {"description": "queue full or models still loading; see Retry-After"},
@@ -75,10 +77,22 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def _prepare(predictor: Any, body: bytes, content_type: str | None, max_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
+def _prepare(predictor: Any, body: bytes, content_type: str | None, max_pixels: int,
+             max_network_pixels: int) -> tuple[np.ndarray, tuple[int, int]]:
     """Helper-thread work before the model: find the image in the body, decode it and prepare its network
-    input (so the batching thread only runs the network); the input and the image's (H, W)."""
-    return predictor.prepare(decode_upload(image_bytes(body, content_type), max_pixels))
+    input (so the batching thread only runs the network); the input and the image's (H, W). 413 when the
+    network input would exceed `max_network_pixels` (a long thin image, scaled until its short side
+    reaches the input size)."""
+    rgb = decode_upload(image_bytes(body, content_type), max_pixels)
+    spec = predictor.input_spec
+    height, width = network_input_size(rgb.shape[0], rgb.shape[1], spec.input_size, spec.size_multiple)
+    if height * width > max_network_pixels:
+        raise RequestError(413, "network_input_too_large",
+                           f"a {rgb.shape[1]}×{rgb.shape[0]} image at input_size {spec.input_size} needs a {width}×"
+                           f"{height} network input ({height * width / 1e6:.1f} megapixels); this server runs up to "
+                           f"{max_network_pixels / 1e6:.2f} megapixels (4 × max_input_size²): crop the image or ask "
+                           "for a smaller input_size")
+    return predictor.prepare(rgb)
 
 
 def _finish(predictor: Any, raw: Any, size: tuple[int, int], fmt: str, cmap: str, grid: int, extra: dict[str, str],
@@ -266,7 +280,7 @@ def create_app(config: ServeConfig, pool: ModelPool | None = None) -> Any:
     async def _run(request: Request, ticket: Any, name: str, predictor: Any, fmt: str, cmap: str, grid: int) -> Answer:
         body = await read_body(request.stream(), request.headers.get("content-length"), config.max_body_bytes)
         prepared, size = await in_helper(_prepare, predictor, body, request.headers.get("content-type"),
-                                         config.max_pixels)
+                                         config.max_pixels, config.max_network_pixels)
         del body
         future = queue.submit(ticket, (name, predictor.input_size, prepared.shape), prepared)
         del prepared

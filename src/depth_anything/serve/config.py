@@ -67,6 +67,13 @@ class ServeConfig:
     workers: int = 1
     metrics_dir: str | None = None
 
+    @property
+    def max_network_pixels(self) -> int:
+        """The largest network input a request may need (413 above): four squares of `max_input_size`,
+        so a panorama up to 4:1 runs at the largest input size and 16:1 at half of it, while a long thin
+        image of a few bytes cannot become a network input of gigabytes."""
+        return 4 * self.max_input_size**2
+
     def __post_init__(self) -> None:
         if not self.models:
             raise ConfigError("serve: models= needs at least one model")
