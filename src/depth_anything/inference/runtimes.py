@@ -112,7 +112,8 @@ def ort_session_options(ort: Any, threads: int | None = None) -> Any:
     they keep spinning long after a run ends, taking the cores that read, preprocess and write images
     beside the network. Measured with the built-in model in `predict`'s loop on a 2-core Xeon
     (benchmarks/pipeline_speed.py, interleaved rounds): a 20 µs spin gives 8 % more images/s than the
-    default, where turning spinning off gives 3 % more and costs the network alone 10 %.
+    default, where turning spinning off gives 3 % more and costs the network alone 10 %. (ONNX Runtime
+    releases older than the setting ignore the key: they keep their default spin.)
     """
     options = ort.SessionOptions()
     threads = default_threads(threads)
