@@ -237,3 +237,25 @@ def test_an_exr_cut_short_in_its_pixels_is_named(tmp_path, capsys):
         load_depth_values(path)
     assert main(["convert", str(path), str(tmp_path / "cut.npy")]) != 0
     assert "cut.exr: an unreadable OpenEXR file" in capsys.readouterr().err
+
+
+def test_an_array_without_a_record_is_declared_metric_for_points(tmp_path, capsys):
+    """A bare .npy counts as relative (no points from it) unless kind='metric' (--kind metric) says it holds
+    metres; a file whose record says otherwise refuses the declaration."""
+    bare = tmp_path / "lidar.npy"
+    np.save(bare, metric_depth().astype(np.float32))
+    camera = Intrinsics.from_fov(32, 24, 60)
+    with pytest.raises(ConfigError, match="kind='metric'"):
+        convert_depth_file(bare, tmp_path / "refused.ply", intrinsics=camera)
+    ply = convert_depth_file(bare, tmp_path / "lidar.ply", intrinsics=camera, focal_source="fov", kind="metric")
+    assert read_metadata(ply).kind == "metric"
+    npy = convert_depth_file(bare, tmp_path / "metres.npy", kind="metric")
+    assert read_metadata(npy).units == "metres"
+    np.testing.assert_array_equal(np.load(npy), metric_depth().astype(np.float32))
+    assert main(["convert", str(bare), str(tmp_path / "cli.ply"), "--kind", "metric", "--fov", "60"]) == 0
+    assert read_metadata(tmp_path / "cli.ply").kind == "metric"
+    relative = DepthWriter(tmp_path, ["npy"], metric=False).write("rel", None, np.ones((4, 4), np.float32))["npy"]
+    with pytest.raises(ConfigError, match="its record says"):
+        convert_depth_file(relative, tmp_path / "rel.ply", kind="metric", intrinsics=Intrinsics.from_fov(4, 4, 60))
+    assert main(["convert", str(relative), str(tmp_path / "rel2.ply"), "--kind", "metric", "--fov", "60"]) != 0
+    assert "--kind" in capsys.readouterr().err

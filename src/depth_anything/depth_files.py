@@ -316,48 +316,59 @@ def convert_depth_file(
     focal_source: str | None = None,
     stride: int = 1,
     durable: bool = False,
+    kind: str | None = None,
 ) -> Path:
     """Write the depth map of `source` as `target` (its suffix picks the format: `CONVERT_TARGETS`) with
-    the record updated. `png_scale` reads a 16-bit PNG that carries no record; `intrinsics` (with its
-    `focal_source`) replaces the record's camera, which a point cloud needs; `stride` thins one."""
+    the record updated. `png_scale` reads a 16-bit PNG that carries no record; `kind` ("metric":
+    metres, or "relative") says what a file without a record holds (default: metric for a PNG read with
+    `png_scale`, else relative), and must agree with a record; `intrinsics` (with its `focal_source`)
+    replaces the record's camera, which a point cloud needs; `stride` thins one."""
     from .outputs import write_png
 
     source, target = Path(source), Path(target)
-    kind = target.suffix.lower()
-    if kind not in CONVERT_TARGETS:
+    suffix = target.suffix.lower()
+    if suffix not in CONVERT_TARGETS:
         raise ConfigError(
             f"{target}: cannot write {target.suffix or 'a file without extension'}; choose "
             f"{', '.join(CONVERT_TARGETS)}"
         )
     if source.resolve() == target.resolve():
         raise ConfigError(f"{target}: the target is the source")
-    values, record = load_depth_values(source, png_scale)
-    if values.ndim == 3:
-        raise ConfigError(f"{source}: holds {values.shape[0]} frames; convert one map at a time")
-    if values.ndim != 2:
-        raise ConfigError(f"{source}: holds an array of shape {values.shape}; a depth map is H×W")
-    height, width = values.shape
-    record = (record or DepthMetadata(kind="metric" if png_scale else "disparity")).with_values(
+    if kind not in (None, "metric", "relative"):
+        raise ConfigError(f"kind={kind!r}: a depth map holds metric (metres) or relative values")
+    declared = None if kind is None else ("metric" if kind == "metric" else "disparity")
+    depth, record = load_depth_values(source, png_scale)
+    if depth.ndim == 3:
+        raise ConfigError(f"{source}: holds {depth.shape[0]} frames; convert one map at a time")
+    if depth.ndim != 2:
+        raise ConfigError(f"{source}: holds an array of shape {depth.shape}; a depth map is H×W")
+    if declared is not None and record is not None and record.kind != declared:
+        if read_metadata(source) is not None:
+            raise ConfigError(f"{source}: its record says it holds {record.units} values; kind= is for files "
+                              "without a record")
+        record = record.with_values(kind=declared)  # a bare PNG read with png_scale: declared otherwise
+    height, width = depth.shape
+    record = (record or DepthMetadata(kind=declared or ("metric" if png_scale else "disparity"))).with_values(
         width=width, height=height, content="depth", png_scale=None, png_offset=0.0
     )
     if intrinsics is not None:
         record = record.with_values(intrinsics=intrinsics, focal_source=focal_source)
     target.parent.mkdir(parents=True, exist_ok=True)
-    if kind == ".npy":
-        atomic_write(target, lambda tmp: np.save(tmp, values), durable)
+    if suffix == ".npy":
+        atomic_write(target, lambda tmp: np.save(tmp, depth), durable)
         atomic_write_bytes(sidecar_path(target), sidecar_json(record).encode("utf-8"), durable)
-    elif kind == ".npz":
-        atomic_write(target, lambda tmp: np.savez(tmp, depth=values, **npz_fields(record)), durable)
-    elif kind == ".exr":
-        write_exr(target, values, record, durable)
-    elif kind == ".png":
+    elif suffix == ".npz":
+        atomic_write(target, lambda tmp: np.savez(tmp, depth=depth, **npz_fields(record)), durable)
+    elif suffix == ".exr":
+        write_exr(target, depth, record, durable)
+    elif suffix == ".png":
         from .outputs import png16_text, png16_values
 
         write_png(
             target,
-            png16_values(values, record.metric),
+            png16_values(depth, record.metric),
             durable=durable,
-            text=png16_text(record.metric, record, values),
+            text=png16_text(record.metric, record, depth),
         )
     else:  # .ply
         from .geometry import depth_to_points, write_ply
@@ -365,11 +376,11 @@ def convert_depth_file(
         if not record.metric:
             raise ConfigError(
                 f"{source}: holds relative depth (disparity without a scale); points need metric "
-                "depth in metres"
+                "depth in metres (a file without a record that holds metres: kind='metric')"
             )
         if record.intrinsics is None:
             raise ConfigError(f"{source}: records no camera; give one (fov_deg= or focal_px=)")
-        points, _ = depth_to_points(values, record.intrinsics, stride=stride)
+        points, _ = depth_to_points(depth, record.intrinsics, stride=stride)
         write_ply(
             target, points, durable=durable, comments=ply_comments(record.with_values(content="points"))
         )
