@@ -240,7 +240,7 @@ def test_an_exr_cut_short_in_its_pixels_is_named(tmp_path, capsys):
 
 
 def test_an_array_without_a_record_is_declared_metric_for_points(tmp_path, capsys):
-    """A bare .npy counts as relative (no points from it) unless kind='metric' (--kind metric) says it holds
+    """A bare .npy counts as relative (no points from it) unless kind='metric' (--values metric) says it holds
     metres; a file whose record says otherwise refuses the declaration."""
     bare = tmp_path / "lidar.npy"
     np.save(bare, metric_depth().astype(np.float32))
@@ -252,10 +252,10 @@ def test_an_array_without_a_record_is_declared_metric_for_points(tmp_path, capsy
     npy = convert_depth_file(bare, tmp_path / "metres.npy", kind="metric")
     assert read_metadata(npy).units == "metres"
     np.testing.assert_array_equal(np.load(npy), metric_depth().astype(np.float32))
-    assert main(["convert", str(bare), str(tmp_path / "cli.ply"), "--kind", "metric", "--fov", "60"]) == 0
+    assert main(["convert", str(bare), str(tmp_path / "cli.ply"), "--values", "metric", "--fov", "60"]) == 0
     assert read_metadata(tmp_path / "cli.ply").kind == "metric"
     relative = DepthWriter(tmp_path, ["npy"], metric=False).write("rel", None, np.ones((4, 4), np.float32))["npy"]
     with pytest.raises(ConfigError, match="its record says"):
         convert_depth_file(relative, tmp_path / "rel.ply", kind="metric", intrinsics=Intrinsics.from_fov(4, 4, 60))
-    assert main(["convert", str(relative), str(tmp_path / "rel2.ply"), "--kind", "metric", "--fov", "60"]) != 0
-    assert "--kind" in capsys.readouterr().err
+    assert main(["convert", str(relative), str(tmp_path / "rel2.ply"), "--values", "metric", "--fov", "60"]) != 0
+    assert "--values" in capsys.readouterr().err

@@ -5,7 +5,7 @@ The target's suffix picks what is written, with the record of what it holds carr
   .exr  float32 channel Z                    .png  16-bit PNG (millimetres for metric depth)
   .ply  point cloud (metric depth; the camera the source records, or --fov/--focal)
 A 16-bit PNG written elsewhere carries no record: --scale says how it was written (stored / scale =
-metres: 1000 for millimetres, 256 for KITTI), and --kind whether an array without one holds metres.
+metres: 1000 for millimetres, 256 for KITTI), and --values whether an array without one holds metres.
 Invalid pixels (0 in a metric PNG) become NaN.
 """
 
@@ -22,7 +22,7 @@ examples:
   depth-anything convert outputs/room.npy room.ply --stride 2       # points with the recorded camera
   depth-anything convert kitti_0000.png kitti.npy --scale 256       # a PNG written elsewhere
   depth-anything convert sensor_mm.png sensor.ply --scale 1000 --fov 70   # a camera for a file without one
-  depth-anything convert lidar_metres.npy lidar.ply --kind metric --fov 60 # an array in metres without a record
+  depth-anything convert lidar_metres.npy lidar.ply --values metric --fov 60 # an array in metres, no record
 """
 
 
@@ -39,7 +39,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="how a 16-bit PNG without a record was written: stored / S = metres",
     )
     parser.add_argument(
-        "--kind",
+        "--values",
         choices=("metric", "relative"),
         default=None,
         help="what a file without a record holds: metric (metres) or relative values (default: metric for a "
@@ -77,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
         focal_source=source,
         stride=args.stride,
         durable=args.fsync,
-        kind=args.kind,
+        kind=args.values,
     )
     print("\n".join(inspect_depth_file(written).lines()))
     return 0

@@ -39,7 +39,7 @@ FLAGS: dict[str, str] = {
 COMMAND_FLAGS: dict[str, dict[str, str]] = {
     "label": {"images": "--data", "out": "--outdir"},
     "oak": {"replay": "--replay", "stereo": "--stereo-align"},
-    "convert": {"png_scale": "--scale", "fov_deg": "--fov", "focal_px": "--focal", "kind": "--kind"},
+    "convert": {"png_scale": "--scale", "fov_deg": "--fov", "focal_px": "--focal", "kind": "--values"},
     "export": {"frames": "--window"},
 }
 
