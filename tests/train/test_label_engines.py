@@ -41,26 +41,38 @@ def test_torchrun_ranks_take_disjoint_shards_and_write_the_same_labels(labelled:
     assert read_index(root / "two").keys() == read_index(single).keys()
 
 
-def test_ray_actor_pool_writes_the_same_labels(labelled: tuple[Path, Path], capsys: pytest.CaptureFixture) -> None:
+@pytest.mark.parametrize("writes", ["driver", "workers"])
+def test_ray_actor_pool_writes_the_same_labels(
+    labelled: tuple[Path, Path], capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch, writes: str
+) -> None:
+    """Both ways of writing on Ray give the plain process's label shards: the driver collecting labelled
+    chunks, or each actor labelling whole shards and writing them (the driver only appends index lines:
+    here it cannot write a shard at all)."""
     ray = pytest.importorskip("ray")
     from depth_anything.cli.__main__ import main
+    from depth_anything.train import label_shards
+
+    if writes == "workers":  # the actors are other processes: only the driver's writer is taken away
+        monkeypatch.setattr(label_shards, "write_shard", lambda *args: pytest.fail("the driver wrote a shard"))
 
     root, single = labelled
+    out = root / f"ray-{writes}"
     ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False, configure_logging=False)
     names = [str(root / "in" / f"data-{i:03d}.tar") for i in range(4)] + [str(root / "in" / "gone.tar")]
     try:  # the command joins the running local cluster; two teacher actors, reading beside them
-        code = main(["label", "--data", "{" + ",".join(names) + "}", "--outdir", str(root / "ray"),
-                     "--engine", "ray", "--ray-actors", "2", "--input-size", "28", "--batch-size", "2",
+        code = main(["label", "--data", "{" + ",".join(names) + "}", "--outdir", str(out), "--engine", "ray",
+                     "--ray-actors", "2", "--ray-writes", writes, "--input-size", "28", "--batch-size", "2",
                      "--device", "cpu", "--no-progress"])
     finally:
         ray.shutdown()
     printed = capsys.readouterr()
     assert code == 1 and "labeled 12 images in 4 shards" in printed.out, printed  # 1: a shard is left for a rerun
     assert "1 shards unreadable" in printed.out and "gone.tar: cannot open" in printed.err
-    assert _shard_bytes(root / "ray") == _shard_bytes(single)
-    assert (root / "ray" / "teacher.json").read_text() == (single / "teacher.json").read_text()
-    ours, theirs = read_index(root / "ray"), read_index(single)
+    assert _shard_bytes(out) == _shard_bytes(single)
+    assert (out / "teacher.json").read_text() == (single / "teacher.json").read_text()
+    ours, theirs = read_index(out), read_index(single)
     assert {n: e.sha256 for n, e in ours.items()} == {n: e.sha256 for n, e in theirs.items()}
+    assert len((out / "index.jsonl").read_text().splitlines()) == 4  # each finished shard listed once
 
 
 def test_a_killed_torchrun_job_resumes_with_each_sample_exactly_once(

@@ -49,6 +49,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="--engine ray: the cluster to join (e.g. ray://head:10001; default: the running one, "
                              "else a new local one)")
     parser.add_argument("--ray-actors", type=IntAtLeast(1), default=1, help="--engine ray: teacher actors (default %(default)s)")
+    parser.add_argument("--ray-writes", default="driver", choices=("driver", "workers"),
+                        help="--engine ray: who writes the label shards: the driver (--outdir on its machine; every "
+                             "label passes through it) or the workers (each actor writes the shards it labels: "
+                             "--outdir must be shared by every node) (default %(default)s)")
     parser.add_argument("--no-quality", action="store_true",
                         help="shards only: skip the quality score (the mirrored image's pass; halves the work)")
     hide_aliases(parser.add_argument("--label-format", "--format", default="npy16", choices=tuple(ENCODINGS),
@@ -94,6 +98,7 @@ def run(args: argparse.Namespace) -> int:
     shard_only = [flag for flag, given in (("--engine ray", args.engine == "ray"),
                                            ("--ray-address", args.ray_address is not None),
                                            ("--ray-actors", args.ray_actors != 1),
+                                           ("--ray-writes", args.ray_writes != "driver"),
                                            ("--no-quality", args.no_quality)) if given]
     if shard_only:  # folder mode has no Ray engine and no quality score: say so rather than ignore them
         from ..errors import ConfigError
@@ -137,7 +142,8 @@ def _run_shards(args: argparse.Namespace, bar: _Bar | None, main_rank: int) -> i
                 from ..train.label_ray import label_shards_on_ray
 
                 result = label_shards_on_ray(args.model or DEFAULT_MODEL, args.data, args.outdir,
-                                             address=args.ray_address, actors=args.ray_actors, **common)
+                                             address=args.ray_address, actors=args.ray_actors,
+                                             writes=args.ray_writes, **common)
             else:
                 result = label_shards(args.model or DEFAULT_MODEL, args.data, args.outdir, **common)
         finally:

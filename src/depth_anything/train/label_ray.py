@@ -5,13 +5,17 @@ chunks of samples (the chunks `label_shards` uses) → ``map_batches`` with a po
 holding the teacher (one GPU each when the cluster has GPUs) and labelling one chunk per call with the
 shared `ChunkLabeler` → the driver collects each shard's chunks and commits the label shard and its
 index line as soon as all of them have arrived. Chunks and labelling are those of the torchrun engine,
-so both write byte-identical label shards; the driver alone writes, so OUT must be reachable from the
-driver only.
+so both write byte-identical label shards. There the driver alone writes, so OUT must be reachable from
+the driver only, but every label passes through it. With ``writes="workers"`` each actor labels whole
+shards instead (``map_batches`` over the shard rows) and writes each label shard to OUT itself, sending
+the driver only its index line to append: OUT must then be shared by every node (a network file
+system), and the labels never travel to the driver, whose bandwidth no longer bounds a large cluster.
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import pickle
 import time
 from collections.abc import Callable, Iterator
@@ -22,7 +26,7 @@ import numpy as np
 import torch
 
 from ..data.pseudo import ENCODINGS
-from ..data.shards import ShardReadError, shard_name, teacher_digest
+from ..data.shards import IndexEntry, ShardReadError, append_index, shard_name, teacher_digest
 from ..errors import DepthAnythingError
 from ..inference import Predictor
 from ..weights import load_model
@@ -35,6 +39,7 @@ from .label_shards import (
     commit_shard,
     input_shards,
     iter_chunks,
+    label_whole_shard,
     pending_shards,
     prepare_output,
 )
@@ -107,6 +112,50 @@ class _TeacherActor:
         }
 
 
+class _ShardWriterActor:
+    """A Ray actor holding the teacher (``writes="workers"``): labels the whole shards of each batch it is
+    given and writes their label shards to OUT itself; returns each one's index line (or read error)."""
+
+    def __init__(
+        self, encoding: str, quality: bool, predictor_args: dict[str, Any], model: str | Path, out: str, teacher: str
+    ) -> None:
+        self.labeler = ChunkLabeler(_open_predictor(model, **predictor_args), encoding, quality)
+        self.out, self.teacher = Path(out), teacher
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, Any]:
+        entries, errors = [], []
+        for position, url in zip(batch["position"], batch["url"], strict=True):
+            try:
+                entry = label_whole_shard(self.labeler, self.out, int(position), str(url), self.teacher)
+            except ShardReadError as exc:
+                entries.append(b"")
+                errors.append(str(exc))
+            else:
+                entries.append(pickle.dumps(entry))
+                errors.append("")
+        return {"position": batch["position"], "url": batch["url"], "error": np.array(errors, dtype=object),
+                "entry": np.array(entries, dtype=object)}
+
+
+def _written_rows(
+    ray: Any, todo: list[tuple[int, str]], actor_args: dict[str, Any], actors: int, gpus: int
+) -> Iterator[dict[str, Any]]:
+    """The ``writes="workers"`` pipeline: shards → written label shards (`map_batches` on the actor pool)."""
+    if not todo:
+        return iter(())
+    rows = ray.data.from_items([{"position": p, "url": u} for p, u in todo], override_num_blocks=len(todo))
+    written = rows.map_batches(
+        _ShardWriterActor,
+        fn_constructor_kwargs=actor_args,
+        batch_size=1,
+        batch_format="numpy",
+        compute=ray.data.ActorPoolStrategy(size=actors),
+        num_cpus=1,
+        num_gpus=gpus,
+    )
+    return iter(written.iter_rows())
+
+
 def _labelled_rows(
     ray: Any,
     todo: list[tuple[int, str]],
@@ -154,11 +203,16 @@ def label_shards_on_ray(
     actors: int = 1,
     progress: Callable[[int, int], None] | None = None,
     opener: Callable[[torch.device], Predictor] | None = None,
+    writes: str = "driver",
 ) -> ShardLabelResult:
     """`label_shards` on Ray Data (see the module doc): joins the running Ray cluster, else the one at
-    `address`, else starts a local one; `actors` teacher actors (one GPU each where the cluster has GPUs)."""
+    `address`, else starts a local one; `actors` teacher actors (one GPU each where the cluster has GPUs).
+    `writes`: "driver" (the label shards are written where this runs) or "workers" (each actor writes
+    the shards it labels to `out`, which every node must reach)."""
     if encoding not in ENCODINGS:
         raise ValueError(f"unknown label encoding {encoding!r}; choose one of {', '.join(ENCODINGS)}")
+    if writes not in ("driver", "workers"):
+        raise ValueError(f"writes={writes!r}: the label shards are written by the 'driver' or the 'workers'")
     out = Path(out)
     urls = input_shards(shards, out)
     try:
@@ -194,38 +248,53 @@ def label_shards_on_ray(
     labeled = failed = done = 0
     scores: list[float] = []
     errors: list[str] = []
-    if progress:
-        progress(0, len(todo))
+
+    def report() -> None:
+        if progress:
+            progress(done + len(errors) - failed, len(todo))
+
+    def unreadable(error: str) -> None:
+        log.warning("shard not labelled (a rerun tries it again): %s", error)
+        errors.append(error)
+        report()
+
+    def written(entry: IndexEntry) -> None:
+        nonlocal labeled, failed, done
+        for message in entry.failed:
+            log.warning("skipped %s", message)
+        labeled, failed, done = labeled + entry.count, failed + len(entry.failed), done + 1
+        scores.extend(entry.quality.astype(np.float32).tolist())
+        errors.extend(entry.failed)
+        report()
+
+    report()
     try:
-        for row in _labelled_rows(
-            ray, todo, encoding, quality, predictor_args, model, batch_size, actors, gpus
-        ):
-            position = int(row["position"])
-            if row["last"]:
+        if writes == "workers":
+            actor_args = {"encoding": encoding, "quality": quality, "predictor_args": predictor_args, "model": model,
+                          "out": os.path.abspath(out), "teacher": digest}  # workers start elsewhere
+            for row in _written_rows(ray, todo, actor_args, actors, gpus):
                 if row["error"]:
-                    log.warning("shard not labelled (a rerun tries it again): %s", row["error"])
-                    errors.append(str(row["error"]))
-                    received.pop(position, None)
-                    failed_positions.add(position)
-                    if progress:
-                        progress(done + len(errors) - failed, len(todo))
+                    unreadable(str(row["error"]))
                     continue
-                expected[position] = int(row["chunk"])
-            elif position not in failed_positions:
-                received.setdefault(position, {})[int(row["chunk"])] = pickle.loads(row["payload"])
-            if position in expected and len(received.get(position, {})) == expected[position]:
-                parts = received.pop(position, {})
-                entry = commit_shard(
-                    out, position, str(row["url"]), [parts[i] for i in sorted(parts)], digest
-                )
-                del expected[position]
-                for message in entry.failed:
-                    log.warning("skipped %s", message)
-                labeled, failed, done = labeled + entry.count, failed + len(entry.failed), done + 1
-                scores += entry.quality.astype(np.float32).tolist()
-                errors += entry.failed
-                if progress:
-                    progress(done + len(errors) - failed, len(todo))
+                entry = pickle.loads(row["entry"])
+                append_index(out, entry)  # the shard is on disk: the line makes it count as finished
+                written(entry)
+        else:
+            for row in _labelled_rows(ray, todo, encoding, quality, predictor_args, model, batch_size, actors, gpus):
+                position = int(row["position"])
+                if row["last"]:
+                    if row["error"]:
+                        received.pop(position, None)
+                        failed_positions.add(position)
+                        unreadable(str(row["error"]))
+                        continue
+                    expected[position] = int(row["chunk"])
+                elif position not in failed_positions:
+                    received.setdefault(position, {})[int(row["chunk"])] = pickle.loads(row["payload"])
+                if position in expected and len(received.get(position, {})) == expected[position]:
+                    parts = received.pop(position, {})
+                    del expected[position]
+                    written(commit_shard(out, position, str(row["url"]), [parts[i] for i in sorted(parts)], digest))
     finally:
         context.enable_progress_bars = bars_before
     elapsed = time.perf_counter() - start

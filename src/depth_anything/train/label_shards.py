@@ -170,17 +170,27 @@ class ChunkLabeler:
         return LabeledChunk(out, quality, failed)
 
 
-def commit_shard(out: Path, position: int, url: str, chunks: list[LabeledChunk], teacher: str) -> IndexEntry:
-    """Write label shard `position` from its chunks (atomically), then append its index line."""
+def write_label_shard(out: Path, position: int, url: str, chunks: list[LabeledChunk], teacher: str) -> IndexEntry:
+    """Write label shard `position` from its chunks (atomically); its index line, not yet appended."""
     name = label_shard_name(position)
     samples = [sample for chunk in chunks for sample in chunk.samples]
     digest = write_shard(out / name, samples)
     quality = np.array([q for chunk in chunks for q in chunk.quality], dtype=np.float16)
-    entry = IndexEntry(
-        name, url, len(samples), digest, teacher, quality, [f for c in chunks for f in c.failed]
-    )
+    return IndexEntry(name, url, len(samples), digest, teacher, quality, [f for c in chunks for f in c.failed])
+
+
+def commit_shard(out: Path, position: int, url: str, chunks: list[LabeledChunk], teacher: str) -> IndexEntry:
+    """Write label shard `position` from its chunks (atomically), then append its index line."""
+    entry = write_label_shard(out, position, url, chunks, teacher)
     append_index(out, entry)
     return entry
+
+
+def label_whole_shard(labeler: ChunkLabeler, out: Path, position: int, url: str, teacher: str) -> IndexEntry:
+    """Read input shard `url` chunk by chunk, label it and write its label shard; its index line, not yet
+    appended (`ShardReadError` when the input cannot be read)."""
+    chunks = [labeler(shard_name(url), chunk) for chunk in iter_chunks(url, labeler.chunk_size)]
+    return write_label_shard(out, position, url, chunks, teacher)
 
 
 def prepare_output(out: Path, identity: dict[str, Any]) -> None:
@@ -270,12 +280,12 @@ def label_shards(
         progress(0, len(mine))
     for position, url in mine:
         try:
-            chunks = [labeler(shard_name(url), chunk) for chunk in iter_chunks(url, labeler.chunk_size)]
+            entry = label_whole_shard(labeler, out, position, url, digest)
         except ShardReadError as exc:
             log.warning("shard not labelled (a rerun tries it again): %s", exc)
             errors.append(str(exc))
         else:
-            entry = commit_shard(out, position, url, chunks, digest)
+            append_index(out, entry)
             for message in entry.failed:
                 log.warning("skipped %s", message)
             labeled, failed, done = labeled + entry.count, failed + len(entry.failed), done + 1
