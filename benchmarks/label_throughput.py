@@ -9,7 +9,8 @@ Rendered images are written once as a folder and once as shards of 16; then, eac
 - the cost of the quality score (shards with and without the mirrored pass);
 - torchrun with 2 processes vs 1 (the command as users run it; images/s over the slowest rank's
   labelling time, and wall time including start-up);
-- Ray Data with 2 actors on a local cluster vs torchrun with 2 processes;
+- Ray Data with 2 actors on a local cluster vs torchrun with 2 processes, and with the actors writing
+  the label shards themselves (--ray-writes workers) vs the driver writing them;
 - the index of 1 million simulated labels (1000 shards of 1000) vs the folder mode's manifest.
 
 Timings are noisy on a machine shared with other jobs; the ratios are what to read.
@@ -68,14 +69,15 @@ def run_label(args: list[str], nproc: int = 0) -> tuple[float, float]:
     return float(rate.group(1)), wall
 
 
-def run_ray(pattern: str, out: Path, common: list[str]) -> tuple[float, float]:
-    """The Ray engine with 2 actors on a fresh local cluster of 3 CPUs (its start-up included in wall)."""
+def run_ray(pattern: str, out: Path, common: list[str], writes: str = "driver") -> tuple[float, float]:
+    """The Ray engine with 2 actors on a fresh local cluster of 3 CPUs (its start-up included in wall);
+    `writes`: who writes the label shards (--ray-writes)."""
     code = (
         "import ray, sys\n"
         "ray.init(num_cpus=3, include_dashboard=False, log_to_driver=False)\n"
         "from depth_anything.cli.__main__ import main\n"
         f"sys.exit(main(['label', '--data', {pattern!r}, '--outdir', {str(out)!r}, '--engine', 'ray', "
-        f"'--ray-actors', '2', '--no-progress', *{common!r}]))\n"
+        f"'--ray-actors', '2', '--ray-writes', {writes!r}, '--no-progress', *{common!r}]))\n"
     )
     env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
@@ -148,6 +150,7 @@ def main() -> None:
                                                           nproc=2))
         if not args.skip_ray:
             measure("shards, Ray Data, 2 actors", run_ray(pattern, root / "o6", common))
+            measure("shards, Ray Data, 2 actors writing", run_ray(pattern, root / "o7", common, writes="workers"))
         base = {name: rate for name, rate, _ in rows}
         print(f"\n{args.images} rendered {width}×{height} images, shards of 16, built-in default model at input size "
               f"{args.input_size}, batch 4, one thread per process\n")
@@ -158,6 +161,7 @@ def main() -> None:
             "shards, 1 process, with score": "shards, 1 process, no score",
             "shards, torchrun 2 processes": "shards, torchrun 1 process",
             "shards, Ray Data, 2 actors": "shards, torchrun 2 processes",
+            "shards, Ray Data, 2 actors writing": "shards, Ray Data, 2 actors",
         }
         for name, rate, wall in rows:
             ratio = f"{rate / base[reference[name]]:.2f}× {reference[name]}" if name in reference else ""
