@@ -41,6 +41,17 @@ class LabelResult:
     manifest: Path
 
 
+def open_teacher(
+    model: str | Path, device: torch.device, dtype: str | None, input_size: int | None, batch_size: int,
+    opener: Callable[[torch.device], Predictor] | None = None,
+) -> Predictor:
+    """The teacher on `device`: `opener(device)` when given (a model on any backend), else `model`'s
+    weights on torch. The one way every labelling engine opens it."""
+    if opener is not None:
+        return opener(device)
+    return Predictor(load_model(model, device=device), device, dtype, input_size, batch_size)
+
+
 def label_images(
     model: str | Path,
     images: str | Path,
@@ -68,10 +79,7 @@ def label_images(
             "folder outside the images folder"
         )
     env, torch_device = init_distributed(device)
-    if opener is not None:
-        predictor = opener(torch_device)
-    else:
-        predictor = Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
+    predictor = open_teacher(model, torch_device, dtype, input_size, batch_size, opener)
     identity = predictor_identity(model, predictor, encoding)
     check_teacher(out, identity)
     barrier()  # every rank has compared with the old manifest before rank 0 records this teacher

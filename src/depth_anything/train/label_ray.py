@@ -29,8 +29,7 @@ from ..data.pseudo import ENCODINGS
 from ..data.shards import IndexEntry, ShardReadError, append_index, shard_name, teacher_digest
 from ..errors import DepthAnythingError
 from ..inference import Predictor
-from ..weights import load_model
-from .label import predictor_identity
+from .label import open_teacher, predictor_identity
 from .label_shards import (
     CHUNK_BATCHES,
     ChunkLabeler,
@@ -58,10 +57,7 @@ def _open_predictor(
     """The teacher on this Ray worker's device (its assigned GPU, else the CPU)."""
     from ..runtime import resolve_device
 
-    torch_device = resolve_device(device)
-    if opener is not None:
-        return opener(torch_device)
-    return Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
+    return open_teacher(model, resolve_device(device), dtype, input_size, batch_size, opener)
 
 
 def _identity(model: str | Path, encoding: str, predictor_args: dict[str, Any]) -> dict[str, Any]:

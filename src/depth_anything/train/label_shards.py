@@ -53,7 +53,6 @@ from ..errors import ConfigError, ImageReadError
 from ..inference import Predictor
 from ..inference.confidence import iter_results_with_confidence
 from ..io import atomic_write_text, decode_image_bytes
-from ..weights import load_model
 from .distributed import (
     all_gather_objects,
     all_reduce_max,
@@ -62,7 +61,7 @@ from .distributed import (
     init_distributed,
     on_main,
 )
-from .label import check_teacher, predictor_identity
+from .label import check_teacher, open_teacher, predictor_identity
 
 log = logging.getLogger(__name__)
 
@@ -260,11 +259,7 @@ def label_shards(
     out = Path(out)
     urls = input_shards(shards, out)
     env, torch_device = init_distributed(device)
-    predictor = (
-        opener(torch_device)
-        if opener is not None
-        else Predictor(load_model(model, device=torch_device), torch_device, dtype, input_size, batch_size)
-    )
+    predictor = open_teacher(model, torch_device, dtype, input_size, batch_size, opener)
     identity = predictor_identity(model, predictor, encoding)
     barrier()  # every rank compares with the recorded teacher before rank 0 records this one
     on_main(lambda: prepare_output(out, identity), f"prepare {out}")
