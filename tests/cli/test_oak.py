@@ -79,22 +79,16 @@ def _slower_network(monkeypatch, seconds: float) -> None:
     monkeypatch.setattr(oak, "build_replay_pipeline", slowed)
 
 
+def _record(archive, clip, out, formats: str, *extra: str) -> int:
+    """`depth-anything oak ARCHIVE --replay CLIP` recording `formats` into `out`; its exit code."""
+    return main(["oak", str(archive), "--replay", str(clip), "--outdir", str(out), "--formats", formats,
+                 "--no-progress", *extra])
+
+
 def test_replay_records_every_frame_in_order(archive, clip, model, tmp_path, capsys, monkeypatch):
     _slower_network(monkeypatch, 0.08)
     out = tmp_path / "rec"
-    code = main(
-        [
-            "oak",
-            str(archive),
-            "--replay",
-            str(clip),
-            "--outdir",
-            str(out),
-            "--formats",
-            "mp4,npz",
-            "--no-progress",
-        ]
-    )
+    code = _record(archive, clip, out, "mp4,npz")
     printed = capsys.readouterr().out
     assert code == 0, printed
     assert f"{FRAMES} frame(s) from the replay in" in printed and "frames/s (host ONNX Runtime)" in printed
@@ -131,19 +125,7 @@ def test_a_pipeline_that_stops_mid_run_keeps_what_was_recorded(archive, clip, tm
 
     monkeypatch.setattr(oak, "build_replay_pipeline", unplugged)
     out = tmp_path / "rec"
-    code = main(
-        [
-            "oak",
-            str(archive),
-            "--replay",
-            str(clip),
-            "--outdir",
-            str(out),
-            "--formats",
-            "mp4,npz",
-            "--no-progress",
-        ]
-    )
+    code = _record(archive, clip, out, "mp4,npz")
     captured = capsys.readouterr()
     assert code == 1
     with np.load(out / "walk.npz") as saved:
@@ -157,24 +139,7 @@ def test_a_pipeline_that_stops_mid_run_keeps_what_was_recorded(archive, clip, tm
 
 def test_max_frames_stops_a_replay_early(archive, clip, tmp_path, capsys):
     out = tmp_path / "rec"
-    assert (
-        main(
-            [
-                "oak",
-                str(archive),
-                "--replay",
-                str(clip),
-                "--outdir",
-                str(out),
-                "--formats",
-                "npz",
-                "--max-frames",
-                "3",
-                "--no-progress",
-            ]
-        )
-        == 0
-    )
+    assert _record(archive, clip, out, "npz", "--max-frames", "3") == 0
     with np.load(out / "walk.npz") as saved:
         assert saved["depth"].shape[0] == 3
     assert "3 frame(s) from the replay" in capsys.readouterr().out
