@@ -56,14 +56,19 @@ def write_inputs(root: Path, count: int, width: int, height: int) -> tuple[Path,
 def run_label(args: list[str], nproc: int = 0) -> tuple[float, float]:
     """`depth-anything label ARGS` in fresh processes (torchrun with `nproc`, or one plain process):
     (images/s as the command reports it, wall seconds including start-up)."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     launcher = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc), "--standalone"]
-    command = [*(launcher if nproc else [sys.executable]), "-m", "depth_anything.cli", "label", *args, "--no-progress"]
+    return timed_label([*(launcher if nproc else [sys.executable]), "-m", "depth_anything.cli", "label", *args,
+                        "--no-progress"])
+
+
+def timed_label(command: list[str]) -> tuple[float, float]:
+    """Run a labelling `command` with one thread per process: (the images/s it prints, wall seconds)."""
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=3600)
     wall = time.perf_counter() - start
     if done.returncode != 0:
-        raise SystemExit(f"label failed: {done.stderr[-2000:]}")
+        raise SystemExit(f"{' '.join(command[:6])} ... failed: {done.stderr[-2000:]}")
     rate = re.search(r"\(([\d.]+) images/s\)", done.stdout)
     assert rate is not None, done.stdout
     return float(rate.group(1)), wall
@@ -79,15 +84,7 @@ def run_ray(pattern: str, out: Path, common: list[str], writes: str = "driver") 
         f"sys.exit(main(['label', '--data', {pattern!r}, '--outdir', {str(out)!r}, '--engine', 'ray', "
         f"'--ray-actors', '2', '--ray-writes', {writes!r}, '--no-progress', *{common!r}]))\n"
     )
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "HF_HUB_OFFLINE": "1"}
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=3600)
-    wall = time.perf_counter() - start
-    if done.returncode != 0:
-        raise SystemExit(f"ray label failed: {done.stderr[-2000:]}")
-    rate = re.search(r"\(([\d.]+) images/s\)", done.stdout)
-    assert rate is not None, done.stdout
-    return float(rate.group(1)), wall
+    return timed_label([sys.executable, "-c", code])
 
 
 def index_vs_manifest(root: Path, labels: int = 1_000_000, per_shard: int = 1000) -> list[tuple[str, int, float]]:
